@@ -1,0 +1,47 @@
+"""Write audit entries. Callers pass what changed; never faces, ID numbers or secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+
+from propusk.audit.models import AuditEntry
+
+SYSTEM = "system"
+
+
+def record(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    target: models.Model,
+    changes: dict[str, Any] | None = None,
+    actor_label: str | None = None,
+) -> AuditEntry:
+    """Record one change. ``actor`` None means the system (a periodic task, an event)."""
+    user = actor if actor is not None and actor.is_authenticated else None
+    label = actor_label or (user.get_username() if user is not None else SYSTEM)
+    return AuditEntry.objects.create(
+        actor=user,
+        actor_label=label,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        changes=_jsonable(changes or {}),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return str(value.pk)
+    return str(value)

@@ -1,0 +1,133 @@
+"""Strict readers for settings from the environment.
+
+A value that is present but malformed stops the process with a message naming the variable:
+a typo in production must not silently fall back to a default. Secrets may come from a file
+named by ``<NAME>_FILE`` so they never have to sit in the environment or the repository.
+
+An optional env file (``PROPUSK_ENV_FILE``, default ``var/dev.env`` when it exists) supplies
+defaults; real environment variables always win. ``make run`` writes that file with generated
+development secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ImproperlyConfigured(f"{path}:{number}: expected KEY=VALUE")
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+class Env:
+    def __init__(self, environ_: Mapping[str, str] | None = None) -> None:
+        source = dict(os.environ if environ_ is None else environ_)
+        env_file = source.get("PROPUSK_ENV_FILE")
+        default_file = Path(__file__).resolve().parents[3] / "var" / "dev.env"
+        path = Path(env_file) if env_file else default_file
+        defaults: dict[str, str] = {}
+        if env_file and not path.exists():
+            raise ImproperlyConfigured(f"PROPUSK_ENV_FILE={env_file} does not exist")
+        if path.exists():
+            defaults = read_env_file(path)
+        self._values = {**defaults, **source}
+
+    def _raw(self, name: str) -> str | None:
+        value = self._values.get(name)
+        return None if value is None or value == "" else value
+
+    def str(self, name: str, default: str) -> str:
+        value = self._raw(name)
+        return default if value is None else value
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true or false)")
+
+    def int(self, name: str, default: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+
+    def float(self, name: str, default: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
+
+    def list(self, name: str, default: list[str]) -> list[str]:
+        value = self._raw(name)
+        if value is None:
+            return list(default)
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def secret(self, name: str, *, required: bool = True) -> str:
+        """A secret from ``NAME`` or from the file named by ``NAME_FILE``."""
+        value = self._raw(name)
+        file_name = self._raw(f"{name}_FILE")
+        if value is not None and file_name is not None:
+            raise ImproperlyConfigured(f"set {name} or {name}_FILE, not both")
+        if file_name is not None:
+            try:
+                value = Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ImproperlyConfigured(f"{name}_FILE={file_name}: {exc.strerror}") from None
+            if not value:
+                raise ImproperlyConfigured(f"{name}_FILE={file_name} is empty")
+        if value is None:
+            if required:
+                raise ImproperlyConfigured(
+                    f"{name} is not set (set it, or {name}_FILE to a file holding it; "
+                    "`make run` generates development values in var/dev.env)"
+                )
+            return ""
+        return value
+
+    def secret_list(self, name: str) -> list[str]:
+        return [item.strip() for item in self.secret(name).split(",") if item.strip()]
+
+    def db(self, name: str, default: str) -> dict[str, Any]:
+        url = self.str(name, default)
+        try:
+            config: dict[str, Any] = dict(environ.Env.db_url_config(url))
+        except Exception as exc:  # django-environ raises several kinds on a bad URL
+            raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
+        if config.get("ENGINE", "").endswith("postgresql"):
+            config.setdefault("CONN_MAX_AGE", 60)
+            config["CONN_HEALTH_CHECKS"] = True
+        return config

@@ -1,0 +1,170 @@
+"""Django settings for Propusk.
+
+Every value that differs between a laptop and production comes from the environment
+(or from a file named by a ``*_FILE`` variable, for secrets). Bad values fail loudly at start.
+With nothing configured the project runs on SQLite and a broker that needs no server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from propusk.core.env import Env
+
+BASE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BASE_DIR.parent.parent
+env = Env()
+
+VAR_DIR = Path(env.str("PROPUSK_VAR_DIR", str(PROJECT_DIR / "var")))
+
+DEBUG = env.bool("DJANGO_DEBUG", False)
+# A development secret is generated into var/ by `make run`; production must set its own.
+SECRET_KEY = env.secret("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "propusk.core",
+    "propusk.accounts",
+    "propusk.access",
+    "propusk.visitors",
+    "propusk.visits",
+    "propusk.invitations",
+    "propusk.audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "propusk.urls"
+WSGI_APPLICATION = "propusk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "propusk.accounts.context_processors.roles",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", f"sqlite:///{VAR_DIR / 'propusk.sqlite3'}"),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Language and time: the interface speaks Russian and English; times in the site's zone.
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", "ru")
+LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", "Asia/Almaty")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
+# Face photos are biometric data: served only through a login-checked view, never MEDIA_URL.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+
+# --- Personal data -------------------------------------------------------------------
+# National ID numbers are stored encrypted (Fernet) with a keyed hash (HMAC-SHA256) for
+# look-up. Both keys are secrets; rotating the encryption key is supported by listing the
+# old keys after the new one (comma-separated).
+FIELD_ENCRYPTION_KEYS = env.secret_list("PROPUSK_FIELD_ENCRYPTION_KEYS")
+LOOKUP_HASH_KEY = env.secret("PROPUSK_LOOKUP_HASH_KEY")
+NATIONAL_ID_FORMAT = env.str("PROPUSK_NATIONAL_ID_FORMAT", "kz_iin")
+
+# --- Visits -----------------------------------------------------------------------
+VISIT_MAX_DURATION_HOURS = env.int("PROPUSK_VISIT_MAX_DURATION_HOURS", 14 * 24)
+INVITATION_LIFETIME_HOURS = env.int("PROPUSK_INVITATION_LIFETIME_HOURS", 72)
+PHOTO_MIN_SIDE_PX = env.int("PROPUSK_PHOTO_MIN_SIDE_PX", 240)
+PHOTO_MAX_UPLOAD_BYTES = env.int("PROPUSK_PHOTO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# HCP's face limit is not documented; 200 KB JPEG is what integrators use safely.
+PHOTO_MAX_JPEG_BYTES = env.int("PROPUSK_PHOTO_MAX_JPEG_BYTES", 200 * 1024)
+PHOTO_MAX_SIDE_PX = env.int("PROPUSK_PHOTO_MAX_SIDE_PX", 1024)
+
+# --- HikCentral (see docs/hikcentral.md) -----------------------------------------------
+HCP_BASE_URL = env.str("HCP_BASE_URL", "")
+HCP_APP_KEY = env.str("HCP_APP_KEY", "")
+HCP_APP_SECRET = env.secret("HCP_APP_SECRET", required=False)
+HCP_USER_ID = env.str("HCP_USER_ID", "")
+HCP_VERIFY_TLS = env.bool("HCP_VERIFY_TLS", True)
+HCP_CA_BUNDLE = env.str("HCP_CA_BUNDLE", "")
+HCP_CONNECT_TIMEOUT = env.float("HCP_CONNECT_TIMEOUT", 5.0)
+HCP_READ_TIMEOUT = env.float("HCP_READ_TIMEOUT", 15.0)
+HCP_UTC_OFFSET = env.str("HCP_UTC_OFFSET", "+05:00")
+
+# --- Celery -------------------------------------------------------------------------
+# With no broker configured, kombu's filesystem transport needs no server (make run, tests).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "filesystem://")
+_celery_fs_dir = VAR_DIR / "celery"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(_celery_fs_dir / "queue"),
+        "data_folder_out": str(_celery_fs_dir / "queue"),
+        "processed_folder": str(_celery_fs_dir / "processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {}
+)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "close-expired-visits": {
+        "task": "propusk.visits.tasks.close_expired_visits",
+        "schedule": env.float("PROPUSK_CLOSE_EXPIRED_EVERY_SECONDS", 60.0),
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("PROPUSK_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+# Face photos are biometric data: kept outside MEDIA_URL and served only by a view that checks
+# who is asking (see visitors/views.py).
+def face_storage() -> FileSystemStorage:
+    return FileSystemStorage(location=str(settings.MEDIA_ROOT / "faces"), base_url=None)
+
+
+PERSON_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_person_code() -> str:
+    """A stable HCP personCode: 16 letters and digits at most; never reused."""
+    return "V" + "".join(secrets.choice(PERSON_CODE_ALPHABET) for _ in range(11))
+
+
+def face_upload_to(instance: Visitor, filename: str) -> str:
+    return f"{instance.person_code}/{secrets.token_hex(8)}.jpg"
+
+
+class Visitor(models.Model):
+    """A person who comes to the site. One visitor identity = one HCP person.
+
+    A returning visitor is found by the keyed hash of their national ID, never by name.
+    """
+
+    family_name = models.CharField(_("family name"), max_length=100)
+    given_name = models.CharField(_("given name"), max_length=100)
+    middle_name = models.CharField(_("middle name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32)
+    email = models.EmailField(_("email"), blank=True)
+    national_id_encrypted = models.TextField(_("national ID (encrypted)"), blank=True, editable=False)
+    national_id_hash = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
+    photo = models.ImageField(
+        _("face photo"), storage=face_storage, upload_to=face_upload_to, blank=True
+    )
+    photo_updated_at = models.DateTimeField(_("photo updated at"), null=True, blank=True)
+    consent_given_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    consent_text_version = models.CharField(_("consent text version"), max_length=32, blank=True)
+    person_code = models.CharField(
+        _("HCP person code"), max_length=16, unique=True, default=new_person_code, editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        verbose_name = _("visitor")
+        verbose_name_plural = _("visitors")
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.family_name, self.given_name, self.middle_name) if p)
+
+    @property
+    def has_national_id(self) -> bool:
+        return bool(self.national_id_hash)

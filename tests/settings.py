@@ -1,0 +1,23 @@
+"""Settings for the test suite: the real settings, with throwaway secrets and fast hashing.
+
+DATABASE_URL / CELERY_BROKER_URL from the environment are honoured, so the same suite runs on
+SQLite + filesystem broker and on PostgreSQL + Redis.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+_var = Path(tempfile.mkdtemp(prefix="propusk-test-"))
+os.environ.setdefault("PROPUSK_VAR_DIR", str(_var))
+os.environ.setdefault("PROPUSK_ENV_FILE", os.devnull)
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault(
+    "PROPUSK_FIELD_ENCRYPTION_KEYS", "Z2l2ZS1tZS1hLXRlc3Qta2V5LW9mLTMyLWJ5dGVzISE="
+)
+os.environ.setdefault("PROPUSK_LOOKUP_HASH_KEY", "test-only-lookup-hash-key")
+
+from propusk.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LANGUAGE_CODE = "en"
