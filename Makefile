@@ -1,5 +1,5 @@
 # Two commands matter: `make run` and `make test`. Everything else is a helper.
-PYTHON ?= python3.11
+PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -29,12 +29,11 @@ run: $(STAMP)
 	$(BIN)/python -m propusk.devserver
 
 test: $(STAMP)
-	$(BIN)/python -m django compilemessages --settings=propusk.settings -v 0 --ignore=.venv 2>/dev/null || $(BIN)/python src/manage.py compilemessages -v 0
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -48,6 +47,11 @@ lock:
 	$(BIN)/pip install --quiet pip-tools
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	$(BIN)/pip-compile -q --strip-extras --extra dev --no-emit-index-url --no-emit-find-links -o requirements-dev.lock pyproject.toml
+
+# Regenerate the translation catalogue after changing user-facing strings (needs GNU gettext).
+messages: $(STAMP)
+	cd src/propusk && ../../$(BIN)/django-admin makemessages -l ru -l en --no-obsolete --no-location
+	cd src/propusk && ../../$(BIN)/django-admin compilemessages
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
