@@ -69,22 +69,32 @@ def no_role_user(db: None) -> User:
 @pytest.fixture
 def guest_policy(db: None) -> AccessLevelPolicy:
     return AccessLevelPolicy.objects.create(
-        key="guest", name="Guests", hcp_access_level_ids=["1"],
-        early_arrival_minutes=15, late_leave_minutes=15,
+        key="guest",
+        name="Guests",
+        hcp_access_level_ids=["1"],
+        early_arrival_minutes=15,
+        late_leave_minutes=15,
     )
 
 
 @pytest.fixture
 def vip_policy(db: None) -> AccessLevelPolicy:
     return AccessLevelPolicy.objects.create(
-        key="vip", name="VIP guests", hcp_access_level_ids=["2"],
-        early_arrival_minutes=30, late_leave_minutes=60,
+        key="vip",
+        name="VIP guests",
+        hcp_access_level_ids=["2"],
+        early_arrival_minutes=30,
+        late_leave_minutes=60,
     )
 
 
 @pytest.fixture
 def student_policy(db: None) -> AccessLevelPolicy:
     return AccessLevelPolicy.objects.create(
-        key="student", name="Students", hcp_access_level_ids=["3"],
-        early_arrival_minutes=10, late_leave_minutes=10, single_pass_default=True,
+        key="student",
+        name="Students",
+        hcp_access_level_ids=["3"],
+        early_arrival_minutes=10,
+        late_leave_minutes=10,
+        single_pass_default=True,
     )

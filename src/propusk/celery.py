@@ -1,4 +1,7 @@
-"""The Celery application. Workers: ``celery -A propusk worker``; schedules: ``celery -A propusk beat``."""
+"""The Celery application.
+
+Workers: ``celery -A propusk worker``; schedules: ``celery -A propusk beat``.
+"""
 
 from __future__ import annotations
 

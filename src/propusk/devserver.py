@@ -96,8 +96,7 @@ def main() -> int:
     )
     manager.add_process(
         "worker",
-        f"{BIN_DIR / 'celery'} -A propusk worker --loglevel INFO --pool solo"
-        f" --hostname worker@%h",
+        f"{BIN_DIR / 'celery'} -A propusk worker --loglevel INFO --pool solo --hostname worker@%h",
         env=env,
     )
     manager.add_process(

@@ -17,13 +17,13 @@ BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
 env = Env()
 
-VAR_DIR = Path(env.str("PROPUSK_VAR_DIR", str(PROJECT_DIR / "var")))
+VAR_DIR = Path(env.get_str("PROPUSK_VAR_DIR", str(PROJECT_DIR / "var")))
 
-DEBUG = env.bool("DJANGO_DEBUG", False)
+DEBUG = env.get_bool("DJANGO_DEBUG", False)
 # A development secret is generated into var/ by `make run`; production must set its own.
 SECRET_KEY = env.secret("DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -87,21 +87,21 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = env.get_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Language and time: the interface speaks Russian and English; times in the site's zone.
-LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", "ru")
+LANGUAGE_CODE = env.get_str("DJANGO_LANGUAGE_CODE", "ru")
 LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env.str("DJANGO_TIME_ZONE", "Asia/Almaty")
+TIME_ZONE = env.get_str("DJANGO_TIME_ZONE", "Asia/Almaty")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT = Path(env.get_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
 MEDIA_URL = "media/"
-MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_ROOT = Path(env.get_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 # Face photos are biometric data: served only through a login-checked view, never MEDIA_URL.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
@@ -112,31 +112,31 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 # old keys after the new one (comma-separated).
 FIELD_ENCRYPTION_KEYS = env.secret_list("PROPUSK_FIELD_ENCRYPTION_KEYS")
 LOOKUP_HASH_KEY = env.secret("PROPUSK_LOOKUP_HASH_KEY")
-NATIONAL_ID_FORMAT = env.str("PROPUSK_NATIONAL_ID_FORMAT", "kz_iin")
+NATIONAL_ID_FORMAT = env.get_str("PROPUSK_NATIONAL_ID_FORMAT", "kz_iin")
 
 # --- Visits -----------------------------------------------------------------------
-VISIT_MAX_DURATION_HOURS = env.int("PROPUSK_VISIT_MAX_DURATION_HOURS", 14 * 24)
-INVITATION_LIFETIME_HOURS = env.int("PROPUSK_INVITATION_LIFETIME_HOURS", 72)
-PHOTO_MIN_SIDE_PX = env.int("PROPUSK_PHOTO_MIN_SIDE_PX", 240)
-PHOTO_MAX_UPLOAD_BYTES = env.int("PROPUSK_PHOTO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+VISIT_MAX_DURATION_HOURS = env.get_int("PROPUSK_VISIT_MAX_DURATION_HOURS", 14 * 24)
+INVITATION_LIFETIME_HOURS = env.get_int("PROPUSK_INVITATION_LIFETIME_HOURS", 72)
+PHOTO_MIN_SIDE_PX = env.get_int("PROPUSK_PHOTO_MIN_SIDE_PX", 240)
+PHOTO_MAX_UPLOAD_BYTES = env.get_int("PROPUSK_PHOTO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 # HCP's face limit is not documented; 200 KB JPEG is what integrators use safely.
-PHOTO_MAX_JPEG_BYTES = env.int("PROPUSK_PHOTO_MAX_JPEG_BYTES", 200 * 1024)
-PHOTO_MAX_SIDE_PX = env.int("PROPUSK_PHOTO_MAX_SIDE_PX", 1024)
+PHOTO_MAX_JPEG_BYTES = env.get_int("PROPUSK_PHOTO_MAX_JPEG_BYTES", 200 * 1024)
+PHOTO_MAX_SIDE_PX = env.get_int("PROPUSK_PHOTO_MAX_SIDE_PX", 1024)
 
 # --- HikCentral (see docs/hikcentral.md) -----------------------------------------------
-HCP_BASE_URL = env.str("HCP_BASE_URL", "")
-HCP_APP_KEY = env.str("HCP_APP_KEY", "")
+HCP_BASE_URL = env.get_str("HCP_BASE_URL", "")
+HCP_APP_KEY = env.get_str("HCP_APP_KEY", "")
 HCP_APP_SECRET = env.secret("HCP_APP_SECRET", required=False)
-HCP_USER_ID = env.str("HCP_USER_ID", "")
-HCP_VERIFY_TLS = env.bool("HCP_VERIFY_TLS", True)
-HCP_CA_BUNDLE = env.str("HCP_CA_BUNDLE", "")
-HCP_CONNECT_TIMEOUT = env.float("HCP_CONNECT_TIMEOUT", 5.0)
-HCP_READ_TIMEOUT = env.float("HCP_READ_TIMEOUT", 15.0)
-HCP_UTC_OFFSET = env.str("HCP_UTC_OFFSET", "+05:00")
+HCP_USER_ID = env.get_str("HCP_USER_ID", "")
+HCP_VERIFY_TLS = env.get_bool("HCP_VERIFY_TLS", True)
+HCP_CA_BUNDLE = env.get_str("HCP_CA_BUNDLE", "")
+HCP_CONNECT_TIMEOUT = env.get_float("HCP_CONNECT_TIMEOUT", 5.0)
+HCP_READ_TIMEOUT = env.get_float("HCP_READ_TIMEOUT", 15.0)
+HCP_UTC_OFFSET = env.get_str("HCP_UTC_OFFSET", "+05:00")
 
 # --- Celery -------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport needs no server (make run, tests).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env.get_str("CELERY_BROKER_URL", "filesystem://")
 _celery_fs_dir = VAR_DIR / "celery"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
@@ -156,7 +156,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "close-expired-visits": {
         "task": "propusk.visits.tasks.close_expired_visits",
-        "schedule": env.float("PROPUSK_CLOSE_EXPIRED_EVERY_SECONDS", 60.0),
+        "schedule": env.get_float("PROPUSK_CLOSE_EXPIRED_EVERY_SECONDS", 60.0),
     },
 }
 
@@ -165,6 +165,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("PROPUSK_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.get_str("PROPUSK_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -17,9 +17,11 @@ class AccessLevelPolicy(models.Model):
     hcp_access_level_ids = models.JSONField(
         _("HCP access level ids"),
         default=list,
-        help_text=_("privilegeGroupId values of the HCP access levels, e.g. [\"1\", \"3\"]"),
+        help_text=_('privilegeGroupId values of the HCP access levels, e.g. ["1", "3"]'),
     )
-    early_arrival_minutes = models.PositiveIntegerField(_("early arrival grace, minutes"), default=15)
+    early_arrival_minutes = models.PositiveIntegerField(
+        _("early arrival grace, minutes"), default=15
+    )
     late_leave_minutes = models.PositiveIntegerField(_("late leave grace, minutes"), default=15)
     single_pass_default = models.BooleanField(
         _("single pass by default"),

@@ -38,12 +38,12 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
     cached: frozenset[Role] | None = getattr(user, "_propusk_roles", None)
     if cached is not None:
         return cached
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+    names = set(getattr(user, "groups").values_list("name", flat=True))  # noqa: B009
     roles = {role for role in Role if role.value in names}
     if getattr(user, "is_superuser", False):
         roles.add(Role.ADMINISTRATOR)
     result = frozenset(roles)
-    user._propusk_roles = result  # type: ignore[union-attr]
+    setattr(user, "_propusk_roles", result)  # noqa: B010
     return result
 
 

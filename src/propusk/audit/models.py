@@ -26,4 +26,5 @@ class AuditEntry(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_type}#{self.target_id}"
+        target = f"{self.target_type}#{self.target_id}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {target}"

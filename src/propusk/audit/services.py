@@ -24,7 +24,7 @@ def record(
     user = actor if actor is not None and actor.is_authenticated else None
     label = actor_label or (user.get_username() if user is not None else SYSTEM)
     return AuditEntry.objects.create(
-        actor=user,
+        actor_id=user.pk if user is not None else None,
         actor_label=label,
         action=action,
         target_type=target._meta.label_lower,

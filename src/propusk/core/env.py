@@ -57,11 +57,11 @@ class Env:
         value = self._values.get(name)
         return None if value is None or value == "" else value
 
-    def str(self, name: str, default: str) -> str:
+    def get_str(self, name: str, default: str) -> str:
         value = self._raw(name)
         return default if value is None else value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def get_bool(self, name: str, default: bool) -> bool:
         value = self._raw(name)
         if value is None:
             return default
@@ -72,7 +72,7 @@ class Env:
             return False
         raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true or false)")
 
-    def int(self, name: str, default: int) -> int:
+    def get_int(self, name: str, default: int) -> int:
         value = self._raw(name)
         if value is None:
             return default
@@ -81,7 +81,7 @@ class Env:
         except ValueError:
             raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
 
-    def float(self, name: str, default: float) -> float:
+    def get_float(self, name: str, default: float) -> float:
         value = self._raw(name)
         if value is None:
             return default
@@ -90,7 +90,7 @@ class Env:
         except ValueError:
             raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
 
-    def list(self, name: str, default: list[str]) -> list[str]:
+    def get_list(self, name: str, default: list[str]) -> list[str]:
         value = self._raw(name)
         if value is None:
             return list(default)
@@ -122,7 +122,7 @@ class Env:
         return [item.strip() for item in self.secret(name).split(",") if item.strip()]
 
     def db(self, name: str, default: str) -> dict[str, Any]:
-        url = self.str(name, default)
+        url = self.get_str(name, default)
         try:
             config: dict[str, Any] = dict(environ.Env.db_url_config(url))
         except Exception as exc:  # django-environ raises several kinds on a bad URL

@@ -28,7 +28,9 @@ class Invitation(models.Model):
     """
 
     kind = models.CharField(_("kind"), max_length=16, choices=InvitationKind.choices)
-    token = models.CharField(max_length=64, unique=True, default=new_invitation_token, editable=False)
+    token = models.CharField(
+        max_length=64, unique=True, default=new_invitation_token, editable=False
+    )
     host = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invitations"
     )
