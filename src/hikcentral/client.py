@@ -1,0 +1,692 @@
+"""The HCP OpenAPI client: one typed method per call the project uses.
+
+Every method either returns what HCP answered or raises a
+:class:`~hikcentral.errors.HikCentralError` (transient or permanent). Nothing is swallowed and
+nothing is invented: an "added" person without an id in the answer is an error, not a fake id.
+
+List methods return *all* pages. Paging asks for ``config.page_size`` items per page (500 by
+default) and halves it, up to twice, when HCP answers ``0x00072004`` (response too long).
+Items seen twice while paging (the list changed between pages) are returned once.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import httpx
+
+from hikcentral.config import HikCentralConfig
+from hikcentral.envelope import data_object, data_page, data_string, is_empty_data
+from hikcentral.errors import HCPNotFound, HCPProtocolError, HCPResponseTooLong
+from hikcentral.limits import DEFAULT_PRIORITY, CircuitBreaker, RateLimiter
+from hikcentral.models import (
+    PERSON_CODE_RE,
+    AccessLevel,
+    AccessLevelMember,
+    AccessLevelType,
+    ApplicationFailure,
+    ApplicationStats,
+    Door,
+    DoorEvent,
+    Org,
+    PersonInfo,
+    PersonInput,
+    Subscription,
+    Version,
+)
+from hikcentral.timefmt import format_hcp_time
+from hikcentral.transport import Transport, _new_nonce, _now_ms
+
+__all__ = ["HikCentralClient"]
+
+T = TypeVar("T")
+
+# Limits of /api/acs/v1/door/events. The documented window limit is 31 days; windows of 30
+# days stay clear of servers that count the days inclusively.
+EVENT_WINDOW: Final = timedelta(days=30)
+EVENT_DOORS_PER_CALL: Final = 10
+MAX_SUBSCRIPTION_EVENT_TYPES: Final = 256
+MAX_PAGE_HALVINGS: Final = 2
+DEFAULT_BATCH_SIZE: Final = 100
+
+
+class Paths:
+    """Every OpenAPI path the client calls (after ``/artemis``)."""
+
+    VERSION = "/api/common/v1/version"
+    ORG_LIST = "/api/resource/v1/org/advance/orgList"
+    PERSON_ADD = "/api/resource/v1/person/single/add"
+    PERSON_UPDATE = "/api/resource/v1/person/single/update"
+    PERSON_DELETE = "/api/resource/v1/person/single/delete"
+    PERSON_BY_ID = "/api/resource/v1/person/personId/personInfo"
+    PERSON_BY_CODE = "/api/resource/v1/person/personCode/personInfo"
+    PERSON_LIST = "/api/resource/v1/person/personList"
+    FACE_UPDATE = "/api/resource/v1/person/face/update"
+    PICTURE_DATA = "/api/resource/v1/person/picture_data"
+    ACCESS_LEVELS = "/api/acs/v1/privilege/group"
+    ACCESS_LEVEL_ADD = "/api/acs/v1/privilege/group/single/addPersons"
+    ACCESS_LEVEL_DELETE = "/api/acs/v1/privilege/group/single/deletePersons"
+    ACCESS_LEVEL_MEMBERS = "/api/acs/v1/privilege/group/single/personList"
+    REAPPLICATION = "/api/visitor/v1/auth/reapplication"
+    APPLICATION_RESULT = "/api/acs/v1/auth/applicationResult"
+    DOOR_LIST = "/api/resource/v1/acsDoor/acsDoorList"
+    DOOR_EVENTS = "/api/acs/v1/door/events"
+    EVENT_PICTURE = "/api/acs/v1/event/pictures"
+    SUBSCRIBE = "/api/eventService/v1/eventSubscriptionByEventTypes"
+    SUBSCRIPTION_VIEW = "/api/eventService/v1/eventSubscriptionView"
+    UNSUBSCRIBE = "/api/eventService/v1/eventUnSubscriptionByEventTypes"
+
+
+class HikCentralClient:
+    """A synchronous client for one HCP server. Thread-safe; reuse one per process.
+
+    ``rate_limiter`` and ``circuit_breaker`` are consulted before every HTTP request (see
+    :mod:`hikcentral.limits`). ``http_transport`` replaces httpx's network transport (tests
+    only). ``batch_size`` bounds how many persons go into one access-level or reapplication call.
+    """
+
+    def __init__(
+        self,
+        config: HikCentralConfig,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        http_transport: httpx.BaseTransport | None = None,
+        clock_ms: Callable[[], int] = _now_ms,
+        nonce_factory: Callable[[], str] = _new_nonce,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        self._config = config
+        self._batch_size = batch_size
+        self._priority = DEFAULT_PRIORITY
+        self._transport = Transport(
+            config,
+            rate_limiter=rate_limiter,
+            circuit_breaker=circuit_breaker,
+            http_transport=http_transport,
+            clock_ms=clock_ms,
+            nonce_factory=nonce_factory,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> HikCentralClient:
+        """A client configured from ``HCP_*`` environment variables."""
+        return cls(HikCentralConfig.from_env(environ), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<HikCentralClient {self._config.base_url} priority={self._priority}>"
+
+    @property
+    def config(self) -> HikCentralConfig:
+        return self._config
+
+    @property
+    def site_tz(self) -> tzinfo:
+        return self._config.utc_offset
+
+    def with_priority(self, priority: str) -> HikCentralClient:
+        """The same client (same connections) whose requests ask the limiter for ``priority``."""
+        clone = copy.copy(self)
+        clone._priority = priority
+        return clone
+
+    def close(self) -> None:
+        """Close the connection pool (shared with clients made by :meth:`with_priority`)."""
+        self._transport.close()
+
+    def __enter__(self) -> HikCentralClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- server and organisations --------------------------------------------------------
+
+    def version(self) -> Version:
+        data = self._read(Paths.VERSION, {})
+        return Version.from_api(data_object(data, path=Paths.VERSION), path=Paths.VERSION)
+
+    def list_orgs(self, *, org_name: str | None = None) -> list[Org]:
+        body: dict[str, Any] = {"orgName": org_name} if org_name else {}
+        return list(
+            self._iter_pages(
+                Paths.ORG_LIST,
+                body,
+                parse=lambda raw: Org.from_api(raw, path=Paths.ORG_LIST),
+                key=lambda org: org.org_index_code,
+            )
+        )
+
+    # --- persons -------------------------------------------------------------------------
+
+    def add_person(self, person: PersonInput, *, face_jpeg: bytes | None = None) -> str:
+        """Create a person; return the new personId.
+
+        On a transient error with ``may_have_applied`` (timeout, dropped connection, 5xx) the
+        person may exist: look it up with :meth:`get_person_by_code` before adding again.
+        A duplicate personCode raises :class:`~hikcentral.errors.HCPAlreadyExists`.
+        """
+        body = self._person_body(person)
+        if face_jpeg is not None:
+            body["faces"] = [{"faceData": _face_base64(face_jpeg)}]
+        ctx = {"person_code": person.person_code}
+        data = self._write(Paths.PERSON_ADD, body, ctx)
+        person_id = data_string(data, path=Paths.PERSON_ADD)
+        if not person_id:
+            raise HCPProtocolError(
+                "person add succeeded without a personId; look the person up by personCode",
+                path=Paths.PERSON_ADD,
+                may_have_applied=True,
+            )
+        return person_id
+
+    def update_person(self, person_id: str, person: PersonInput) -> None:
+        """Replace a person's fields (not the face: see :meth:`update_face`).
+
+        HCP may clear fields an update omits, so this always sends the whole person.
+        """
+        body = {"personId": _require_id("person_id", person_id), **self._person_body(person)}
+        self._write(Paths.PERSON_UPDATE, body, {"person_id": person_id})
+
+    def delete_person(
+        self,
+        *,
+        person_id: str | None = None,
+        person_code: str | None = None,
+        admin_password: str | None = None,
+    ) -> None:
+        """Delete by personId or personCode (exactly one). Unknown -> HCPNotFound.
+
+        ``admin_password`` is required by newer HCP versions; wrong passwords count down to an
+        IP lock-out (``HCPPermissionDenied.remain_lock_number``/``HCPOperationFailed``'s).
+        """
+        body, ctx = _person_ref(person_id, person_code)
+        if admin_password is not None:
+            body["adminPassword"] = admin_password
+        self._write(Paths.PERSON_DELETE, body, ctx)
+
+    def get_person_by_id(self, person_id: str) -> PersonInfo:
+        body = {"personId": _require_id("person_id", person_id)}
+        return self._person_info(Paths.PERSON_BY_ID, body, {"person_id": person_id})
+
+    def get_person_by_code(self, person_code: str) -> PersonInfo:
+        """The person with this personCode; :class:`HCPNotFound` if there is none."""
+        body = {"personCode": _require_code(person_code)}
+        return self._person_info(Paths.PERSON_BY_CODE, body, {"person_code": person_code})
+
+    def iter_persons(self) -> Iterator[PersonInfo]:
+        """Every person in HCP, page by page."""
+        return self._iter_pages(
+            Paths.PERSON_LIST,
+            {},
+            parse=lambda raw: PersonInfo.from_api(
+                raw, site_tz=self.site_tz, path=Paths.PERSON_LIST
+            ),
+            key=lambda person: person.person_id,
+        )
+
+    def list_persons(self) -> list[PersonInfo]:
+        return list(self.iter_persons())
+
+    def update_face(
+        self, jpeg: bytes, *, person_id: str | None = None, person_code: str | None = None
+    ) -> None:
+        """Replace the person's face picture (a JPEG; sent as base64 without a data: prefix)."""
+        body, ctx = _person_ref(person_id, person_code)
+        body["faceData"] = _face_base64(jpeg)
+        self._write(Paths.FACE_UPDATE, body, ctx)
+
+    def download_picture(
+        self, pic_uri: str, *, person_id: str | None = None, person_code: str | None = None
+    ) -> bytes:
+        """The person's photo (``PersonInfo.pic_uri``) as image bytes."""
+        body, ctx = _person_ref(person_id, person_code)
+        body["picUri"] = _require_id("pic_uri", pic_uri)
+        return self._transport.post_binary(
+            Paths.PICTURE_DATA, body, priority=self._priority, log_context=ctx
+        )
+
+    # --- access levels -------------------------------------------------------------------
+
+    def list_access_levels(
+        self, level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL
+    ) -> list[AccessLevel]:
+        return list(
+            self._iter_pages(
+                Paths.ACCESS_LEVELS,
+                {"type": int(level_type)},
+                parse=lambda raw: AccessLevel.from_api(raw, path=Paths.ACCESS_LEVELS),
+                key=lambda level: level.access_level_id,
+            )
+        )
+
+    def add_persons_to_access_level(
+        self,
+        access_level_id: str,
+        person_ids: Iterable[str],
+        *,
+        level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL,
+    ) -> None:
+        """Add persons to a level, ``batch_size`` per call. Devices change only on reapply.
+
+        A failure part-way leaves earlier batches applied; the error says which path failed,
+        and re-running is safe (membership is a set).
+        """
+        self._change_members(Paths.ACCESS_LEVEL_ADD, access_level_id, person_ids, level_type)
+
+    def delete_persons_from_access_level(
+        self,
+        access_level_id: str,
+        person_ids: Iterable[str],
+        *,
+        level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL,
+    ) -> None:
+        """Remove persons from a level, ``batch_size`` per call. Devices change on reapply."""
+        self._change_members(Paths.ACCESS_LEVEL_DELETE, access_level_id, person_ids, level_type)
+
+    def list_access_level_members(
+        self,
+        access_level_id: str,
+        *,
+        level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL,
+    ) -> list[AccessLevelMember]:
+        body = {
+            "privilegeGroupId": _require_id("access_level_id", access_level_id),
+            "type": int(level_type),
+        }
+        return list(
+            self._iter_pages(
+                Paths.ACCESS_LEVEL_MEMBERS,
+                body,
+                parse=lambda raw: AccessLevelMember.from_api(raw, path=Paths.ACCESS_LEVEL_MEMBERS),
+                key=lambda member: member.person_id,
+                ctx={"access_level_id": access_level_id},
+            )
+        )
+
+    # --- applying to devices -------------------------------------------------------------
+
+    def reapply(
+        self,
+        *,
+        person_ids: Iterable[str],
+        door_index_codes: Iterable[str],
+        immediate: bool = True,
+    ) -> None:
+        """Ask HCP to push these persons' current settings to these doors' devices.
+
+        Asynchronous: poll :meth:`application_stats` / :meth:`application_failures`.
+        Persons go ``batch_size`` per call; ids travel as comma-separated strings.
+        """
+        ids = _unique_ids("person_ids", person_ids)
+        doors = _unique_ids("door_index_codes", door_index_codes)
+        if not ids or not doors:
+            raise ValueError("reapply needs at least one person and one door")
+        for batch in _chunks(ids, self._batch_size):
+            body = {
+                "orderId": "",
+                "ImmediateDownload": 1 if immediate else 0,
+                "personIds": ",".join(batch),
+                "doorIndexCodes": ",".join(doors),
+            }
+            self._write(Paths.REAPPLICATION, body, {"persons": len(batch), "doors": len(doors)})
+
+    def application_stats(
+        self, level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL
+    ) -> ApplicationStats:
+        """How many items are still waiting to be applied to devices, and how many failed."""
+        body = {"applicationResultType": 1, "type": int(level_type)}
+        data = self._read(Paths.APPLICATION_RESULT, body)
+        return ApplicationStats.from_api(
+            data_object(data, path=Paths.APPLICATION_RESULT), path=Paths.APPLICATION_RESULT
+        )
+
+    def application_failures(
+        self, level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL
+    ) -> list[ApplicationFailure]:
+        """Every item that failed to reach a device (all pages)."""
+        return list(
+            self._iter_pages(
+                Paths.APPLICATION_RESULT,
+                {"applicationResultType": 2, "type": int(level_type)},
+                parse=lambda raw: ApplicationFailure.from_api(raw, path=Paths.APPLICATION_RESULT),
+                key=None,
+            )
+        )
+
+    # --- doors and events ----------------------------------------------------------------
+
+    def list_doors(self) -> list[Door]:
+        return list(
+            self._iter_pages(
+                Paths.DOOR_LIST,
+                {},
+                parse=lambda raw: Door.from_api(raw, path=Paths.DOOR_LIST),
+                key=lambda door: door.door_index_code,
+            )
+        )
+
+    def search_door_events(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        door_index_codes: Iterable[str] | None = None,
+        event_types: Iterable[int] | None = None,
+        person_code: str | None = None,
+        person_id: str | None = None,
+    ) -> Iterator[DoorEvent]:
+        """Every door event in ``[start, end]``, oldest first, each eventId once.
+
+        HCP allows 31 days and 10 doors per call; longer ranges are split into windows of
+        ``EVENT_WINDOW`` and door lists into groups of 10, and each part is read page by page
+        (ascending, so events arriving meanwhile land on later pages, not shift earlier ones).
+        ``door_index_codes=None`` means every door :meth:`list_doors` returns (older HCP
+        versions reject a search without doors). The iterator is lazy: calls happen as it is
+        consumed.
+        """
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be aware datetimes")
+        if end <= start:
+            raise ValueError("end must be after start")
+        types = sorted(set(event_types)) if event_types is not None else None
+        if types is not None and not types:
+            raise ValueError("event_types is empty (pass None for every type)")
+        if door_index_codes is None:
+            doors = [door.door_index_code for door in self.list_doors()]
+        else:
+            doors = _unique_ids("door_index_codes", door_index_codes)
+            if not doors:
+                raise ValueError("door_index_codes is empty (pass None for every door)")
+        return self._iter_door_events(
+            start, end, doors=doors, types=types, person_code=person_code, person_id=person_id
+        )
+
+    def event_picture(self, pic_uri: str) -> bytes:
+        """The camera picture of a door event (``DoorEvent.pic_uri``) as image bytes."""
+        body = {"picUri": _require_id("pic_uri", pic_uri)}
+        return self._transport.post_binary(Paths.EVENT_PICTURE, body, priority=self._priority)
+
+    # --- event push subscriptions --------------------------------------------------------
+
+    def subscribe_events(
+        self, event_types: Iterable[int], *, dest: str, token: str, pass_back: bool = False
+    ) -> None:
+        """Ask HCP to push these event types to ``dest`` with ``token`` in a header.
+
+        More than 256 types are sent in several calls.
+        """
+        types = _event_types(event_types)
+        if not dest.startswith(("https://", "http://")):
+            raise ValueError("dest must be an http(s) URL")
+        for batch in _chunks(types, MAX_SUBSCRIPTION_EVENT_TYPES):
+            body = {
+                "eventTypes": batch,
+                "eventDest": dest,
+                "token": token,
+                "passBack": 1 if pass_back else 0,
+            }
+            self._write(Paths.SUBSCRIBE, body, {"event_types": len(batch)})
+
+    def view_subscriptions(self) -> list[Subscription]:
+        data = self._read(Paths.SUBSCRIPTION_VIEW, {})
+        if is_empty_data(data):
+            return []
+        if isinstance(data, Mapping):
+            items = data.get("detail")
+            if items is None:
+                return []
+        else:
+            items = data
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise HCPProtocolError("subscription view is not a list", path=Paths.SUBSCRIPTION_VIEW)
+        return [Subscription.from_api(item, path=Paths.SUBSCRIPTION_VIEW) for item in items]
+
+    def unsubscribe_events(self, event_types: Iterable[int]) -> None:
+        types = _event_types(event_types)
+        for batch in _chunks(types, MAX_SUBSCRIPTION_EVENT_TYPES):
+            self._write(Paths.UNSUBSCRIBE, {"eventTypes": batch}, {"event_types": len(batch)})
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _read(
+        self, path: str, body: Mapping[str, Any], ctx: Mapping[str, object] | None = None
+    ) -> Any:
+        return self._transport.post_json(
+            path, body, priority=self._priority, idempotent=True, log_context=ctx
+        )
+
+    def _write(
+        self, path: str, body: Mapping[str, Any], ctx: Mapping[str, object] | None = None
+    ) -> Any:
+        return self._transport.post_json(
+            path, body, priority=self._priority, idempotent=False, log_context=ctx
+        )
+
+    def _person_body(self, person: PersonInput) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "personCode": person.person_code,
+            "personFamilyName": person.family_name,
+            "personGivenName": person.given_name,
+            "gender": int(person.gender),
+            "orgIndexCode": person.org_index_code,
+            "beginTime": format_hcp_time(person.begin_time, self.site_tz),
+            "endTime": format_hcp_time(person.end_time, self.site_tz),
+        }
+        for key, value in (
+            ("phoneNo", person.phone_no),
+            ("email", person.email),
+            ("remark", person.remark),
+        ):
+            if value is not None:
+                body[key] = value
+        if person.card_numbers:
+            body["cards"] = [{"cardNo": card_no} for card_no in person.card_numbers]
+        return body
+
+    def _person_info(
+        self, path: str, body: Mapping[str, Any], ctx: Mapping[str, object]
+    ) -> PersonInfo:
+        data = self._read(path, body, ctx)
+        if is_empty_data(data):
+            # Seen on some versions instead of code 128.
+            raise HCPNotFound("HCP answered success without a person", path=path)
+        return PersonInfo.from_api(data_object(data, path=path), site_tz=self.site_tz, path=path)
+
+    def _change_members(
+        self,
+        path: str,
+        access_level_id: str,
+        person_ids: Iterable[str],
+        level_type: AccessLevelType,
+    ) -> None:
+        level_id = _require_id("access_level_id", access_level_id)
+        ids = _unique_ids("person_ids", person_ids)
+        for batch in _chunks(ids, self._batch_size):
+            body = {
+                "privilegeGroupId": level_id,
+                "type": int(level_type),
+                "list": [{"id": person_id} for person_id in batch],
+            }
+            self._write(path, body, {"access_level_id": level_id, "persons": len(batch)})
+
+    def _iter_pages(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        parse: Callable[[Mapping[str, Any]], T],
+        key: Callable[[T], str] | None,
+        ctx: Mapping[str, object] | None = None,
+    ) -> Iterator[T]:
+        """Yield the items of every page; see the module docstring for the rules."""
+        size = self._config.page_size
+        halvings = 0
+        offset = 0  # items received so far, counted in HCP's order
+        seen: set[str] = set()
+        while True:
+            page_no = offset // size + 1
+            skip = offset - (page_no - 1) * size
+            try:
+                data = self._read(path, {**body, "pageNo": page_no, "pageSize": size}, ctx)
+            except HCPResponseTooLong:
+                if halvings >= MAX_PAGE_HALVINGS or size == 1:
+                    raise
+                size = max(1, size // 2)
+                halvings += 1
+                continue
+            page = data_page(data, path=path)
+            for raw in page.items[skip:]:
+                item = parse(raw)
+                if key is not None:
+                    item_key = key(item)
+                    if item_key in seen:
+                        continue
+                    seen.add(item_key)
+                yield item
+            received = len(page.items)
+            offset += max(0, received - skip)
+            if received == 0:
+                return
+            if page.total is None:
+                if received < size:
+                    return
+                continue
+            if offset >= page.total:
+                return
+            if received < size:
+                raise HCPProtocolError(
+                    f"short page {page_no} ({received} of {size}) while total is {page.total}",
+                    path=path,
+                )
+
+    def _iter_door_events(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        doors: Sequence[str],
+        types: Sequence[int] | None,
+        person_code: str | None,
+        person_id: str | None,
+    ) -> Iterator[DoorEvent]:
+        if not doors:
+            return
+        seen: set[str] = set()
+        for window_start, window_end in _windows(start, end, EVENT_WINDOW):
+            base: dict[str, Any] = {
+                "startTime": format_hcp_time(window_start, self.site_tz),
+                "endTime": format_hcp_time(window_end, self.site_tz),
+                "sortField": "SwipeTime",
+                "orderType": 0,
+            }
+            if types is not None:
+                if len(types) == 1:
+                    base["eventType"] = types[0]
+                else:
+                    base["eventTypes"] = ",".join(str(t) for t in types)
+            if person_code is not None:
+                base["personCode"] = person_code
+            if person_id is not None:
+                base["personId"] = person_id
+            streams = [
+                self._iter_pages(
+                    Paths.DOOR_EVENTS,
+                    {**base, "doorIndexCodes": list(group)},
+                    parse=lambda raw: DoorEvent.from_api(
+                        raw, site_tz=self.site_tz, path=Paths.DOOR_EVENTS
+                    ),
+                    key=None,
+                    ctx={"doors": len(group)},
+                )
+                for group in _chunks(list(doors), EVENT_DOORS_PER_CALL)
+            ]
+            for event in heapq.merge(*streams, key=lambda e: e.event_time):
+                if event.event_id in seen:
+                    continue
+                seen.add(event.event_id)
+                yield event
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _windows(start: datetime, end: datetime, length: timedelta) -> list[tuple[datetime, datetime]]:
+    """``[start, end]`` cut into windows of at most ``length``, on whole seconds.
+
+    The start is rounded down and the end up, so no event is lost to HCP's second-precision
+    times; windows share their boundary second and the caller drops the duplicates.
+    """
+    start = start.replace(microsecond=0)
+    if end.microsecond:
+        end = end.replace(microsecond=0) + timedelta(seconds=1)
+    windows = []
+    cursor = start
+    while cursor < end:
+        window_end = min(cursor + length, end)
+        windows.append((cursor, window_end))
+        cursor = window_end
+    return windows
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for index in range(0, len(items), size):
+        yield list(items[index : index + size])
+
+
+def _require_id(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def _require_code(person_code: str) -> str:
+    if not isinstance(person_code, str) or not PERSON_CODE_RE.match(person_code):
+        raise ValueError("person_code must be 1-16 ASCII letters and digits")
+    return person_code
+
+
+def _unique_ids(name: str, values: Iterable[str]) -> list[str]:
+    if isinstance(values, str):
+        raise TypeError(f"{name} must be a collection of strings, not one string")
+    ids = [_require_id(name, value) for value in values]
+    for value in ids:
+        if "," in value:
+            raise ValueError(f"{name}: an id cannot contain a comma: {value!r}")
+    return list(dict.fromkeys(ids))
+
+
+def _person_ref(
+    person_id: str | None, person_code: str | None
+) -> tuple[dict[str, Any], dict[str, object]]:
+    if person_id is not None and person_code is None:
+        return {"personId": _require_id("person_id", person_id)}, {"person_id": person_id}
+    if person_code is not None and person_id is None:
+        return {"personCode": _require_code(person_code)}, {"person_code": person_code}
+    raise ValueError("pass exactly one of person_id and person_code")
+
+
+def _face_base64(jpeg: bytes) -> str:
+    if not jpeg.startswith(b"\xff\xd8\xff"):
+        raise ValueError("the face must be a JPEG picture")
+    return base64.b64encode(jpeg).decode("ascii")
+
+
+def _event_types(event_types: Iterable[int]) -> list[int]:
+    types = sorted({int(t) for t in event_types})
+    if not types:
+        raise ValueError("event_types is empty")
+    return types

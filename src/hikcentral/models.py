@@ -1,0 +1,428 @@
+"""Typed values sent to and read from HCP.
+
+Parsing is strict where the project depends on a field (ids, codes, times) and lenient
+elsewhere: a missing optional field becomes None, an unexpected shape of a required one is an
+:class:`~hikcentral.errors.HCPProtocolError`. Personal data (names, phone, e-mail, card numbers)
+is kept out of ``repr`` so an object logged by mistake does not leak it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from enum import IntEnum
+from typing import Any
+
+from hikcentral.errors import HCPProtocolError
+from hikcentral.timefmt import parse_hcp_time
+
+__all__ = [
+    "AccessLevel",
+    "AccessLevelMember",
+    "AccessLevelType",
+    "ApplicationFailure",
+    "ApplicationStats",
+    "CustomField",
+    "Direction",
+    "Door",
+    "DoorEvent",
+    "Gender",
+    "Org",
+    "PersonInfo",
+    "PersonInput",
+    "Subscription",
+    "Version",
+]
+
+PERSON_CODE_RE = re.compile(r"^[A-Za-z0-9]{1,16}$")
+
+
+class Gender(IntEnum):
+    UNKNOWN = 0
+    MALE = 1
+    FEMALE = 2
+
+
+class AccessLevelType(IntEnum):
+    """``type`` of access levels (privilege groups)."""
+
+    ACCESS_CONTROL = 1
+    VISITOR = 2
+
+
+class Direction(IntEnum):
+    """``checkInAndOutType`` of a door event."""
+
+    UNKNOWN = 0
+    IN = 1
+    OUT = 2
+
+
+# --- parsing helpers -----------------------------------------------------------------------
+
+
+def _req_str(raw: Mapping[str, Any], key: str, path: str) -> str:
+    value = raw.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value:
+        raise HCPProtocolError(f"response item lacks {key!r}", path=path)
+    return value
+
+
+def _opt_str(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value not in ("", "null"):
+        return value
+    return None
+
+
+def _opt_int(raw: Mapping[str, Any], key: str, path: str) -> int | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise HCPProtocolError(f"response field {key!r} is not a number: {value!r}", path=path)
+
+
+def _opt_time(raw: Mapping[str, Any], key: str, site_tz: tzinfo, path: str) -> datetime | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise HCPProtocolError(f"response field {key!r} is not a time string", path=path)
+    try:
+        return parse_hcp_time(value, default_tz=site_tz)
+    except ValueError as exc:
+        raise HCPProtocolError(f"response field {key!r}: {exc}", path=path) from exc
+
+
+def _req_time(raw: Mapping[str, Any], key: str, site_tz: tzinfo, path: str) -> datetime:
+    value = _opt_time(raw, key, site_tz, path)
+    if value is None:
+        raise HCPProtocolError(f"response item lacks {key!r}", path=path)
+    return value
+
+
+def _mappings(value: object) -> list[Mapping[str, Any]]:
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, Mapping)]
+    return []
+
+
+# --- server and organisations --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    product_name: str
+    soft_version: str
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> Version:
+        # "produceName" (sic) is what HCP sends; accept the corrected spelling too.
+        name = _opt_str(raw, "produceName") or _opt_str(raw, "productName")
+        return cls(product_name=name or "", soft_version=_req_str(raw, "softVersion", path))
+
+
+@dataclass(frozen=True)
+class Org:
+    org_index_code: str
+    org_name: str
+    parent_org_index_code: str | None
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_org_index_code in (None, "0", "-1")
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> Org:
+        return cls(
+            org_index_code=_req_str(raw, "orgIndexCode", path),
+            org_name=_opt_str(raw, "orgName") or "",
+            parent_org_index_code=_opt_str(raw, "parentOrgIndexCode"),
+        )
+
+
+# --- persons -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonInput:
+    """A whole person as sent to add and update (HCP may clear fields an update omits).
+
+    The face is not part of it: it goes with :meth:`HikCentralClient.add_person` (``face_jpeg``)
+    or :meth:`HikCentralClient.update_face`.
+    """
+
+    person_code: str
+    org_index_code: str
+    family_name: str = field(repr=False)
+    given_name: str = field(repr=False)
+    begin_time: datetime
+    end_time: datetime
+    gender: Gender = Gender.UNKNOWN
+    phone_no: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, repr=False)
+    remark: str | None = field(default=None, repr=False)
+    card_numbers: tuple[str, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        if not PERSON_CODE_RE.match(self.person_code):
+            raise ValueError("person_code must be 1-16 ASCII letters and digits")
+        for name in ("begin_time", "end_time"):
+            value: datetime = getattr(self, name)
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"{name} must be an aware datetime")
+        if self.end_time <= self.begin_time:
+            raise ValueError("end_time must be after begin_time")
+        if not self.family_name and not self.given_name:
+            raise ValueError("a person needs a family name or a given name")
+
+
+@dataclass(frozen=True)
+class CustomField:
+    id: str | None
+    name: str | None
+    value: str | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    person_id: str
+    person_code: str | None
+    org_index_code: str | None
+    begin_time: datetime | None
+    end_time: datetime | None
+    pic_uri: str | None
+    gender: Gender = Gender.UNKNOWN
+    person_name: str | None = field(default=None, repr=False)
+    family_name: str | None = field(default=None, repr=False)
+    given_name: str | None = field(default=None, repr=False)
+    phone_no: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, repr=False)
+    remark: str | None = field(default=None, repr=False)
+    card_numbers: tuple[str, ...] = field(default=(), repr=False)
+    custom_fields: tuple[CustomField, ...] = field(default=(), repr=False)
+
+    @property
+    def has_face(self) -> bool:
+        return bool(self.pic_uri)
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, site_tz: tzinfo, path: str) -> PersonInfo:
+        photo = raw.get("personPhoto")
+        pic_uri = _opt_str(photo, "picUri") if isinstance(photo, Mapping) else None
+        gender = _opt_int(raw, "gender", path)
+        return cls(
+            person_id=_req_str(raw, "personId", path),
+            person_code=_opt_str(raw, "personCode"),
+            org_index_code=_opt_str(raw, "orgIndexCode"),
+            begin_time=_opt_time(raw, "beginTime", site_tz, path),
+            end_time=_opt_time(raw, "endTime", site_tz, path),
+            pic_uri=pic_uri,
+            gender=Gender(gender) if gender in (0, 1, 2) else Gender.UNKNOWN,
+            person_name=_opt_str(raw, "personName"),
+            family_name=_opt_str(raw, "personFamilyName"),
+            given_name=_opt_str(raw, "personGivenName"),
+            phone_no=_opt_str(raw, "phoneNo"),
+            email=_opt_str(raw, "email"),
+            remark=_opt_str(raw, "remark"),
+            card_numbers=tuple(
+                card_no
+                for card in _mappings(raw.get("cards"))
+                if (card_no := _opt_str(card, "cardNo"))
+            ),
+            custom_fields=tuple(
+                CustomField(
+                    id=_opt_str(item, "id"),
+                    # HCP spells the key "customFiledName".
+                    name=_opt_str(item, "customFiledName") or _opt_str(item, "customFieldName"),
+                    value=_opt_str(item, "customFieldValue"),
+                )
+                for item in _mappings(raw.get("customFieldList"))
+            ),
+        )
+
+
+# --- access levels -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessLevel:
+    access_level_id: str
+    name: str
+    description: str | None
+    time_schedule_id: str | None
+    time_schedule_name: str | None
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> AccessLevel:
+        schedule = raw.get("timeSchedule")
+        schedule_map: Mapping[str, Any] = schedule if isinstance(schedule, Mapping) else {}
+        return cls(
+            access_level_id=_req_str(raw, "privilegeGroupId", path),
+            name=_opt_str(raw, "privilegeGroupName") or "",
+            description=_opt_str(raw, "description"),
+            time_schedule_id=_opt_str(schedule_map, "indexCode"),
+            time_schedule_name=_opt_str(schedule_map, "name"),
+        )
+
+
+@dataclass(frozen=True)
+class AccessLevelMember:
+    person_id: str
+    person_code: str | None
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> AccessLevelMember:
+        return cls(
+            person_id=_req_str(raw, "id", path) if "id" in raw else _req_str(raw, "personId", path),
+            person_code=_opt_str(raw, "personCode"),
+        )
+
+
+@dataclass(frozen=True)
+class ApplicationStats:
+    """``applicationResult`` type 1: how much is still waiting to reach devices, and failed."""
+
+    waiting: int
+    failed: int
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is waiting to be applied (failures are reported separately)."""
+        return self.waiting == 0
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> ApplicationStats:
+        # TODO(shape): confirm against the simulator's documented shape.
+        waiting = _opt_int(raw, "waitingNum", path)
+        failed = _opt_int(raw, "failedNum", path)
+        if waiting is None or failed is None:
+            raise HCPProtocolError("application statistics lack counts", path=path)
+        return cls(waiting=waiting, failed=failed)
+
+
+@dataclass(frozen=True)
+class ApplicationFailure:
+    """``applicationResult`` type 2: one item that failed to reach a device."""
+
+    person_id: str | None
+    device_index_code: str | None
+    door_index_code: str | None
+    error_code: str | None
+    message: str | None
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> ApplicationFailure:
+        return cls(
+            person_id=_opt_str(raw, "personId"),
+            device_index_code=_opt_str(raw, "deviceIndexCode"),
+            door_index_code=_opt_str(raw, "doorIndexCode"),
+            error_code=_opt_str(raw, "errorCode"),
+            message=_opt_str(raw, "errorMsg"),
+        )
+
+
+# --- doors and events ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Door:
+    door_index_code: str
+    door_name: str
+    door_state: int | None
+    acs_dev_index_code: str | None
+    region_index_code: str | None
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> Door:
+        return cls(
+            door_index_code=_req_str(raw, "doorIndexCode", path),
+            door_name=_opt_str(raw, "doorName") or "",
+            door_state=_opt_int(raw, "doorState", path),
+            acs_dev_index_code=_opt_str(raw, "acsDevIndexCode"),
+            region_index_code=_opt_str(raw, "regionIndexCode"),
+        )
+
+
+@dataclass(frozen=True)
+class DoorEvent:
+    event_id: str
+    event_type: int
+    event_time: datetime
+    door_index_code: str | None
+    person_id: str | None
+    person_code: str | None
+    direction: int
+    pic_uri: str | None
+    device_time: datetime | None = None
+    door_name: str | None = None
+    person_type: int | None = None
+    reader_index_code: str | None = None
+    reader_name: str | None = None
+    temperature_data: str | None = None
+    temperature_status: int | None = None
+    wear_mask_status: int | None = None
+    person_name: str | None = field(default=None, repr=False)
+    card_no: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, site_tz: tzinfo, path: str) -> DoorEvent:
+        event_type = _opt_int(raw, "eventType", path)
+        if event_type is None:
+            raise HCPProtocolError("door event lacks 'eventType'", path=path)
+        return cls(
+            event_id=_req_str(raw, "eventId", path),
+            event_type=event_type,
+            event_time=_req_time(raw, "eventTime", site_tz, path),
+            door_index_code=_opt_str(raw, "doorIndexCode"),
+            person_id=_opt_str(raw, "personId"),
+            person_code=_opt_str(raw, "personCode"),
+            direction=_opt_int(raw, "checkInAndOutType", path) or 0,
+            pic_uri=_opt_str(raw, "picUri"),
+            device_time=_opt_time(raw, "deviceTime", site_tz, path),
+            door_name=_opt_str(raw, "doorName"),
+            person_type=_opt_int(raw, "personType", path),
+            reader_index_code=_opt_str(raw, "readerIndexCode"),
+            reader_name=_opt_str(raw, "readerName"),
+            temperature_data=_opt_str(raw, "temperatureData"),
+            temperature_status=_opt_int(raw, "temperatureStatus", path),
+            wear_mask_status=_opt_int(raw, "wearMaskStatus", path),
+            person_name=_opt_str(raw, "personName"),
+            card_no=_opt_str(raw, "cardNo"),
+        )
+
+
+# --- event push ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One entry of ``eventSubscriptionView``: event types pushed to one destination."""
+
+    event_types: tuple[int, ...]
+    event_dest: str
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> Subscription:
+        types = raw.get("eventTypes")
+        if not isinstance(types, list):
+            raise HCPProtocolError("subscription lacks 'eventTypes'", path=path)
+        parsed: list[int] = []
+        for item in types:
+            if isinstance(item, bool) or not isinstance(item, int | str):
+                raise HCPProtocolError(f"bad event type {item!r}", path=path)
+            try:
+                parsed.append(int(item))
+            except ValueError as exc:
+                raise HCPProtocolError(f"bad event type {item!r}", path=path) from exc
+        return cls(event_types=tuple(parsed), event_dest=_opt_str(raw, "eventDest") or "")
