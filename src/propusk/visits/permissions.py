@@ -1,0 +1,122 @@
+"""The permission matrix for visits.
+
+A role reaches a visit:
+- administrator: every visit;
+- security: every visit, to look at only;
+- reception: visits in its scope (today's in the site time zone, anyone checked in, visits
+  the receptionist registered) - see ``selectors.reception_scope_q``;
+- host: the visits they host.
+
+What each role may do with a visit it reaches is ``ACTION_ROLES``. Hosts change their own
+visits (confirm the time, extend or shorten, cancel) but do not check visitors in or out:
+that is done at the desk or by the turnstile, where the visitor is seen.
+
+The services call ``require`` themselves, so a view cannot forget a check.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from propusk.accounts.roles import Role, roles_of
+from propusk.core.time import now as current_time
+from propusk.visits.models import Visit, VisitStatus
+from propusk.visits.selectors import site_day_bounds, site_today
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+class VisitAction(StrEnum):
+    VIEW = "view"
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+    CANCEL = "cancel"
+    CHANGE_WINDOW = "change_window"
+    CONFIRM = "confirm"
+
+
+ALL_ROLES = frozenset(Role)
+# Roles that may open the pages at all; anyone else gets 403.
+STAFF_ROLES = ALL_ROLES
+RECEPTION_PAGE_ROLES = frozenset({Role.ADMINISTRATOR, Role.RECEPTION, Role.SECURITY})
+REGISTER_ROLES = frozenset({Role.ADMINISTRATOR, Role.RECEPTION, Role.HOST})
+# Who can be named as the host of a visit.
+HOSTING_ROLES = frozenset({Role.ADMINISTRATOR, Role.HOST})
+
+ACTION_ROLES: dict[VisitAction, frozenset[Role]] = {
+    VisitAction.VIEW: ALL_ROLES,
+    VisitAction.CHECK_IN: frozenset({Role.ADMINISTRATOR, Role.RECEPTION}),
+    VisitAction.CHECK_OUT: frozenset({Role.ADMINISTRATOR, Role.RECEPTION}),
+    VisitAction.CANCEL: frozenset({Role.ADMINISTRATOR, Role.RECEPTION, Role.HOST}),
+    VisitAction.CHANGE_WINDOW: frozenset({Role.ADMINISTRATOR, Role.RECEPTION, Role.HOST}),
+    VisitAction.CONFIRM: frozenset({Role.ADMINISTRATOR, Role.RECEPTION, Role.HOST}),
+}
+
+
+def in_reception_scope(visit: Visit, user: AnyUser, *, now: datetime | None = None) -> bool:
+    """One visit against ``selectors.reception_scope_q`` (keep the two in step)."""
+    day_start, day_end = site_day_bounds(site_today(now))
+    return (
+        (visit.planned_start < day_end and visit.planned_end > day_start)
+        or visit.status == VisitStatus.CHECKED_IN
+        or (visit.created_by_id is not None and visit.created_by_id == user.pk)
+    )
+
+
+def roles_reaching(user: AnyUser, visit: Visit, *, now: datetime | None = None) -> frozenset[Role]:
+    """The user's roles that reach this visit (empty: the visit is invisible to them)."""
+    held = roles_of(user)
+    reaching = set(held & {Role.ADMINISTRATOR, Role.SECURITY})
+    if Role.RECEPTION in held and in_reception_scope(visit, user, now=now):
+        reaching.add(Role.RECEPTION)
+    if Role.HOST in held and visit.host_id == user.pk:
+        reaching.add(Role.HOST)
+    return frozenset(reaching)
+
+
+def can(
+    user: AnyUser | None, action: VisitAction, visit: Visit, *, now: datetime | None = None
+) -> bool:
+    """May the user do ``action`` with ``visit``? ``None`` is the system: always yes."""
+    if user is None:
+        return True
+    return bool(roles_reaching(user, visit, now=now) & ACTION_ROLES[action])
+
+
+def allowed_actions(user: AnyUser, visit: Visit) -> frozenset[VisitAction]:
+    """The actions the user's roles allow on this visit (the status may still refuse)."""
+    moment = current_time()
+    return frozenset(action for action in VisitAction if can(user, action, visit, now=moment))
+
+
+def require(user: AnyUser | None, action: VisitAction, visit: Visit) -> None:
+    if not can(user, action, visit):
+        raise PermissionDenied(_("You are not allowed to do this with this visit."))
+
+
+def can_host(user: AbstractBaseUser) -> bool:
+    """Can this user be named as the host of a visit? Active, with a hosting role."""
+    return user.is_active and bool(roles_of(user) & HOSTING_ROLES)
+
+
+def can_register_for(user: AnyUser | None, host: AbstractBaseUser) -> bool:
+    """Reception and administrators register visits for any host; a host only for themselves.
+
+    ``None`` is the system (an invitation link, a management command).
+    """
+    if user is None:
+        return True
+    held = roles_of(user)
+    if held & {Role.ADMINISTRATOR, Role.RECEPTION}:
+        return True
+    return Role.HOST in held and host.pk == user.pk
+
+
+def require_register_for(user: AnyUser | None, host: AbstractBaseUser) -> None:
+    if not can_register_for(user, host):
+        raise PermissionDenied(_("You may register visits only for yourself as the host."))

@@ -1,0 +1,124 @@
+"""Reads for visits: who sees which visits, today's visits, one visit for a user.
+
+What a user may *do* with a visit they see is decided in ``propusk.visits.permissions``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from propusk.accounts.roles import Role, roles_of
+from propusk.audit.models import AuditEntry
+from propusk.core.time import now as current_time
+from propusk.visits.models import Visit, VisitStatus
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def site_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Midnight to midnight of ``day`` in the site's time zone, as aware datetimes."""
+    zone = timezone.get_default_timezone()
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start, end
+
+
+def site_today(now: datetime | None = None) -> date:
+    return timezone.localtime(now or current_time(), timezone.get_default_timezone()).date()
+
+
+def overlapping_day_q(day: date) -> Q:
+    """Visits whose planned window overlaps the given site day."""
+    start, end = site_day_bounds(day)
+    return Q(planned_start__lt=end, planned_end__gt=start)
+
+
+def reception_scope_q(user: AnyUser, *, now: datetime | None = None) -> Q:
+    """The visits reception works with: today's (site day), anyone inside, and their own.
+
+    Today's = the planned window overlaps today in the site's time zone. A checked-in visitor
+    is included whatever the window (an overstay is reception's business). Visits a
+    receptionist registered themselves stay visible to them (e.g. booked for next week).
+    Mirrored for a single visit by ``permissions.in_reception_scope``.
+    """
+    return (
+        overlapping_day_q(site_today(now))
+        | Q(status=VisitStatus.CHECKED_IN)
+        | Q(created_by_id=user.pk)
+    )
+
+
+def visits_visible_to(user: AnyUser, *, now: datetime | None = None) -> QuerySet[Visit]:
+    """Every visit the user may see; none for a user without a role.
+
+    Administrators and security see all visits; reception sees its scope (see
+    ``reception_scope_q``); a host sees the visits they host. A user with several roles sees
+    the union.
+    """
+    held = roles_of(user)
+    visits = Visit.objects.select_related("visitor", "host", "access_policy", "department")
+    if Role.ADMINISTRATOR in held or Role.SECURITY in held:
+        return visits.all()
+    condition = Q()
+    matched = False
+    if Role.RECEPTION in held:
+        condition |= reception_scope_q(user, now=now)
+        matched = True
+    if Role.HOST in held:
+        condition |= Q(host_id=user.pk)
+        matched = True
+    if not matched:
+        return visits.none()
+    return visits.filter(condition)
+
+
+def todays_visits(user: AnyUser, *, now: datetime | None = None) -> QuerySet[Visit]:
+    """Visible visits overlapping today (site time zone) plus everyone checked in now."""
+    today_q = overlapping_day_q(site_today(now)) | Q(status=VisitStatus.CHECKED_IN)
+    return visits_visible_to(user, now=now).filter(today_q).order_by("planned_start", "pk")
+
+
+def get_visit_for(user: AnyUser, visit_id: int) -> Visit:
+    """The visit if the user may see it; 404 otherwise, so existence does not leak."""
+    visit = visits_visible_to(user).filter(pk=visit_id).first()
+    if visit is None:
+        raise Http404("No such visit")
+    return visit
+
+
+def filter_visits(
+    visits: QuerySet[Visit],
+    *,
+    status: str = "",
+    day: date | None = None,
+    search: str = "",
+) -> QuerySet[Visit]:
+    """Narrow a visible set by status, site day and visitor name (every word must match)."""
+    if status:
+        visits = visits.filter(status=status)
+    if day is not None:
+        visits = visits.filter(overlapping_day_q(day))
+    for word in search.split():
+        visits = visits.filter(
+            Q(visitor__family_name__icontains=word)
+            | Q(visitor__given_name__icontains=word)
+            | Q(visitor__middle_name__icontains=word)
+        )
+    return visits
+
+
+def visit_by_submission_token(token: uuid.UUID) -> Visit | None:
+    return Visit.objects.filter(submission_token=token).first()
+
+
+def visit_history(visit: Visit) -> QuerySet[AuditEntry]:
+    """Audit entries of one visit, oldest first."""
+    return AuditEntry.objects.filter(
+        target_type=Visit._meta.label_lower, target_id=str(visit.pk)
+    ).order_by("at", "id")

@@ -1,0 +1,821 @@
+"""All writes to visits: registration and every status change.
+
+Each function:
+- takes keyword-only arguments; ``actor`` is the user doing it, ``None`` the system (a
+  periodic task, a turnstile event, an invitation link);
+- checks the actor's permission itself (``PermissionDenied``), so no view can forget;
+- runs in one transaction with the visit row locked, and re-reads the status under the lock;
+- refuses a change the current status does not allow with ``VisitTransitionError`` (a
+  ``ValidationError`` with a message for people) and then has changed nothing;
+- writes an audit entry (who, what, old -> new; never the face or the ID number);
+- announces access-relevant changes to the access engine after commit
+  (``signals.announce_access_change``).
+
+Lifecycle::
+
+    PENDING --confirm_visit_time--> AWAITING --check_in--> CHECKED_IN --check_out--> CHECKED_OUT
+    PENDING/AWAITING --cancel--> CANCELLED
+    PENDING/AWAITING --close_expired_visits (window over)--> NO_SHOW
+    CHECKED_IN --close_expired_visits (window + late grace over)--> CHECKED_OUT
+
+Functions return the updated visit; the instance passed in is refreshed as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from propusk.access.models import AccessLevelPolicy
+from propusk.access.windows import access_window
+from propusk.accounts.models import Department, EmployeeProfile
+from propusk.audit.services import record
+from propusk.core.time import now as current_time
+from propusk.invitations.models import Invitation
+from propusk.visitors.models import Visitor
+from propusk.visits.models import (
+    ACTIVE_STATUSES,
+    Visit,
+    VisitGroup,
+    VisitKind,
+    VisitStatus,
+)
+from propusk.visits.permissions import VisitAction, can_host, require, require_register_for
+from propusk.visits.selectors import visit_by_submission_token
+from propusk.visits.signals import announce_access_change
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+logger = logging.getLogger(__name__)
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+MAX_COURSE = 7
+CANCEL_REASON_MAX_LENGTH = 300
+PURPOSE_MAX_LENGTH = 300
+
+
+class VisitTransitionError(ValidationError):
+    """The visit's status (or the moment) does not allow this change. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ClosedCounts:
+    """What one run of ``close_expired_visits`` changed."""
+
+    checked_out: int = 0
+    no_show: int = 0
+
+
+# --- Refusals -------------------------------------------------------------------------
+# One message per (action, status) the action does not accept, so the user learns why.
+
+_REFUSALS: dict[tuple[VisitAction, VisitStatus], StrOrPromise] = {
+    (VisitAction.CONFIRM, VisitStatus.AWAITING): _("The time of this visit is already confirmed."),
+    (VisitAction.CONFIRM, VisitStatus.CHECKED_IN): _(
+        "The time of this visit is already confirmed: the visitor is inside."
+    ),
+    (VisitAction.CONFIRM, VisitStatus.CHECKED_OUT): _("A checked-out visit cannot be confirmed."),
+    (VisitAction.CONFIRM, VisitStatus.CANCELLED): _("A cancelled visit cannot be confirmed."),
+    (VisitAction.CONFIRM, VisitStatus.NO_SHOW): _(
+        "A visit closed as a no-show cannot be confirmed."
+    ),
+    (VisitAction.CHECK_IN, VisitStatus.PENDING): _(
+        "The time of this visit is not confirmed yet: confirm it before checking the visitor in."
+    ),
+    (VisitAction.CHECK_IN, VisitStatus.CHECKED_IN): _("The visitor is already checked in."),
+    (VisitAction.CHECK_IN, VisitStatus.CHECKED_OUT): _(
+        "A checked-out visit cannot be checked in again: register a new visit."
+    ),
+    (VisitAction.CHECK_IN, VisitStatus.CANCELLED): _("A cancelled visit cannot be checked in."),
+    (VisitAction.CHECK_IN, VisitStatus.NO_SHOW): _(
+        "A visit closed as a no-show cannot be checked in: register a new visit."
+    ),
+    (VisitAction.CHECK_OUT, VisitStatus.PENDING): _(
+        "A visit awaiting confirmation cannot be checked out: the visitor never checked in."
+    ),
+    (VisitAction.CHECK_OUT, VisitStatus.AWAITING): _(
+        "The visitor has not checked in yet: cancel the visit instead of checking it out."
+    ),
+    (VisitAction.CHECK_OUT, VisitStatus.CHECKED_OUT): _("The visitor is already checked out."),
+    (VisitAction.CHECK_OUT, VisitStatus.CANCELLED): _("A cancelled visit cannot be checked out."),
+    (VisitAction.CHECK_OUT, VisitStatus.NO_SHOW): _(
+        "A visit closed as a no-show cannot be checked out."
+    ),
+    (VisitAction.CANCEL, VisitStatus.CHECKED_IN): _(
+        "The visitor is inside: check the visit out instead of cancelling it."
+    ),
+    (VisitAction.CANCEL, VisitStatus.CHECKED_OUT): _("A checked-out visit cannot be cancelled."),
+    (VisitAction.CANCEL, VisitStatus.CANCELLED): _("The visit is already cancelled."),
+    (VisitAction.CANCEL, VisitStatus.NO_SHOW): _(
+        "A visit closed as a no-show cannot be cancelled."
+    ),
+    (VisitAction.CHANGE_WINDOW, VisitStatus.CHECKED_OUT): _(
+        "The time of a checked-out visit cannot be changed."
+    ),
+    (VisitAction.CHANGE_WINDOW, VisitStatus.CANCELLED): _(
+        "The time of a cancelled visit cannot be changed."
+    ),
+    (VisitAction.CHANGE_WINDOW, VisitStatus.NO_SHOW): _(
+        "The time of a visit closed as a no-show cannot be changed."
+    ),
+}
+
+# The statuses each action accepts.
+ALLOWED_FROM: dict[VisitAction, frozenset[VisitStatus]] = {
+    VisitAction.CONFIRM: frozenset({VisitStatus.PENDING}),
+    VisitAction.CHECK_IN: frozenset({VisitStatus.AWAITING}),
+    VisitAction.CHECK_OUT: frozenset({VisitStatus.CHECKED_IN}),
+    VisitAction.CANCEL: frozenset({VisitStatus.PENDING, VisitStatus.AWAITING}),
+    VisitAction.CHANGE_WINDOW: frozenset(
+        {VisitStatus.PENDING, VisitStatus.AWAITING, VisitStatus.CHECKED_IN}
+    ),
+}
+
+
+def status_allows(action: VisitAction, status: str) -> bool:
+    return status in ALLOWED_FROM.get(action, frozenset())
+
+
+def _require_status(action: VisitAction, visit: Visit) -> None:
+    if not status_allows(action, visit.status):
+        raise VisitTransitionError(
+            _REFUSALS[(action, VisitStatus(visit.status))], code="invalid_transition"
+        )
+
+
+# --- Validation -----------------------------------------------------------------------
+
+
+def _local(value: datetime) -> str:
+    return timezone.localtime(value).strftime("%d.%m.%Y %H:%M")
+
+
+def validate_window(
+    *, planned_start: datetime, planned_end: datetime, now: datetime | None = None
+) -> None:
+    """A visit window must be aware, ordered, not too long, and must not be over already.
+
+    Raises ``ValidationError`` keyed by ``planned_start`` / ``planned_end``.
+    """
+    if timezone.is_naive(planned_start) or timezone.is_naive(planned_end):
+        raise ValidationError(
+            {"planned_start": _("Give the date and time with a time zone.")}, code="naive"
+        )
+    if planned_end <= planned_start:
+        raise ValidationError(
+            {"planned_end": _("The visit must end after it starts.")}, code="end_before_start"
+        )
+    max_hours = settings.VISIT_MAX_DURATION_HOURS
+    if planned_end - planned_start > timedelta(hours=max_hours):
+        raise ValidationError(
+            {
+                "planned_end": ValidationError(
+                    _("A visit can last at most %(hours)d hours."),
+                    code="too_long",
+                    params={"hours": max_hours},
+                )
+            }
+        )
+    moment = now or current_time()
+    if planned_end <= moment:
+        raise ValidationError(
+            {"planned_end": _("The end of the visit is already in the past.")}, code="past"
+        )
+
+
+def _add(errors: dict[str, list[ValidationError]], field: str, error: ValidationError) -> None:
+    errors.setdefault(field, []).append(error)
+
+
+def _validate_registration(
+    *,
+    kind: VisitKind,
+    visitor: Visitor,
+    host: User,
+    planned_start: datetime,
+    planned_end: datetime,
+    access_policy: AccessLevelPolicy,
+    department: Department | None,
+    purpose: str,
+    student_id: str,
+    student_group: str,
+    course: int | None,
+    group: VisitGroup | None,
+    now: datetime,
+) -> None:
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        validate_window(planned_start=planned_start, planned_end=planned_end, now=now)
+    except ValidationError as exc:
+        for field, field_errors in exc.error_dict.items():
+            for error in field_errors:
+                _add(errors, field, error)
+    if not can_host(host):
+        _add(
+            errors,
+            "host",
+            ValidationError(
+                _("This person cannot host visitors: choose an active employee who hosts."),
+                code="not_a_host",
+            ),
+        )
+    if not access_policy.is_active:
+        _add(
+            errors,
+            "access_policy",
+            ValidationError(_("This access policy is switched off."), code="inactive_policy"),
+        )
+    if department is not None and not department.is_active:
+        _add(
+            errors,
+            "department",
+            ValidationError(_("This department is closed."), code="inactive_department"),
+        )
+    if len(purpose) > PURPOSE_MAX_LENGTH:
+        _add(
+            errors,
+            "purpose",
+            ValidationError(
+                _("Keep the purpose under %(limit)d characters."),
+                code="too_long",
+                params={"limit": PURPOSE_MAX_LENGTH},
+            ),
+        )
+    if kind == VisitKind.STUDENT:
+        if course is not None and not 1 <= course <= MAX_COURSE:
+            _add(
+                errors,
+                "course",
+                ValidationError(
+                    _("The course is a number from 1 to %(max)d."),
+                    code="bad_course",
+                    params={"max": MAX_COURSE},
+                ),
+            )
+    elif student_id or student_group or course is not None:
+        _add(
+            errors,
+            "kind",
+            ValidationError(
+                _("Student details are for student visits only."), code="student_fields"
+            ),
+        )
+    if (kind == VisitKind.GROUP) != (group is not None):
+        _add(
+            errors,
+            "kind",
+            ValidationError(
+                _("A group visit belongs to a visit group, and only a group visit does."),
+                code="group_mismatch",
+            ),
+        )
+    if group is not None and group.host_id != host.pk:
+        _add(
+            errors,
+            "host",
+            ValidationError(
+                _("The host of a group member's visit is the host of the group."),
+                code="group_host",
+            ),
+        )
+    if not visitor.photo:
+        _add(
+            errors,
+            "photo",
+            ValidationError(
+                _("The visitor has no face photo: the turnstile needs one."), code="no_photo"
+            ),
+        )
+    if visitor.consent_given_at is None:
+        _add(
+            errors,
+            "consent",
+            ValidationError(
+                _("The visitor has not agreed to the processing of personal data."),
+                code="no_consent",
+            ),
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+# --- Registration ---------------------------------------------------------------------
+
+
+def register_visit(
+    *,
+    kind: VisitKind,
+    visitor: Visitor,
+    host: User,
+    planned_start: datetime,
+    planned_end: datetime,
+    access_policy: AccessLevelPolicy,
+    actor: Actor,
+    department: Department | None = None,
+    purpose: str = "",
+    single_pass: bool | None = None,
+    student_id: str = "",
+    student_group: str = "",
+    course: int | None = None,
+    group: VisitGroup | None = None,
+    invitation: Invitation | None = None,
+    status: VisitStatus = VisitStatus.AWAITING,
+    submission_token: uuid.UUID | None = None,
+) -> Visit:
+    """Register one visit: AWAITING (time fixed) or PENDING (time to be confirmed).
+
+    - The host must be an active user holding the host or administrator role; the actor must
+      be reception or an administrator, or the host themselves (``None``: the system, e.g.
+      an invitation link the host sent).
+    - The visitor must have a face photo and recorded consent, whatever the status.
+    - ``department`` defaults to the host's department; ``single_pass`` to the policy's default.
+    - Student details (``student_id`` optional: applicants have none) only on student visits;
+      a group visit needs ``group`` and the group's host.
+    - A repeated ``submission_token`` (double submit) returns the visit it created, unchanged.
+    """
+    if status not in (VisitStatus.AWAITING, VisitStatus.PENDING):
+        raise ValueError(f"a visit is registered as AWAITING or PENDING, not {status}")
+    if submission_token is not None:
+        existing = visit_by_submission_token(submission_token)
+        if existing is not None:
+            return existing
+    require_register_for(actor, host)
+    moment = current_time()
+    purpose = purpose.strip()
+    student_id, student_group = student_id.strip(), student_group.strip()
+    _validate_registration(
+        kind=kind,
+        visitor=visitor,
+        host=host,
+        planned_start=planned_start,
+        planned_end=planned_end,
+        access_policy=access_policy,
+        department=department,
+        purpose=purpose,
+        student_id=student_id,
+        student_group=student_group,
+        course=course,
+        group=group,
+        now=moment,
+    )
+    if department is None:
+        department = _department_of(host)
+    visit = Visit(
+        kind=kind,
+        status=status,
+        visitor=visitor,
+        host=host,
+        department=department,
+        purpose=purpose,
+        planned_start=planned_start,
+        planned_end=planned_end,
+        group=group,
+        invitation=invitation,
+        student_id=student_id,
+        student_group=student_group,
+        course=course,
+        access_policy=access_policy,
+        single_pass=access_policy.single_pass_default if single_pass is None else single_pass,
+        created_by=_user_or_none(actor),
+        submission_token=submission_token,
+    )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                visit.save()
+        except IntegrityError:
+            # The same form was submitted twice at the same moment: the other one won.
+            if submission_token is not None:
+                existing = visit_by_submission_token(submission_token)
+                if existing is not None:
+                    return existing
+            raise
+        record(
+            actor=actor,
+            actor_label=_actor_label(actor, invitation),
+            action="visit.registered",
+            target=visit,
+            changes={
+                "status": [None, visit.status],
+                "kind": [None, visit.kind],
+                "visitor": [None, visit.visitor_id],
+                "host": [None, visit.host_id],
+                "department": [None, visit.department_id],
+                "planned_start": [None, visit.planned_start],
+                "planned_end": [None, visit.planned_end],
+                "access_policy": [None, access_policy.key],
+                "single_pass": [None, visit.single_pass],
+                "group": [None, visit.group_id],
+                "invitation": [None, visit.invitation_id],
+            },
+        )
+        if visit.status in ACTIVE_STATUSES:
+            announce_access_change(visit.pk, reason="registered")
+    logger.info("visit %s registered (%s, %s)", visit.pk, visit.kind, visit.status)
+    return visit
+
+
+def register_walk_in(
+    *,
+    kind: VisitKind,
+    visitor: Visitor,
+    host: User,
+    planned_end: datetime,
+    access_policy: AccessLevelPolicy,
+    actor: Actor,
+    department: Department | None = None,
+    purpose: str = "",
+    single_pass: bool | None = None,
+    student_id: str = "",
+    student_group: str = "",
+    course: int | None = None,
+    submission_token: uuid.UUID | None = None,
+) -> Visit:
+    """A visit that starts now (the visitor is at the desk).
+
+    It is AWAITING like any other: the access engine grants access from now, and the visitor
+    is checked in by their first entry through a turnstile or by reception's button.
+    """
+    return register_visit(
+        kind=kind,
+        visitor=visitor,
+        host=host,
+        planned_start=current_time().replace(microsecond=0),
+        planned_end=planned_end,
+        access_policy=access_policy,
+        actor=actor,
+        department=department,
+        purpose=purpose,
+        single_pass=single_pass,
+        student_id=student_id,
+        student_group=student_group,
+        course=course,
+        submission_token=submission_token,
+    )
+
+
+def create_visit_group(
+    *,
+    name: str,
+    host: User,
+    planned_start: datetime,
+    planned_end: datetime,
+    access_policy: AccessLevelPolicy,
+    actor: Actor,
+    department: Department | None = None,
+    purpose: str = "",
+) -> VisitGroup:
+    """A group (one host, one window); members join with ``register_visit(kind=GROUP)``."""
+    require_register_for(actor, host)
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        validate_window(planned_start=planned_start, planned_end=planned_end)
+    except ValidationError as exc:
+        errors.update(exc.error_dict)
+    if not name.strip():
+        _add(errors, "name", ValidationError(_("Name the group."), code="required"))
+    if not can_host(host):
+        _add(
+            errors,
+            "host",
+            ValidationError(
+                _("This person cannot host visitors: choose an active employee who hosts."),
+                code="not_a_host",
+            ),
+        )
+    if not access_policy.is_active:
+        _add(
+            errors,
+            "access_policy",
+            ValidationError(_("This access policy is switched off."), code="inactive_policy"),
+        )
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        group = VisitGroup.objects.create(
+            name=name.strip(),
+            host=host,
+            department=department if department is not None else _department_of(host),
+            purpose=purpose.strip(),
+            planned_start=planned_start,
+            planned_end=planned_end,
+            access_policy=access_policy,
+            created_by=_user_or_none(actor),
+        )
+        record(
+            actor=actor,
+            action="visit_group.created",
+            target=group,
+            changes={
+                "name": [None, group.name],
+                "host": [None, host.pk],
+                "planned_start": [None, planned_start],
+                "planned_end": [None, planned_end],
+                "access_policy": [None, access_policy.key],
+            },
+        )
+    return group
+
+
+# --- Transitions ----------------------------------------------------------------------
+
+
+def confirm_visit_time(
+    *, visit: Visit, planned_start: datetime, planned_end: datetime, actor: Actor
+) -> Visit:
+    """PENDING -> AWAITING with the confirmed window (the host, reception or an admin)."""
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.CONFIRM, locked)
+        _require_status(VisitAction.CONFIRM, locked)
+        validate_window(planned_start=planned_start, planned_end=planned_end)
+        changes = {
+            "status": [locked.status, VisitStatus.AWAITING],
+            "planned_start": [locked.planned_start, planned_start],
+            "planned_end": [locked.planned_end, planned_end],
+        }
+        locked.status = VisitStatus.AWAITING
+        locked.planned_start, locked.planned_end = planned_start, planned_end
+        locked.save(update_fields=["status", "planned_start", "planned_end", "updated_at"])
+        record(actor=actor, action="visit.time_confirmed", target=locked, changes=changes)
+        announce_access_change(locked.pk, reason="confirmed")
+    return _refreshed(visit, locked)
+
+
+def check_in(*, visit: Visit, actor: Actor, at: datetime | None = None) -> Visit:
+    """AWAITING -> CHECKED_IN at ``at`` (default now), inside the visit's access window.
+
+    The window is the planned one widened by the policy's early-arrival and late-leave grace
+    (``access.windows``): the same window the turnstile honours, so a passage the turnstile
+    let through is never refused here.
+    """
+    moment = _aware(at) if at is not None else current_time()
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.CHECK_IN, locked)
+        _require_status(VisitAction.CHECK_IN, locked)
+        opens, closes = _access_window_of(locked)
+        if moment < opens:
+            raise VisitTransitionError(
+                _("Too early: check-in for this visit opens at %(time)s."),
+                code="too_early",
+                params={"time": _local(opens)},
+            )
+        if moment > closes:
+            raise VisitTransitionError(
+                _("Too late: this visit ended at %(time)s."),
+                code="too_late",
+                params={"time": _local(locked.planned_end)},
+            )
+        changes = {
+            "status": [locked.status, VisitStatus.CHECKED_IN],
+            "checked_in_at": [None, moment],
+        }
+        locked.status = VisitStatus.CHECKED_IN
+        locked.checked_in_at = moment
+        locked.save(update_fields=["status", "checked_in_at", "updated_at"])
+        record(actor=actor, action="visit.checked_in", target=locked, changes=changes)
+        announce_access_change(locked.pk, reason="checked_in")
+    return _refreshed(visit, locked)
+
+
+def check_out(*, visit: Visit, actor: Actor, at: datetime | None = None) -> Visit:
+    """CHECKED_IN -> CHECKED_OUT at ``at`` (default now); access ends."""
+    moment = _aware(at) if at is not None else current_time()
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.CHECK_OUT, locked)
+        _require_status(VisitAction.CHECK_OUT, locked)
+        if locked.checked_in_at is not None and moment < locked.checked_in_at:
+            raise VisitTransitionError(
+                _("The check-out time cannot be before the check-in time (%(time)s)."),
+                code="out_before_in",
+                params={"time": _local(locked.checked_in_at)},
+            )
+        changes = {
+            "status": [locked.status, VisitStatus.CHECKED_OUT],
+            "checked_out_at": [None, moment],
+        }
+        locked.status = VisitStatus.CHECKED_OUT
+        locked.checked_out_at = moment
+        locked.save(update_fields=["status", "checked_out_at", "updated_at"])
+        record(actor=actor, action="visit.checked_out", target=locked, changes=changes)
+        announce_access_change(locked.pk, reason="checked_out")
+    return _refreshed(visit, locked)
+
+
+def cancel(*, visit: Visit, actor: Actor, reason: str = "") -> Visit:
+    """PENDING/AWAITING -> CANCELLED. A visitor who is inside is checked out instead."""
+    reason = " ".join(reason.split())
+    if len(reason) > CANCEL_REASON_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "reason": ValidationError(
+                    _("Keep the reason under %(limit)d characters."),
+                    code="too_long",
+                    params={"limit": CANCEL_REASON_MAX_LENGTH},
+                )
+            }
+        )
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.CANCEL, locked)
+        _require_status(VisitAction.CANCEL, locked)
+        moment = current_time()
+        old_status = locked.status
+        changes = {
+            "status": [old_status, VisitStatus.CANCELLED],
+            "cancelled_at": [None, moment],
+            "cancel_reason": [locked.cancel_reason, reason],
+        }
+        locked.status = VisitStatus.CANCELLED
+        locked.cancelled_at = moment
+        locked.cancel_reason = reason
+        locked.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        record(actor=actor, action="visit.cancelled", target=locked, changes=changes)
+        if old_status in ACTIVE_STATUSES:
+            announce_access_change(locked.pk, reason="cancelled")
+    return _refreshed(visit, locked)
+
+
+def change_window(
+    *,
+    visit: Visit,
+    planned_start: datetime | None,
+    planned_end: datetime,
+    actor: Actor,
+) -> Visit:
+    """Extend or shorten a visit.
+
+    PENDING / AWAITING: both ends may move. CHECKED_IN: only the end (``planned_start`` None
+    or unchanged), and it must stay in the future. Final statuses: refused. The window rules
+    of registration apply (ordered, not too long, not over).
+    """
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.CHANGE_WINDOW, locked)
+        _require_status(VisitAction.CHANGE_WINDOW, locked)
+        new_start = locked.planned_start if planned_start is None else planned_start
+        if locked.status == VisitStatus.CHECKED_IN and new_start != locked.planned_start:
+            raise VisitTransitionError(
+                _("The visitor is already inside: only the end of the visit can be changed."),
+                code="start_locked",
+            )
+        validate_window(planned_start=new_start, planned_end=planned_end)
+        if (new_start, planned_end) == (locked.planned_start, locked.planned_end):
+            return _refreshed(visit, locked)
+        changes = {
+            "planned_start": [locked.planned_start, new_start],
+            "planned_end": [locked.planned_end, planned_end],
+        }
+        locked.planned_start, locked.planned_end = new_start, planned_end
+        locked.save(update_fields=["planned_start", "planned_end", "updated_at"])
+        record(actor=actor, action="visit.window_changed", target=locked, changes=changes)
+        if locked.status in ACTIVE_STATUSES:
+            announce_access_change(locked.pk, reason="window_changed")
+    return _refreshed(visit, locked)
+
+
+# --- Expiry ---------------------------------------------------------------------------
+
+
+def close_expired_visits(*, now: datetime | None = None) -> ClosedCounts:
+    """Close visits whose time is over. Idempotent; safe to run in several workers at once.
+
+    - CHECKED_IN whose access window (planned end + late-leave grace) is over -> CHECKED_OUT,
+      ``checked_out_at`` = the end of that window (the last moment they had access).
+    - AWAITING whose access window is over -> NO_SHOW (never came; the same window as
+      ``check_in`` accepts, so a late arrival inside the grace can still check in).
+    - PENDING whose proposed end has passed -> NO_SHOW (it never had access).
+
+    Each row is claimed with a conditional UPDATE on the status and end it was judged by, so
+    of two concurrent runs only one changes (and audits) a given visit, and a visit extended
+    meanwhile is left alone.
+    """
+    moment = now or current_time()
+    checked_out = no_show = 0
+    candidates = (
+        Visit.objects.filter(
+            status__in=[VisitStatus.CHECKED_IN, VisitStatus.AWAITING, VisitStatus.PENDING],
+            planned_end__lte=moment,
+        )
+        .select_related("access_policy")
+        .order_by("planned_end", "pk")
+    )
+    for visit in candidates.iterator(chunk_size=500):
+        if visit.status == VisitStatus.PENDING:
+            if _claim(
+                visit,
+                to=VisitStatus.NO_SHOW,
+                fields={"closed_at": moment},
+                action="visit.no_show",
+                moment=moment,
+            ):
+                no_show += 1
+            continue
+        access_end = _access_window_of(visit)[1]
+        if access_end > moment:
+            continue
+        if visit.status == VisitStatus.CHECKED_IN:
+            if _claim(
+                visit,
+                to=VisitStatus.CHECKED_OUT,
+                fields={"checked_out_at": access_end},
+                action="visit.expired_checked_out",
+                moment=moment,
+            ):
+                checked_out += 1
+        elif _claim(
+            visit,
+            to=VisitStatus.NO_SHOW,
+            fields={"closed_at": moment},
+            action="visit.no_show",
+            moment=moment,
+        ):
+            no_show += 1
+    if checked_out or no_show:
+        logger.info("closed expired visits: %d checked out, %d no-show", checked_out, no_show)
+    return ClosedCounts(checked_out=checked_out, no_show=no_show)
+
+
+def _claim(
+    visit: Visit,
+    *,
+    to: VisitStatus,
+    fields: dict[str, Any],
+    action: str,
+    moment: datetime,
+) -> bool:
+    """Move one visit from the status it was read with; False if someone else got there."""
+    with transaction.atomic():
+        claimed = Visit.objects.filter(
+            pk=visit.pk, status=visit.status, planned_end=visit.planned_end
+        ).update(status=to, updated_at=moment, **fields)
+        if claimed != 1:
+            return False
+        changes: dict[str, Any] = {"status": [visit.status, to]}
+        changes.update({name: [None, value] for name, value in fields.items()})
+        record(actor=None, action=action, target=visit, changes=changes)
+        if visit.status in ACTIVE_STATUSES:
+            announce_access_change(visit.pk, reason="expired")
+    return True
+
+
+# --- Helpers --------------------------------------------------------------------------
+
+
+def _lock(visit: Visit) -> Visit:
+    return Visit.objects.select_for_update().get(pk=visit.pk)
+
+
+def _refreshed(visit: Visit, locked: Visit) -> Visit:
+    """Copy the saved state onto the caller's instance, so it is not left stale."""
+    if visit is not locked:
+        for field in Visit._meta.concrete_fields:
+            setattr(visit, field.attname, getattr(locked, field.attname))
+    return visit
+
+
+def _access_window_of(visit: Visit) -> tuple[datetime, datetime]:
+    policy = visit.access_policy
+    return access_window(
+        planned_start=visit.planned_start,
+        planned_end=visit.planned_end,
+        early_minutes=policy.early_arrival_minutes,
+        late_minutes=policy.late_leave_minutes,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    if timezone.is_naive(value):
+        raise ValueError("`at` must be timezone-aware")
+    return value
+
+
+def _user_or_none(actor: Actor) -> User | None:
+    if actor is not None and actor.is_authenticated and isinstance(actor, User):
+        return actor
+    return None
+
+
+def _actor_label(actor: Actor, invitation: Invitation | None) -> str | None:
+    if actor is None and invitation is not None:
+        return f"invitation:{invitation.pk}"
+    return None
+
+
+def _department_of(host: User) -> Department | None:
+    profile = EmployeeProfile.objects.filter(user=host).select_related("department").first()
+    return profile.department if profile is not None else None
