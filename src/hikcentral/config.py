@@ -21,9 +21,9 @@ __all__ = ["ConfigError", "HikCentralConfig"]
 
 DEFAULT_USER_AGENT = "propusk-hikcentral/0.1"
 DEFAULT_CONNECT_TIMEOUT = 5.0
-# HCP answers most calls in well under a second, but a big person page or a busy server can
-# take several; 30 s leaves room without hanging a worker for minutes.
-DEFAULT_READ_TIMEOUT = 30.0
+# HCP answers most calls in well under a second, but a big page or a busy server can take
+# several; 15 s leaves room without holding a worker for long.
+DEFAULT_READ_TIMEOUT = 15.0
 # userId may not contain these (HCP's rule), and is at most 32 characters.
 _USER_ID_FORBIDDEN = re.compile(r"""['/\\:*?"<>|]""")
 

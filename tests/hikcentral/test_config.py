@@ -34,7 +34,7 @@ def test_minimal_environment():
     assert config.utc_offset.utcoffset(None) == timedelta(hours=5)
     assert config.verify is True
     assert config.user_id is None
-    assert (config.connect_timeout, config.read_timeout) == (5.0, 30.0)
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 15.0)
 
 
 def test_full_environment(tmp_path):

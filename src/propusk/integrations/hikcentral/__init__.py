@@ -1,0 +1,1 @@
+"""Django glue for the HCP client (``hikcentral``): settings -> client, and ``hcp_check``."""

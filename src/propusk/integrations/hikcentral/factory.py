@@ -1,0 +1,42 @@
+"""Build the HCP client from Django settings (``HCP_*``, see docs/hikcentral.md).
+
+Keep one client per process and reuse it: it holds the keep-alive connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from hikcentral import ConfigError, HikCentralClient, HikCentralConfig
+
+
+def build_config() -> HikCentralConfig:
+    """The client configuration from settings; ImproperlyConfigured names the bad setting."""
+    try:
+        return HikCentralConfig.from_values(
+            base_url=_setting("HCP_BASE_URL"),
+            app_key=_setting("HCP_APP_KEY"),
+            app_secret=_setting("HCP_APP_SECRET"),
+            app_secret_file=_setting("HCP_APP_SECRET_FILE"),
+            utc_offset=_setting("HCP_UTC_OFFSET"),
+            user_id=_setting("HCP_USER_ID"),
+            verify_tls=_setting("HCP_VERIFY_TLS"),
+            ca_bundle=_setting("HCP_CA_BUNDLE"),
+            connect_timeout=_setting("HCP_CONNECT_TIMEOUT"),
+            read_timeout=_setting("HCP_READ_TIMEOUT"),
+        )
+    except ConfigError as exc:
+        raise ImproperlyConfigured(f"HikCentral settings: {exc}") from exc
+
+
+def build_client(**kwargs: Any) -> HikCentralClient:
+    """A client from settings; ``kwargs`` go to HikCentralClient (rate_limiter, ...)."""
+    return HikCentralClient(build_config(), **kwargs)
+
+
+def _setting(name: str) -> Any:
+    # A missing setting and an empty string both mean "unset".
+    return getattr(settings, name, None)
