@@ -7,6 +7,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+
 # Face photos are biometric data: kept outside MEDIA_URL and served only by a view that checks
 # who is asking (see visitors/views.py).
 def face_storage() -> FileSystemStorage:
@@ -36,7 +37,9 @@ class Visitor(models.Model):
     middle_name = models.CharField(_("middle name"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=32)
     email = models.EmailField(_("email"), blank=True)
-    national_id_encrypted = models.TextField(_("national ID (encrypted)"), blank=True, editable=False)
+    national_id_encrypted = models.TextField(
+        _("national ID (encrypted)"), blank=True, editable=False
+    )
     national_id_hash = models.CharField(
         max_length=64, null=True, blank=True, unique=True, editable=False
     )

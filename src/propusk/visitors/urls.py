@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from propusk.visitors import views
 
 app_name = "visitors"
-urlpatterns: list = []
+urlpatterns = [
+    path("<int:visitor_id>/photo/", views.photo, name="photo"),
+]

@@ -1,0 +1,195 @@
+"""The visitor's personal data form, shared by staff registration and invitation links.
+
+The face photo is checked and normalised while the form is cleaned. If the form then comes
+back with errors, the accepted photo is kept server-side for a short while and the page
+carries a signed ``photo_token`` instead, so the visitor does not have to take it again.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from PIL import Image
+
+from propusk.visitors import pending_photos
+from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
+from propusk.visitors.photos import check_upload_size, normalize_face_photo
+from propusk.visitors.services import VisitorData
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]+")
+_PHONE = re.compile(r"\+?[0-9]{10,15}")
+_PREVIEW_SIDE_PX = 160
+
+
+def normalize_phone(value: str) -> str:
+    """Digits with an optional leading +, 10 to 15 digits; spaces, dashes, brackets dropped."""
+    cleaned = _PHONE_SEPARATORS.sub("", value or "")
+    if not _PHONE.fullmatch(cleaned):
+        raise ValidationError(
+            _("Enter a phone number of 10 to 15 digits, e.g. +7 701 234 5678."), code="phone"
+        )
+    return cleaned
+
+
+def _single_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+class VisitorForm(forms.Form):
+    family_name = forms.CharField(
+        label=_("Family name"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    given_name = forms.CharField(
+        label=_("Given name"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+    middle_name = forms.CharField(
+        label=_("Middle name (patronymic)"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "additional-name"}),
+    )
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+    )
+    email = forms.EmailField(
+        label=_("Email"),
+        required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    national_id = forms.CharField(
+        label=_("National ID number (IIN)"),
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    photo = forms.FileField(
+        label=_("Photo of your face"),
+        required=False,
+        help_text=_("Face the camera, good light, no sunglasses or hat."),
+        widget=forms.FileInput(attrs={"accept": "image/*", "capture": "user"}),
+    )
+    photo_token = forms.CharField(required=False, widget=forms.HiddenInput)
+    consent = forms.BooleanField(
+        label=_("I agree to the processing of my personal and biometric data as described above."),
+        error_messages={"required": _("Without your consent we cannot issue a pass.")},
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        photo_required: bool = True,
+        national_id_required: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.photo_required = photo_required
+        self._photo_jpeg: bytes | None = None
+        self._photo_token = ""
+        national_id = self.fields["national_id"]
+        national_id.required = national_id_required
+        if settings.NATIONAL_ID_FORMAT == FORMAT_KZ_IIN:
+            national_id.widget.attrs["inputmode"] = "numeric"
+            national_id.help_text = _("12 digits. With it we recognise you on your next visit.")
+        else:
+            national_id.label = _("ID document number")
+            national_id.help_text = _("With it we recognise you on your next visit.")
+
+    def clean_family_name(self) -> str:
+        return _single_line(self.cleaned_data["family_name"])
+
+    def clean_given_name(self) -> str:
+        return _single_line(self.cleaned_data["given_name"])
+
+    def clean_middle_name(self) -> str:
+        return _single_line(self.cleaned_data["middle_name"])
+
+    def clean_phone(self) -> str:
+        return normalize_phone(self.cleaned_data["phone"])
+
+    def clean_national_id(self) -> str:
+        value = self.cleaned_data["national_id"].strip()
+        return normalize_national_id(value) if value else ""
+
+    def clean_photo(self) -> None:
+        upload = self.cleaned_data.get("photo")
+        previous_token = str(self.data.get(self.add_prefix("photo_token"), "") or "")
+        if upload:
+            if upload.size is not None:
+                check_upload_size(upload.size)  # before reading a huge file into memory
+            self._photo_jpeg = normalize_face_photo(upload.read())
+            if previous_token:
+                pending_photos.discard(previous_token)
+            return None
+        if previous_token:
+            kept = pending_photos.load(previous_token)
+            if kept is None:
+                raise ValidationError(
+                    _("The photo you sent earlier has expired: please add it again."),
+                    code="photo_expired",
+                )
+            self._photo_jpeg = kept
+            self._photo_token = previous_token
+            return None
+        if self.photo_required:
+            raise ValidationError(_("Please add a photo of your face."), code="photo_required")
+        return None
+
+    # --- Used by templates when the form is shown again -------------------------------
+
+    @property
+    def photo_received(self) -> bool:
+        return self._photo_jpeg is not None
+
+    @property
+    def pending_photo_token(self) -> str:
+        """A token for the accepted photo; stores it server-side the first time it is asked."""
+        if self._photo_jpeg is not None and not self._photo_token:
+            self._photo_token = pending_photos.keep(self._photo_jpeg)
+        return self._photo_token
+
+    @property
+    def pending_photo_preview(self) -> str:
+        """A small inline (data: URI) thumbnail of the accepted photo, for the visitor only."""
+        if self._photo_jpeg is None:
+            return ""
+        with Image.open(io.BytesIO(self._photo_jpeg)) as image:
+            image.thumbnail((_PREVIEW_SIDE_PX, _PREVIEW_SIDE_PX))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="JPEG", quality=70)
+        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    # --- Used by views after a successful save ----------------------------------------
+
+    def to_visitor_data(self) -> VisitorData:
+        if not self.is_valid():
+            raise ValueError("to_visitor_data() needs a valid form")
+        data = self.cleaned_data
+        return VisitorData(
+            family_name=data["family_name"],
+            given_name=data["given_name"],
+            middle_name=data["middle_name"],
+            phone=data["phone"],
+            email=data["email"],
+            national_id=data["national_id"] or None,
+            photo_jpeg=self._photo_jpeg,
+            consent=bool(data["consent"]),
+        )
+
+    def release_photo(self) -> None:
+        """Delete the server-side copy of the photo once the visitor has been saved."""
+        if self._photo_token:
+            pending_photos.discard(self._photo_token)
+            self._photo_token = ""

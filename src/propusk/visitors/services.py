@@ -1,0 +1,183 @@
+"""Writes for visitors: registration (new or returning) and photo replacement.
+
+A returning visitor is found by the keyed hash of their national ID and updated in place -
+one visitor identity, one HCP person. Visitors are never merged by name. Audit entries say
+which fields changed, never the values of the ID number or the face.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+
+from propusk.audit.services import record
+from propusk.core.time import now
+from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
+from propusk.visitors.models import Visitor
+from propusk.visitors.national_id import normalize_national_id
+
+logger = logging.getLogger(__name__)
+
+# Bump when templates/visitors/_consent_text.html changes in meaning: each visitor records the
+# version they agreed to.
+CONSENT_TEXT_VERSION = "2026-01"
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+
+@dataclass(frozen=True)
+class VisitorData:
+    family_name: str
+    given_name: str
+    middle_name: str
+    phone: str
+    email: str
+    national_id: str | None
+    photo_jpeg: bytes | None
+    consent: bool
+
+    def __repr__(self) -> str:
+        # Keep the ID number and the face out of tracebacks and debug logs.
+        return (
+            f"VisitorData(family_name={self.family_name!r}, given_name={self.given_name!r}, "
+            f"national_id={'<set>' if self.national_id else None}, "
+            f"photo_jpeg={f'<{len(self.photo_jpeg)} bytes>' if self.photo_jpeg else None})"
+        )
+
+
+_PLAIN_FIELDS = ("family_name", "given_name", "middle_name", "phone", "email")
+
+
+def register_visitor(*, data: VisitorData, actor: Actor, actor_label: str | None = None) -> Visitor:
+    """Create a visitor, or update the returning visitor with the same national ID."""
+    if not data.consent:
+        raise ValidationError(
+            _("Consent to the processing of personal data is required."), code="consent"
+        )
+    national_id = normalize_national_id(data.national_id) if data.national_id else None
+    lookup_hash = national_id_lookup_hash(national_id) if national_id else None
+    with transaction.atomic():
+        visitor = _find_for_update(lookup_hash)
+        if visitor is None:
+            try:
+                with transaction.atomic():
+                    return _create(
+                        data=data,
+                        national_id=national_id,
+                        lookup_hash=lookup_hash,
+                        actor=actor,
+                        actor_label=actor_label,
+                    )
+            except IntegrityError:
+                # Someone registered the same ID number a moment ago: update that visitor.
+                visitor = _find_for_update(lookup_hash)
+                if visitor is None:
+                    raise
+        return _update(visitor=visitor, data=data, actor=actor, actor_label=actor_label)
+
+
+def replace_photo(
+    *, visitor: Visitor, photo_jpeg: bytes, actor: Actor, actor_label: str | None = None
+) -> Visitor:
+    """Store a new (already normalised) face for a visitor; the old file is deleted."""
+    with transaction.atomic():
+        visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
+        _set_photo(visitor, photo_jpeg)
+        visitor.save()
+        record(
+            actor=actor,
+            actor_label=actor_label,
+            action="visitor.photo_replaced",
+            target=visitor,
+            changes={"photo": "updated"},
+        )
+    return visitor
+
+
+def _find_for_update(lookup_hash: str | None) -> Visitor | None:
+    if lookup_hash is None:
+        return None
+    return Visitor.objects.select_for_update().filter(national_id_hash=lookup_hash).first()
+
+
+def _create(
+    *,
+    data: VisitorData,
+    national_id: str | None,
+    lookup_hash: str | None,
+    actor: Actor,
+    actor_label: str | None,
+) -> Visitor:
+    visitor = Visitor(**{field: _clean(getattr(data, field)) for field in _PLAIN_FIELDS})
+    changes: dict[str, str] = {field: "set" for field in _PLAIN_FIELDS if getattr(visitor, field)}
+    if national_id is not None:
+        visitor.national_id_encrypted = encrypt_national_id(national_id)
+        visitor.national_id_hash = lookup_hash
+        changes["national_id"] = "set"
+    _record_consent(visitor)
+    changes["consent"] = CONSENT_TEXT_VERSION
+    if data.photo_jpeg:
+        _set_photo(visitor, data.photo_jpeg)
+        changes["photo"] = "set"
+    visitor.save()
+    record(
+        actor=actor,
+        actor_label=actor_label,
+        action="visitor.registered",
+        target=visitor,
+        changes=changes,
+    )
+    logger.info("visitor %s registered", visitor.pk)
+    return visitor
+
+
+def _update(
+    *, visitor: Visitor, data: VisitorData, actor: Actor, actor_label: str | None
+) -> Visitor:
+    changes: dict[str, str] = {}
+    for field in _PLAIN_FIELDS:
+        value = _clean(getattr(data, field))
+        if value != getattr(visitor, field):
+            setattr(visitor, field, value)
+            changes[field] = "changed"
+    if visitor.consent_text_version != CONSENT_TEXT_VERSION:
+        changes["consent"] = CONSENT_TEXT_VERSION
+    _record_consent(visitor)
+    if data.photo_jpeg:
+        _set_photo(visitor, data.photo_jpeg)
+        changes["photo"] = "updated"
+    visitor.save()
+    record(
+        actor=actor,
+        actor_label=actor_label,
+        action="visitor.returned",
+        target=visitor,
+        changes=changes,
+    )
+    logger.info("returning visitor %s registered again", visitor.pk)
+    return visitor
+
+
+def _clean(value: str | None) -> str:
+    return " ".join((value or "").split())
+
+
+def _record_consent(visitor: Visitor) -> None:
+    visitor.consent_given_at = now()
+    visitor.consent_text_version = CONSENT_TEXT_VERSION
+
+
+def _set_photo(visitor: Visitor, photo_jpeg: bytes) -> None:
+    """Attach a new face file; the old file is deleted once the change is committed."""
+    old_name = visitor.photo.name if visitor.photo else ""
+    visitor.photo.save("face.jpg", ContentFile(photo_jpeg), save=False)
+    visitor.photo_updated_at = now()
+    if old_name:
+        storage = visitor.photo.storage
+        transaction.on_commit(lambda: storage.delete(old_name))
