@@ -211,7 +211,7 @@ class HikCentralClient:
         """Delete by personId or personCode (exactly one). Unknown -> HCPNotFound.
 
         ``admin_password`` is required by newer HCP versions; wrong passwords count down to an
-        IP lock-out (``HCPPermissionDenied.remain_lock_number``/``HCPOperationFailed``'s).
+        IP lock-out: the error's ``remain_lock_number`` says how many tries are left.
         """
         body, ctx = _person_ref(person_id, person_code)
         if admin_password is not None:
@@ -324,12 +324,14 @@ class HikCentralClient:
         *,
         person_ids: Iterable[str],
         door_index_codes: Iterable[str],
-        immediate: bool = True,
+        include_failed: bool = True,
     ) -> None:
-        """Ask HCP to push these persons' current settings to these doors' devices.
+        """Ask HCP to push these persons' current settings to these doors' devices now.
 
         Asynchronous: poll :meth:`application_stats` / :meth:`application_failures`.
         Persons go ``batch_size`` per call; ids travel as comma-separated strings.
+        ``include_failed`` also retries items whose earlier application failed (HCP's
+        ``ImmediateDownload`` 0; 1 skips them).
         """
         ids = _unique_ids("person_ids", person_ids)
         doors = _unique_ids("door_index_codes", door_index_codes)
@@ -338,7 +340,7 @@ class HikCentralClient:
         for batch in _chunks(ids, self._batch_size):
             body = {
                 "orderId": "",
-                "ImmediateDownload": 1 if immediate else 0,
+                "ImmediateDownload": 0 if include_failed else 1,
                 "personIds": ",".join(batch),
                 "doorIndexCodes": ",".join(doors),
             }
@@ -362,7 +364,9 @@ class HikCentralClient:
             self._iter_pages(
                 Paths.APPLICATION_RESULT,
                 {"applicationResultType": 2, "type": int(level_type)},
-                parse=lambda raw: ApplicationFailure.from_api(raw, path=Paths.APPLICATION_RESULT),
+                parse=lambda raw: ApplicationFailure.from_api(
+                    raw, site_tz=self.site_tz, path=Paths.APPLICATION_RESULT
+                ),
                 key=None,
             )
         )

@@ -62,6 +62,7 @@ class HikCentralError(Exception):
         msg: str | None = None,
         http_status: int | None = None,
         may_have_applied: bool = False,
+        remain_lock_number: int | None = None,
     ) -> None:
         super().__init__(message)
         self.path = path
@@ -69,6 +70,9 @@ class HikCentralError(Exception):
         self.msg = msg
         self.http_status = http_status
         self.may_have_applied = may_have_applied
+        # Set when HCP reports how many wrong admin passwords remain before it locks the
+        # caller's IP out (person delete with adminPassword).
+        self.remain_lock_number = remain_lock_number
 
     @property
     def is_transient(self) -> bool:
@@ -154,17 +158,7 @@ class HCPAlreadyExists(PermanentError):
 
 
 class HCPPermissionDenied(PermanentError):
-    """The partner or user lacks a permission (17, 130, ``0x02401007``, ``0x00072201/2``).
-
-    ``remain_lock_number`` is set when HCP reports how many wrong admin passwords remain
-    before it locks the caller's IP out (person delete with ``adminPassword``).
-    """
-
-    def __init__(
-        self, message: str, *, remain_lock_number: int | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.remain_lock_number = remain_lock_number
+    """No permission (17, 130, ``0x02401007``, ``0x00072201/2``) or the user is locked (65)."""
 
 
 class HCPSignatureRejected(PermanentError):
@@ -181,12 +175,6 @@ class HCPLimitReached(PermanentError):
 
 class HCPOperationFailed(PermanentError):
     """Any other non-zero code (192 'operation failed', unknown codes)."""
-
-    def __init__(
-        self, message: str, *, remain_lock_number: int | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.remain_lock_number = remain_lock_number
 
 
 class HCPTLSError(PermanentError):
@@ -213,6 +201,7 @@ _CODE_CLASSES: dict[int, type[HikCentralError]] = {
     12: HCPUnsupported,  # URL not supported
     16: HCPServerError,  # connecting to service exception
     17: HCPPermissionDenied,
+    65: HCPPermissionDenied,  # user locked (e.g. after wrong admin passwords)
     128: HCPNotFound,
     # 129 (resource offline) and 194 (device connection failed) concern a device, not the
     # call: HCP could not reach the device, which usually comes back.
@@ -305,13 +294,10 @@ def error_for_code(
         # A business error means HCP answered: nothing was applied. Except for the service
         # timeout and errors, where HCP itself does not know whether the change went through.
         "may_have_applied": cls in (HCPTimeout, HCPServerError),
+        "remain_lock_number": _remain_lock_number(data),
     }
     if cls is HCPParameterError:
         return HCPParameterError(text, field=parameter_field(msg), **common)
-    if cls is HCPPermissionDenied:
-        return HCPPermissionDenied(text, remain_lock_number=_remain_lock_number(data), **common)
-    if cls is HCPOperationFailed:
-        return HCPOperationFailed(text, remain_lock_number=_remain_lock_number(data), **common)
     return cls(text, **common)
 
 

@@ -291,44 +291,59 @@ class AccessLevelMember:
 
 @dataclass(frozen=True)
 class ApplicationStats:
-    """``applicationResult`` type 1: how much is still waiting to reach devices, and failed."""
+    """``applicationResult`` type 1: persons whose changes have not reached devices yet.
+
+    The field names follow the simulator (HCP's guide does not document the answer); a
+    missing ``toBeAppliedNum`` is a protocol error rather than a fake "nothing waiting".
+    """
 
     waiting: int
-    failed: int
+    applying: int | None
+    failed: int | None
 
     @property
     def settled(self) -> bool:
-        """Nothing is waiting to be applied (failures are reported separately)."""
-        return self.waiting == 0
+        """Nothing is waiting or being applied (failures are reported separately)."""
+        return self.waiting == 0 and not self.applying
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any], *, path: str) -> ApplicationStats:
-        # TODO(shape): confirm against the simulator's documented shape.
-        waiting = _opt_int(raw, "waitingNum", path)
-        failed = _opt_int(raw, "failedNum", path)
-        if waiting is None or failed is None:
-            raise HCPProtocolError("application statistics lack counts", path=path)
-        return cls(waiting=waiting, failed=failed)
+        waiting = _opt_int(raw, "toBeAppliedNum", path)
+        if waiting is None:
+            raise HCPProtocolError("application statistics lack 'toBeAppliedNum'", path=path)
+        return cls(
+            waiting=waiting,
+            applying=_opt_int(raw, "applyingNum", path),
+            failed=_opt_int(raw, "failedNum", path),
+        )
 
 
 @dataclass(frozen=True)
 class ApplicationFailure:
-    """``applicationResult`` type 2: one item that failed to reach a device."""
+    """``applicationResult`` type 2: a person's settings that failed to reach a door."""
 
     person_id: str | None
-    device_index_code: str | None
+    person_code: str | None
     door_index_code: str | None
+    acs_dev_index_code: str | None
+    fail_time: datetime | None
     error_code: str | None
-    message: str | None
+    error_msg: str | None
+    door_name: str | None = None
+    person_name: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> ApplicationFailure:
+    def from_api(cls, raw: Mapping[str, Any], *, site_tz: tzinfo, path: str) -> ApplicationFailure:
         return cls(
             person_id=_opt_str(raw, "personId"),
-            device_index_code=_opt_str(raw, "deviceIndexCode"),
+            person_code=_opt_str(raw, "personCode"),
             door_index_code=_opt_str(raw, "doorIndexCode"),
+            acs_dev_index_code=_opt_str(raw, "acsDevIndexCode"),
+            fail_time=_opt_time(raw, "failTime", site_tz, path),
             error_code=_opt_str(raw, "errorCode"),
-            message=_opt_str(raw, "errorMsg"),
+            error_msg=_opt_str(raw, "errorMsg"),
+            door_name=_opt_str(raw, "doorName"),
+            person_name=_opt_str(raw, "personName"),
         )
 
 

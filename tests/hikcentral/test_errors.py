@@ -115,9 +115,13 @@ def test_remain_lock_number_is_carried():
     error = error_for_code("17", "wrong password", path="/api/x", data={"remainLockNumber": 3})
     assert isinstance(error, HCPPermissionDenied)
     assert error.remain_lock_number == 3
-    error = error_for_code("192", "wrong password", path="/api/x", data={"remainLockNumber": "2"})
-    assert isinstance(error, HCPOperationFailed)
+    error = error_for_code(
+        "2", "[adminPassword parameter error]", path="/api/x", data={"remainLockNumber": "2"}
+    )
+    assert isinstance(error, HCPParameterError)
+    assert error.field == "adminPassword"
     assert error.remain_lock_number == 2
+    assert type(error_for_code("65", "locked", path="/api/x")) is HCPPermissionDenied
 
 
 def test_str_names_path_and_code():
