@@ -1,0 +1,152 @@
+"""Door events: recording simulated passages, searching them, and their wire formats
+(door/events records and the OnEventNotify push)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from hcp_simulator.clock import format_hcp_time
+from hcp_simulator.config import GRANTED_BY_FACE
+from hcp_simulator.devices import PassageDecision
+from hcp_simulator.pictures import event_picture
+from hcp_simulator.state import Door, Event, SiteState, new_id, new_pic_uri
+
+DIRECTIONS = {"in": 1, "out": 2}
+
+
+def record_passage(
+    state: SiteState,
+    *,
+    door: Door,
+    decision: PassageDecision,
+    direction: str,
+    now: datetime,
+    denial_event_type: int,
+    max_events: int,
+) -> Event:
+    record = decision.record
+    state.event_seq += 1
+    event = Event(
+        seq=state.event_seq,
+        event_id=new_id(),
+        event_type=GRANTED_BY_FACE if decision.granted else denial_event_type,
+        time=now,
+        door_code=door.door_index_code,
+        door_name=door.door_name,
+        check_in_and_out_type=DIRECTIONS.get(direction, 0),
+        person_id=(decision.person_id or "") if record else "",
+        person_code=record.person_code if record else "",
+        person_name=record.person_name if record else "",
+        pic_uri=new_pic_uri(),
+        granted=decision.granted,
+        reason=decision.reason,
+    )
+    state.add_event(event, max_events=max_events)
+    return event
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    start: datetime
+    end: datetime
+    door_codes: frozenset[str]
+    event_types: frozenset[int]
+    person_id: str | None = None
+    person_code: str | None = None
+    person_name: str | None = None
+    ascending: bool = False
+
+
+def search(state: SiteState, query: EventQuery) -> list[Event]:
+    name = query.person_name.lower() if query.person_name else None
+    found = [
+        event
+        for event in state.events
+        if query.start <= event.time <= query.end
+        and (not query.door_codes or event.door_code in query.door_codes)
+        and (not query.event_types or event.event_type in query.event_types)
+        and (query.person_id is None or event.person_id == query.person_id)
+        and (query.person_code is None or event.person_code == query.person_code)
+        and (name is None or name in event.person_name.lower())
+    ]
+    found.sort(key=lambda event: (event.time, event.seq), reverse=not query.ascending)
+    return found
+
+
+def _reader(event: Event) -> tuple[str, str]:
+    if event.check_in_and_out_type == 2:
+        return f"{event.door_code}-exit", "Exit reader"
+    return f"{event.door_code}-entry", "Entry reader"
+
+
+def door_event_record(event: Event, tz: timezone) -> dict[str, Any]:
+    """One row of acs/v1/door/events."""
+    reader_code, reader_name = _reader(event)
+    when = format_hcp_time(event.time, tz)
+    return {
+        "eventId": event.event_id,
+        "eventType": event.event_type,
+        "eventTime": when,
+        "deviceTime": when,
+        "personId": event.person_id,
+        "personCode": event.person_code,
+        "personName": event.person_name,
+        "personType": 1 if event.person_id else 0,
+        "cardNo": "",
+        "doorIndexCode": event.door_code,
+        "doorName": event.door_name,
+        "picUri": event.pic_uri,
+        "checkInAndOutType": event.check_in_and_out_type,
+        "temperatureData": "",
+        "temperatureStatus": 0,
+        "wearMaskStatus": 0,
+        "readerIndexCode": reader_code,
+        "readerName": reader_name,
+    }
+
+
+def notify_payload(event: Event, tz: timezone, send_time: datetime) -> dict[str, Any]:
+    """HCP's OnEventNotify body for one event (OPENAPI.md section 4, "Event push")."""
+    reader_code, reader_name = _reader(event)
+    return {
+        "method": "OnEventNotify",
+        "params": {
+            "ability": "event_acs",
+            "sendTime": format_hcp_time(send_time, tz),
+            "events": [
+                {
+                    "eventId": event.event_id,
+                    "eventType": event.event_type,
+                    "happenTime": format_hcp_time(event.time, tz),
+                    "srcIndex": event.door_code,
+                    "srcName": event.door_name,
+                    "srcType": "door",
+                    "status": 0,
+                    "timeout": 0,
+                    "data": {
+                        "personId": event.person_id,
+                        "personCode": event.person_code,
+                        "cardNo": "",
+                        "checkInAndOutType": event.check_in_and_out_type,
+                        "picUri": event.pic_uri,
+                        "readerIndexCode": reader_code,
+                        "readerName": reader_name,
+                        "temperatureData": "",
+                        "temperatureStatus": 0,
+                        "wearMaskStatus": 0,
+                    },
+                }
+            ],
+        },
+    }
+
+
+def picture_for(event: Event, tz: timezone) -> bytes:
+    caption = (
+        event.door_name,
+        format_hcp_time(event.time, tz),
+        ("GRANTED " if event.granted else "DENIED ") + (event.person_name or "unknown face"),
+    )
+    return event_picture(event.event_id, caption, event.granted)
