@@ -17,7 +17,6 @@ The services call ``require`` themselves, so a view cannot forget a check.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -25,19 +24,11 @@ from django.utils.translation import gettext as _
 
 from propusk.accounts.roles import Role, roles_of
 from propusk.core.time import now as current_time
+from propusk.visits.lifecycle import VisitAction, status_allows
 from propusk.visits.models import Visit, VisitStatus
 from propusk.visits.selectors import site_day_bounds, site_today
 
 AnyUser = AbstractBaseUser | AnonymousUser
-
-
-class VisitAction(StrEnum):
-    VIEW = "view"
-    CHECK_IN = "check_in"
-    CHECK_OUT = "check_out"
-    CANCEL = "cancel"
-    CHANGE_WINDOW = "change_window"
-    CONFIRM = "confirm"
 
 
 ALL_ROLES = frozenset(Role)
@@ -92,6 +83,15 @@ def allowed_actions(user: AnyUser, visit: Visit) -> frozenset[VisitAction]:
     """The actions the user's roles allow on this visit (the status may still refuse)."""
     moment = current_time()
     return frozenset(action for action in VisitAction if can(user, action, visit, now=moment))
+
+
+def available_actions(user: AnyUser, visit: Visit) -> frozenset[VisitAction]:
+    """The changes this user may make to this visit in its current status (for buttons)."""
+    return frozenset(
+        action
+        for action in allowed_actions(user, visit)
+        if action != VisitAction.VIEW and status_allows(action, visit.status)
+    )
 
 
 def require(user: AnyUser | None, action: VisitAction, visit: Visit) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -111,6 +111,19 @@ def filter_visits(
             | Q(visitor__middle_name__icontains=word)
         )
     return visits
+
+
+def eligible_hosts() -> QuerySet[User]:
+    """Users who can be named as a host: active, with the host or administrator role."""
+    return (
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(groups__name__in=[Role.HOST.value, Role.ADMINISTRATOR.value]) | Q(is_superuser=True)
+        )
+        .select_related("profile__department")
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )
 
 
 def visit_by_submission_token(token: uuid.UUID) -> Visit | None:

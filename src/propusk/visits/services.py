@@ -27,7 +27,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -43,6 +43,7 @@ from propusk.audit.services import record
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation
 from propusk.visitors.models import Visitor
+from propusk.visits.lifecycle import VisitAction, status_allows
 from propusk.visits.models import (
     ACTIVE_STATUSES,
     Visit,
@@ -50,7 +51,7 @@ from propusk.visits.models import (
     VisitKind,
     VisitStatus,
 )
-from propusk.visits.permissions import VisitAction, can_host, require, require_register_for
+from propusk.visits.permissions import can_host, require, require_register_for
 from propusk.visits.selectors import visit_by_submission_token
 from propusk.visits.signals import announce_access_change
 
@@ -132,21 +133,6 @@ _REFUSALS: dict[tuple[VisitAction, VisitStatus], StrOrPromise] = {
     ),
 }
 
-# The statuses each action accepts.
-ALLOWED_FROM: dict[VisitAction, frozenset[VisitStatus]] = {
-    VisitAction.CONFIRM: frozenset({VisitStatus.PENDING}),
-    VisitAction.CHECK_IN: frozenset({VisitStatus.AWAITING}),
-    VisitAction.CHECK_OUT: frozenset({VisitStatus.CHECKED_IN}),
-    VisitAction.CANCEL: frozenset({VisitStatus.PENDING, VisitStatus.AWAITING}),
-    VisitAction.CHANGE_WINDOW: frozenset(
-        {VisitStatus.PENDING, VisitStatus.AWAITING, VisitStatus.CHECKED_IN}
-    ),
-}
-
-
-def status_allows(action: VisitAction, status: str) -> bool:
-    return status in ALLOWED_FROM.get(action, frozenset())
-
 
 def _require_status(action: VisitAction, visit: Visit) -> None:
     if not status_allows(action, visit.status):
@@ -170,29 +156,26 @@ def validate_window(
     Raises ``ValidationError`` keyed by ``planned_start`` / ``planned_end``.
     """
     if timezone.is_naive(planned_start) or timezone.is_naive(planned_end):
-        raise ValidationError(
-            {"planned_start": _("Give the date and time with a time zone.")}, code="naive"
-        )
+        _refuse_window("planned_start", _("Give the date and time with a time zone."), "naive")
     if planned_end <= planned_start:
-        raise ValidationError(
-            {"planned_end": _("The visit must end after it starts.")}, code="end_before_start"
-        )
+        _refuse_window("planned_end", _("The visit must end after it starts."), "end_before_start")
     max_hours = settings.VISIT_MAX_DURATION_HOURS
     if planned_end - planned_start > timedelta(hours=max_hours):
-        raise ValidationError(
-            {
-                "planned_end": ValidationError(
-                    _("A visit can last at most %(hours)d hours."),
-                    code="too_long",
-                    params={"hours": max_hours},
-                )
-            }
+        _refuse_window(
+            "planned_end",
+            _("A visit can last at most %(hours)d hours."),
+            "too_long",
+            {"hours": max_hours},
         )
     moment = now or current_time()
     if planned_end <= moment:
-        raise ValidationError(
-            {"planned_end": _("The end of the visit is already in the past.")}, code="past"
-        )
+        _refuse_window("planned_end", _("The end of the visit is already in the past."), "past")
+
+
+def _refuse_window(
+    field: str, message: StrOrPromise, code: str, params: dict[str, Any] | None = None
+) -> NoReturn:
+    raise ValidationError({field: ValidationError(message, code=code, params=params)})
 
 
 def _add(errors: dict[str, list[ValidationError]], field: str, error: ValidationError) -> None:

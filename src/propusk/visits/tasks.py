@@ -1,0 +1,15 @@
+"""Periodic visit work for Celery beat. Thin: the logic is in ``services``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from celery import shared_task
+
+from propusk.visits import services
+
+
+@shared_task(name="propusk.visits.tasks.close_expired_visits", ignore_result=True)
+def close_expired_visits() -> dict[str, int]:
+    """Close visits whose time is over (idempotent; overlapping runs are safe)."""
+    return asdict(services.close_expired_visits())
