@@ -1,0 +1,200 @@
+"""Invitation pages: staff pages behind login, and the public page a visitor opens.
+
+The public page (``public``) is the only page of the site without login. It shows the
+visitor only what the invitation says (host, purpose, time), never anything about other
+visitors, and a link that cannot be used says why without details.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from propusk.accounts.roles import roles_of
+from propusk.invitations.forms import InvitationForm
+from propusk.invitations.models import Invitation, InvitationKind
+from propusk.invitations.selectors import (
+    ALL_INVITATIONS_ROLES,
+    InvitationState,
+    can_manage,
+    get_invitation_for,
+    invitation_state,
+    invitations_visible_to,
+    may_invite,
+    open_invitation_by_token,
+    visits_of,
+)
+from propusk.invitations.services import (
+    InvitationUnavailable,
+    create_invitation,
+    redeem_invitation,
+    revoke_invitation,
+    unavailable,
+)
+from propusk.visitors.forms import VisitorForm
+from propusk.visits.forms import add_service_error
+from propusk.visits.models import VisitStatus
+
+
+def _require_inviter(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User) or not may_invite(user):
+        raise PermissionDenied
+    return user
+
+
+def _public_url(request: HttpRequest, invitation: Invitation) -> str:
+    return request.build_absolute_uri(reverse("invitations:public", args=[invitation.token]))
+
+
+@require_http_methods(["GET"])
+def invitation_list(request: HttpRequest) -> HttpResponse:
+    user = _require_inviter(request)
+    invitations = invitations_visible_to(user)[:200]
+    rows = [
+        {
+            "invitation": inv,
+            "state": invitation_state(inv),
+            "url": _public_url(request, inv),
+            "link_id": f"link-{inv.pk}",
+        }
+        for inv in invitations
+    ]
+    show_host = bool(roles_of(user) & ALL_INVITATIONS_ROLES)
+    return render(request, "invitations/list.html", {"rows": rows, "show_host": show_host})
+
+
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    user = _require_inviter(request)
+    fixed_host = None if roles_of(user) & ALL_INVITATIONS_ROLES else user
+    if request.method != "POST":
+        form = InvitationForm(fixed_host=fixed_host)
+        return render(request, "invitations/create.html", {"form": form})
+    form = InvitationForm(request.POST, fixed_host=fixed_host)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            invitation = create_invitation(
+                host=form.chosen_host(),
+                actor=user,
+                kind=InvitationKind(data["kind"]),
+                access_policy=data["access_policy"],
+                purpose=data["purpose"],
+                department=data["department"],
+                planned_start=data["planned_start"],
+                planned_end=data["planned_end"],
+                expires_at=data["expires_at"],
+                max_uses=1 if data["kind"] == InvitationKind.SINGLE else data["max_uses"],
+                group_name=data["group_name"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Invitation created: send the link to your visitor."))
+            return redirect("invitations:detail", invitation_id=invitation.pk)
+    return render(request, "invitations/create.html", {"form": form}, status=400)
+
+
+@require_http_methods(["GET"])
+def detail(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    user = _require_inviter(request)
+    invitation = get_invitation_for(user, invitation_id)
+    state = invitation_state(invitation)
+    context = {
+        "invitation": invitation,
+        "state": state,
+        "url": _public_url(request, invitation),
+        "visits": visits_of(invitation),
+        "can_revoke": can_manage(user, invitation) and invitation.revoked_at is None,
+    }
+    return render(request, "invitations/detail.html", context)
+
+
+@require_POST
+def revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    user = _require_inviter(request)
+    invitation = get_invitation_for(user, invitation_id)
+    revoke_invitation(invitation=invitation, actor=user)
+    messages.success(request, _("The invitation link no longer works."))
+    return redirect("invitations:detail", invitation_id=invitation.pk)
+
+
+# --- The public page ---------------------------------------------------------------
+
+
+def _unavailable_page(request: HttpRequest, error: InvitationUnavailable) -> HttpResponse:
+    status = 404 if error.code == "unknown" else 410
+    return render(
+        request, "invitations/public_unavailable.html", {"message": error.message}, status=status
+    )
+
+
+def _submission_token(request: HttpRequest) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(request.POST.get("submission_token", "")))
+    except ValueError:
+        return uuid.uuid4()
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def public(request: HttpRequest, token: str) -> HttpResponse:
+    invitation, state = open_invitation_by_token(token)
+    if invitation is None:
+        return _unavailable_page(request, unavailable("unknown"))
+    if request.method != "POST":
+        if state != InvitationState.OPEN:
+            return _unavailable_page(request, unavailable(str(state)))
+        return _render_public(request, invitation, VisitorForm(), uuid.uuid4())
+    form = VisitorForm(request.POST, request.FILES)
+    submission_token = _submission_token(request)
+    if not form.is_valid():
+        if state != InvitationState.OPEN:
+            return _unavailable_page(request, unavailable(str(state)))
+        return _render_public(request, invitation, form, submission_token, status=400)
+    try:
+        visit = redeem_invitation(
+            token=token, data=form.to_visitor_data(), submission_token=submission_token
+        )
+    except InvitationUnavailable as error:
+        form.release_photo()
+        return _unavailable_page(request, error)
+    except ValidationError as error:
+        add_service_error(form, error)
+        return _render_public(request, invitation, form, submission_token, status=400)
+    form.release_photo()
+    context = {
+        "invitation": invitation,
+        "visit": visit,
+        "pending": visit.status == VisitStatus.PENDING,
+    }
+    return render(request, "invitations/public_thanks.html", context)
+
+
+def _render_public(
+    request: HttpRequest,
+    invitation: Invitation,
+    form: VisitorForm,
+    submission_token: uuid.UUID,
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "invitation": invitation,
+        "form": form,
+        "submission_token": submission_token,
+        "has_window": invitation.planned_start is not None,
+    }
+    return render(request, "invitations/public.html", context, status=status)
