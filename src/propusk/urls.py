@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.i18n import set_language
 
 from propusk.core import views as core_views
 
@@ -8,7 +10,8 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Open without login: a visitor on the public invitation page switches the language too.
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("visits/", include("propusk.visits.urls")),
     path("visitors/", include("propusk.visitors.urls")),
     path("invitations/", include("propusk.invitations.urls")),
