@@ -143,6 +143,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(_celery_fs_dir / "queue"),
         "data_folder_out": str(_celery_fs_dir / "queue"),
         "processed_folder": str(_celery_fs_dir / "processed"),
+        "control_folder": str(_celery_fs_dir / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
