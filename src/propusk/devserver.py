@@ -63,7 +63,7 @@ def main() -> int:
     port = int(os.environ.get("PROPUSK_PORT", "8000"))
     simulator_port = int(os.environ.get("HCP_SIMULATOR_PORT", "8900"))
     var_dir = _var_dir()
-    for sub in ("celery/queue", "celery/processed", "media"):
+    for sub in ("celery/queue", "celery/processed", "celery/control", "media"):
         (var_dir / sub).mkdir(parents=True, exist_ok=True)
     env_file = ensure_dev_env(var_dir, simulator_port=simulator_port)
     dev_env = _read_env(env_file)
