@@ -245,6 +245,7 @@ async def read_state(request: Request) -> Any:
     tz = sim.config.utc_offset
     sim.push.expire()
     statuses = devices.pair_statuses(state)
+    offline = sim.faults.offline_doors()
     per_person: dict[str, dict[str, Any]] = {}
     for (person_id, door), status in statuses.items():
         per_person.setdefault(person_id, {})[door] = {
@@ -273,9 +274,21 @@ async def read_state(request: Request) -> Any:
     return {
         "now": format_hcp_time(sim.now(), tz),
         "clockOffsetSeconds": sim.clock.offset_seconds,
-        "orgs": [vars(org) for org in state.orgs.values()],
+        "orgs": [
+            {
+                "orgIndexCode": org.org_index_code,
+                "orgName": org.org_name,
+                "parentOrgIndexCode": org.parent_org_index_code,
+            }
+            for org in state.orgs.values()
+        ],
         "doors": [
-            {**vars(door), "offline": door.door_index_code in sim.faults.offline_doors()}
+            {
+                "doorIndexCode": door.door_index_code,
+                "doorName": door.door_name,
+                "acsDevIndexCode": door.acs_dev_index_code,
+                "offline": door.door_index_code in offline,
+            }
             for door in state.doors.values()
         ],
         "accessLevels": [

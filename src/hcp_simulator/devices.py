@@ -195,8 +195,8 @@ def decide_passage(
         if not matches:
             return PassageDecision(False, "face_not_matched")
         person_id = matches[0]
-    if person_id is None:
-        return PassageDecision(False, "face_not_matched")
+    if person_id is None:  # a personCode nobody has, here or on any device
+        return PassageDecision(False, "unknown_person")
     record = records.get(person_id)
     if record is None:
         return PassageDecision(False, _why_not_on_device(state, person_id, door))

@@ -39,6 +39,7 @@ import contextlib
 import os
 import re
 import secrets
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -73,7 +74,9 @@ class PassageResult:
 class SimulatorControl:
     """A typed client of the control API (/simulator/v1), unsigned."""
 
-    def __init__(self, base_url: str, *, verify: str | bool = True, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, verify: ssl.SSLContext | bool = True, timeout: float = 10.0
+    ) -> None:
         self._http = httpx.Client(
             base_url=base_url + "/simulator/v1", verify=verify, timeout=timeout
         )
@@ -232,9 +235,12 @@ class SimulatorHandle:
     stderr_path: Path
 
     @property
-    def verify(self) -> str | bool:
-        """What to give httpx as `verify`: the CA bundle under TLS, else True."""
-        return str(self.ca_cert_path) if self.ca_cert_path else True
+    def verify(self) -> ssl.SSLContext | bool:
+        """What to give httpx as `verify`: a context trusting the simulator's CA under TLS,
+        else True. Clients that take a CA bundle path use `ca_cert_path`."""
+        if self.ca_cert_path is None:
+            return True
+        return ssl.create_default_context(cafile=str(self.ca_cert_path))
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
@@ -310,7 +316,8 @@ def running_simulator(
             base_url, ca_cert = _wait_until_listening(
                 process, stdout_path, stderr_path, startup_timeout
             )
-            control = SimulatorControl(base_url, verify=str(ca_cert) if ca_cert else True)
+            verify = ssl.create_default_context(cafile=str(ca_cert)) if ca_cert else True
+            control = SimulatorControl(base_url, verify=verify)
             handle = SimulatorHandle(
                 base_url=base_url,
                 app_key=app_key,

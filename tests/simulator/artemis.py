@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -93,7 +94,7 @@ class Artemis:
     """Signed calls to one simulator over a keep-alive connection."""
 
     def __init__(
-        self, base_url: str, app_key: str, app_secret: str, *, verify: str | bool = True
+        self, base_url: str, app_key: str, app_secret: str, *, verify: ssl.SSLContext | bool = True
     ) -> None:
         self.app_key = app_key
         self.app_secret = app_secret

@@ -14,8 +14,6 @@ from hcp_simulator.testing import SimulatorHandle, running_simulator
 
 from .artemis import Artemis
 
-pytestmark = pytest.mark.simulator
-
 
 @pytest.fixture(scope="session")
 def shared_simulator() -> Iterator[SimulatorHandle]:
@@ -30,11 +28,19 @@ def sim(shared_simulator: SimulatorHandle) -> SimulatorHandle:
     return shared_simulator
 
 
-@pytest.fixture
-def api(sim: SimulatorHandle) -> Iterator[Artemis]:
-    client = Artemis(sim.base_url, sim.app_key, sim.app_secret, verify=sim.verify)
+@pytest.fixture(scope="session")
+def shared_api(shared_simulator: SimulatorHandle) -> Iterator[Artemis]:
+    client = Artemis(
+        shared_simulator.base_url, shared_simulator.app_key, shared_simulator.app_secret
+    )
     yield client
     client.close()
+
+
+@pytest.fixture
+def api(sim: SimulatorHandle, shared_api: Artemis) -> Artemis:
+    """A signed client of the freshly reset shared simulator."""
+    return shared_api
 
 
 def face_jpeg(seed: int = 0, size: int = 64) -> bytes:
