@@ -155,7 +155,8 @@ def test_open_time_gives_a_pending_visit(single_invitation, host, guest_policy):
     assert visit.access_policy == guest_policy
     assert visit.invitation == single_invitation
     assert visit.purpose == "Thesis defence"
-    assert visit.planned_end > visit.planned_start >= timezone.now() - timedelta(minutes=1)
+    # The proposed window starts at the current minute (rounded down).
+    assert visit.planned_end > visit.planned_start >= timezone.now() - timedelta(minutes=2)
     assert visit.created_by is None
     single_invitation.refresh_from_db()
     assert single_invitation.uses_count == 1
@@ -268,3 +269,15 @@ def test_returning_visitor_through_a_link_is_the_same_visitor(single_invitation,
     second = _redeem(timed_invitation, national_id=iin, photo_jpeg=make_jpeg(color=(9, 9, 9)))
     assert first.visitor_id == second.visitor_id
     assert Visitor.objects.count() == 1
+
+
+def test_refused_redeem_leaves_no_face_file(group_invitation, settings):
+    from pathlib import Path
+
+    iin = make_iin()
+    _redeem(group_invitation, national_id=iin)
+    faces = Path(settings.MEDIA_ROOT) / "faces"
+    before = set(faces.rglob("*.jpg"))
+    with pytest.raises(ValidationError):
+        _redeem(group_invitation, national_id=iin, photo_jpeg=make_jpeg(color=(5, 5, 5)))
+    assert set(faces.rglob("*.jpg")) == before

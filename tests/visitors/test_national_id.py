@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from hypothesis import assume, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from propusk.visitors.national_id import (
@@ -47,11 +48,13 @@ def test_number_without_a_check_digit_is_never_valid():
         assert not is_valid_iin(candidate + check)
 
 
+@hypothesis_settings(deadline=None)
 @given(valid_iins())
 def test_generated_valid_iins_pass(iin):
     assert normalize_national_id(iin, id_format="kz_iin") == iin
 
 
+@hypothesis_settings(deadline=None)
 @given(valid_iins(), st.integers(min_value=0, max_value=9))
 def test_any_change_of_the_check_digit_fails(iin, new_digit):
     assume(str(new_digit) != iin[11])
@@ -59,6 +62,7 @@ def test_any_change_of_the_check_digit_fails(iin, new_digit):
         normalize_national_id(iin[:11] + str(new_digit), id_format="kz_iin")
 
 
+@hypothesis_settings(deadline=None)
 @given(
     valid_iins(),
     st.integers(min_value=0, max_value=9),

@@ -135,3 +135,35 @@ def test_photos_live_outside_media_url(settings):
     path = Path(visitor.photo.path)
     assert path.is_relative_to(Path(settings.MEDIA_ROOT) / "faces")
     assert visitor.person_code in path.parts
+
+
+def _face_files(settings) -> set[str]:
+    root = Path(settings.MEDIA_ROOT) / "faces"
+    return {str(p) for p in root.rglob("*.jpg")} if root.exists() else set()
+
+
+def test_face_file_of_a_rolled_back_registration_is_deleted(settings):
+    from propusk.visitors.services import delete_new_photos_on_failure
+
+    before = _face_files(settings)
+    written: list[int] = []
+
+    def register_then_fail() -> None:
+        with delete_new_photos_on_failure():
+            register_visitor(data=visitor_data(), actor=None, actor_label="test")
+            written.append(len(_face_files(settings)))
+            raise RuntimeError("a later step of the same registration failed")
+
+    with pytest.raises(RuntimeError):
+        register_then_fail()
+    assert written == [len(before) + 1]
+    assert _face_files(settings) == before
+
+
+def test_face_file_is_kept_when_the_block_succeeds(settings):
+    from propusk.visitors.services import delete_new_photos_on_failure
+
+    before = _face_files(settings)
+    with delete_new_photos_on_failure():
+        visitor = register_visitor(data=visitor_data(), actor=None, actor_label="test")
+    assert _face_files(settings) == before | {visitor.photo.path}

@@ -26,7 +26,11 @@ from propusk.audit.services import record
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.selectors import InvitationState, can_manage, invitation_state
-from propusk.visitors.services import VisitorData, register_visitor
+from propusk.visitors.services import (
+    VisitorData,
+    delete_new_photos_on_failure,
+    register_visitor,
+)
 from propusk.visits.models import Visit, VisitKind, VisitStatus
 from propusk.visits.permissions import can_host, can_register_for
 from propusk.visits.selectors import visit_by_submission_token
@@ -172,7 +176,7 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
     Refuses an unknown, revoked, expired or used-up link (``InvitationUnavailable``) and
     anything the visitor or visit services refuse (``ValidationError``), creating nothing.
     """
-    with transaction.atomic():
+    with delete_new_photos_on_failure(), transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update()
             .select_related("access_policy", "group", "host")

@@ -8,11 +8,15 @@ which fields changed, never the values of the ID number or the face.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +57,35 @@ class VisitorData:
 
 _PLAIN_FIELDS = ("family_name", "given_name", "middle_name", "phone", "email")
 
+# Face files written inside the current ``delete_new_photos_on_failure`` block.
+_new_photo_files: ContextVar[list[tuple[Storage, str]] | None] = ContextVar(
+    "new_photo_files", default=None
+)
+
+
+@contextmanager
+def delete_new_photos_on_failure() -> Iterator[None]:
+    """Delete the face files written inside the block if the block raises.
+
+    A face file is written before its row is committed; when the transaction then rolls back
+    (a later check fails), the file must not linger as an orphan copy of biometric data.
+    Wrap the whole transaction that registers a visitor (and, say, their visit) in this.
+    Nested blocks leave the decision to the outermost one.
+    """
+    if _new_photo_files.get() is not None:
+        yield
+        return
+    written: list[tuple[Storage, str]] = []
+    marker = _new_photo_files.set(written)
+    try:
+        yield
+    except BaseException:
+        for storage, name in written:
+            storage.delete(name)
+        raise
+    finally:
+        _new_photo_files.reset(marker)
+
 
 def register_visitor(*, data: VisitorData, actor: Actor, actor_label: str | None = None) -> Visitor:
     """Create a visitor, or update the returning visitor with the same national ID."""
@@ -62,7 +95,7 @@ def register_visitor(*, data: VisitorData, actor: Actor, actor_label: str | None
         )
     national_id = normalize_national_id(data.national_id) if data.national_id else None
     lookup_hash = national_id_lookup_hash(national_id) if national_id else None
-    with transaction.atomic():
+    with delete_new_photos_on_failure(), transaction.atomic():
         visitor = _find_for_update(lookup_hash)
         if visitor is None:
             try:
@@ -86,7 +119,7 @@ def replace_photo(
     *, visitor: Visitor, photo_jpeg: bytes, actor: Actor, actor_label: str | None = None
 ) -> Visitor:
     """Store a new (already normalised) face for a visitor; the old file is deleted."""
-    with transaction.atomic():
+    with delete_new_photos_on_failure(), transaction.atomic():
         visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
         _set_photo(visitor, photo_jpeg)
         visitor.save()
@@ -125,7 +158,13 @@ def _create(
     if data.photo_jpeg:
         _set_photo(visitor, data.photo_jpeg)
         changes["photo"] = "set"
-    visitor.save()
+    try:
+        visitor.save()
+    except IntegrityError:
+        # The caller recovers from this one (same ID registered concurrently): drop our file.
+        if visitor.photo.name:
+            visitor.photo.storage.delete(visitor.photo.name)
+        raise
     record(
         actor=actor,
         actor_label=actor_label,
@@ -177,6 +216,9 @@ def _set_photo(visitor: Visitor, photo_jpeg: bytes) -> None:
     """Attach a new face file; the old file is deleted once the change is committed."""
     old_name = visitor.photo.name if visitor.photo else ""
     visitor.photo.save("face.jpg", ContentFile(photo_jpeg), save=False)
+    written = _new_photo_files.get()
+    if written is not None and visitor.photo.name:
+        written.append((visitor.photo.storage, visitor.photo.name))
     visitor.photo_updated_at = now()
     if old_name:
         storage = visitor.photo.storage
