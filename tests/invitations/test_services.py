@@ -49,6 +49,7 @@ def test_single_invitation_may_leave_the_time_open(single_invitation, host, sett
     assert single_invitation.max_uses == 1
     assert single_invitation.host == host
     assert single_invitation.created_by == host
+    assert single_invitation.department == host.profile.department  # the host's by default
     lifetime = single_invitation.expires_at - single_invitation.created_at
     assert abs(lifetime - timedelta(hours=settings.INVITATION_LIFETIME_HOURS)) < timedelta(
         minutes=1

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.models import AccessLevelPolicy
-from propusk.accounts.models import Department
+from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation, InvitationKind
@@ -117,10 +117,14 @@ def create_invitation(
                 department=department,
                 purpose=purpose,
             )
+        if group is not None:
+            department = group.department
+        elif department is None:
+            department = _department_of(host)  # shown to the visitor on the public page
         invitation = Invitation.objects.create(
             kind=kind,
             host=host,
-            department=department if group is None else group.department,
+            department=department,
             purpose=purpose,
             access_policy=access_policy,
             planned_start=planned_start,
@@ -223,6 +227,11 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
         invitation.save(update_fields=["uses_count"])
     logger.info("invitation %s used: visit %s", invitation.pk, visit.pk)
     return visit
+
+
+def _department_of(host: User) -> Department | None:
+    profile = EmployeeProfile.objects.filter(user=host).select_related("department").first()
+    return profile.department if profile is not None else None
 
 
 def _window_for(invitation: Invitation) -> tuple[datetime, datetime, VisitStatus]:
