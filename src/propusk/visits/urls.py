@@ -1,4 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from propusk.visits import views
 
 app_name = "visits"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.visit_list, name="list"),
+    path("today/", views.reception, name="reception"),
+    path("register/", views.register, name="register"),
+    path("<int:visit_id>/", views.detail, name="detail"),
+    path("<int:visit_id>/check-in/", views.check_in, name="check_in"),
+    path("<int:visit_id>/check-out/", views.check_out, name="check_out"),
+    path("<int:visit_id>/cancel/", views.cancel, name="cancel"),
+    path("<int:visit_id>/time/", views.change_window, name="change_window"),
+    path("<int:visit_id>/confirm/", views.confirm, name="confirm"),
+]
