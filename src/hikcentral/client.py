@@ -41,7 +41,7 @@ from hikcentral.models import (
     Version,
 )
 from hikcentral.timefmt import format_hcp_time
-from hikcentral.transport import Transport, _new_nonce, _now_ms
+from hikcentral.transport import Transport, new_nonce, now_ms
 
 __all__ = ["HikCentralClient"]
 
@@ -99,8 +99,8 @@ class HikCentralClient:
         circuit_breaker: CircuitBreaker | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         http_transport: httpx.BaseTransport | None = None,
-        clock_ms: Callable[[], int] = _now_ms,
-        nonce_factory: Callable[[], str] = _new_nonce,
+        clock_ms: Callable[[], int] = now_ms,
+        nonce_factory: Callable[[], str] = new_nonce,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")

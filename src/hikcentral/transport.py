@@ -50,11 +50,11 @@ MAX_KEEPALIVE_CONNECTIONS = 5
 KEEPALIVE_EXPIRY = 30.0  # seconds; below the usual server-side idle timeouts
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _new_nonce() -> str:
+def new_nonce() -> str:
     return str(uuid.uuid4())
 
 
@@ -68,8 +68,8 @@ class Transport:
         rate_limiter: RateLimiter | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         http_transport: httpx.BaseTransport | None = None,
-        clock_ms: Callable[[], int] = _now_ms,
-        nonce_factory: Callable[[], str] = _new_nonce,
+        clock_ms: Callable[[], int] = now_ms,
+        nonce_factory: Callable[[], str] = new_nonce,
     ) -> None:
         self._config = config
         self._limiter: RateLimiter = rate_limiter or NoRateLimit()
@@ -217,7 +217,7 @@ class Transport:
             response = self._http.send(request)
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise HCPTimeout(f"connect timeout: {exc}", path=path) from exc
-        except httpx.TimeoutException as exc:  # read or write timeout: the request may be in
+        except httpx.TimeoutException as exc:  # read/write timeout: HCP may have the request
             raise HCPTimeout(
                 f"{type(exc).__name__}: no answer in time", path=path, may_have_applied=True
             ) from exc
