@@ -22,7 +22,7 @@ from propusk.invitations.services import (
 )
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit, VisitGroup, VisitKind, VisitStatus
-from tests.factories import make_iin, make_jpeg, visitor_data
+from tests.factories import make_iin, make_jpeg, make_visitor, visitor_data
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +282,49 @@ def test_refused_redeem_leaves_no_face_file(group_invitation, settings):
     with pytest.raises(ValidationError):
         _redeem(group_invitation, national_id=iin, photo_jpeg=make_jpeg(color=(5, 5, 5)))
     assert set(faces.rglob("*.jpg")) == before
+
+
+# --- A returning visitor through a link ------------------------------------------------
+
+
+def test_link_cannot_replace_a_returning_visitors_face_or_details(single_invitation):
+    """Knowing someone's ID number must not let a stranger swap their face or contacts."""
+    iin = make_iin()
+    original = make_visitor(national_id=iin, photo_jpeg=make_jpeg(color=(10, 200, 10)))
+    original_photo = original.photo.name
+    original_bytes = original.photo.read()
+
+    visit = redeem_invitation(
+        token=single_invitation.token,
+        data=visitor_data(
+            national_id=iin,
+            family_name="Impostor",
+            phone="+77019999999",
+            photo_jpeg=make_jpeg(color=(200, 10, 10)),
+        ),
+        submission_token=uuid.uuid4(),
+    )
+
+    visitor = Visitor.objects.get(pk=original.pk)
+    assert visit.visitor_id == original.pk  # one identity, never a duplicate
+    assert Visitor.objects.count() == 1
+    assert visitor.photo.name == original_photo
+    assert visitor.photo.read() == original_bytes
+    assert (visitor.family_name, visitor.phone) == ("Ivanova", "+77011234567")
+    entry = AuditEntry.objects.filter(action="visitor.returned").get()
+    assert "not applied" in entry.changes["photo"]
+    assert "not applied" in entry.changes["details"]
+
+
+def test_link_fills_in_a_missing_photo_of_a_returning_visitor(single_invitation):
+    iin = make_iin()
+    original = make_visitor(national_id=iin, photo_jpeg=None)
+    assert not original.photo
+
+    redeem_invitation(
+        token=single_invitation.token,
+        data=visitor_data(national_id=iin),
+        submission_token=uuid.uuid4(),
+    )
+
+    assert Visitor.objects.get(pk=original.pk).photo

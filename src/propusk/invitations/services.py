@@ -197,7 +197,9 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
         state = invitation_state(invitation)
         if state != InvitationState.OPEN:
             raise unavailable(state)
-        visitor = register_visitor(data=data, actor=None, actor_label=INVITATION_ACTOR_LABEL)
+        visitor = register_visitor(
+            data=data, actor=None, actor_label=INVITATION_ACTOR_LABEL, self_service=True
+        )
         if (
             invitation.kind == InvitationKind.GROUP
             and invitation.visits.filter(visitor=visitor)

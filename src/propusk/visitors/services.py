@@ -87,8 +87,20 @@ def delete_new_photos_on_failure() -> Iterator[None]:
         _new_photo_files.reset(marker)
 
 
-def register_visitor(*, data: VisitorData, actor: Actor, actor_label: str | None = None) -> Visitor:
-    """Create a visitor, or update the returning visitor with the same national ID."""
+def register_visitor(
+    *,
+    data: VisitorData,
+    actor: Actor,
+    actor_label: str | None = None,
+    self_service: bool = False,
+) -> Visitor:
+    """Create a visitor, or update the returning visitor with the same national ID.
+
+    ``self_service`` is for data typed by the visitor themselves (an invitation link). Anyone
+    who knows a person's ID number could type it, so a self-service registration never
+    replaces a returning visitor's face, name or contacts: the stored identity is kept (a
+    missing photo is filled in) and staff update it in person at reception.
+    """
     if not data.consent:
         raise ValidationError(
             _("Consent to the processing of personal data is required."), code="consent"
@@ -112,7 +124,13 @@ def register_visitor(*, data: VisitorData, actor: Actor, actor_label: str | None
                 visitor = _find_for_update(lookup_hash)
                 if visitor is None:
                     raise
-        return _update(visitor=visitor, data=data, actor=actor, actor_label=actor_label)
+        return _update(
+            visitor=visitor,
+            data=data,
+            actor=actor,
+            actor_label=actor_label,
+            self_service=self_service,
+        )
 
 
 def replace_photo(
@@ -177,9 +195,18 @@ def _create(
 
 
 def _update(
-    *, visitor: Visitor, data: VisitorData, actor: Actor, actor_label: str | None
+    *,
+    visitor: Visitor,
+    data: VisitorData,
+    actor: Actor,
+    actor_label: str | None,
+    self_service: bool,
 ) -> Visitor:
     changes: dict[str, str] = {}
+    if self_service:
+        return _update_self_service(
+            visitor=visitor, data=data, actor=actor, actor_label=actor_label, changes=changes
+        )
     for field in _PLAIN_FIELDS:
         value = _clean(getattr(data, field))
         if value != getattr(visitor, field):
@@ -200,6 +227,37 @@ def _update(
         changes=changes,
     )
     logger.info("returning visitor %s registered again", visitor.pk)
+    return visitor
+
+
+def _update_self_service(
+    *,
+    visitor: Visitor,
+    data: VisitorData,
+    actor: Actor,
+    actor_label: str | None,
+    changes: dict[str, str],
+) -> Visitor:
+    """A returning visitor registered through a link: keep the stored identity."""
+    if visitor.consent_text_version != CONSENT_TEXT_VERSION:
+        changes["consent"] = CONSENT_TEXT_VERSION
+    _record_consent(visitor)
+    if data.photo_jpeg and not visitor.photo:
+        _set_photo(visitor, data.photo_jpeg)
+        changes["photo"] = "set"
+    elif data.photo_jpeg:
+        changes["photo"] = "submitted photo not applied (self-service)"
+    if any(_clean(getattr(data, f)) != getattr(visitor, f) for f in _PLAIN_FIELDS):
+        changes["details"] = "submitted details not applied (self-service)"
+    visitor.save()
+    record(
+        actor=actor,
+        actor_label=actor_label,
+        action="visitor.returned",
+        target=visitor,
+        changes=changes,
+    )
+    logger.info("returning visitor %s registered again through a link", visitor.pk)
     return visitor
 
 
