@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "propusk.visits",
     "propusk.invitations",
     "propusk.audit",
+    "propusk.integrations.hikcentral",
 ]
 
 MIDDLEWARE = [
