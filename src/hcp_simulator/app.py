@@ -13,13 +13,12 @@ import logging
 import socket
 import struct
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hcp_simulator.envelope import (
     NOT_SUPPORTED,
@@ -48,8 +47,11 @@ HTTP_ERROR_TEXT = {
 }
 
 
-def create_app(sim: Simulator) -> Starlette:
-    from hcp_simulator.control import control_routes
+def create_app(sim: Simulator) -> ASGIApp:
+    """The whole server: /simulator/v1/... goes to the control API (a Starlette app, which
+    also runs the lifespan), everything else straight to the gateway - no router or
+    middleware on the hot path."""
+    from hcp_simulator.control import CONTROL_PREFIX, control_routes
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -59,66 +61,134 @@ def create_app(sim: Simulator) -> Starlette:
         finally:
             await sim.stop()
 
+    gateway = Gateway(sim)
     routes = control_routes() if sim.config.control_api else []
-    routes.append(Route("/{path:path}", Gateway()))
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.sim = sim
+    routes.append(Route("/{path:path}", gateway))
+    control = Starlette(routes=routes, lifespan=lifespan)
+    control.state.sim = sim
+    control_enabled = sim.config.control_api
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not (
+            control_enabled and scope["path"].startswith(CONTROL_PREFIX)
+        ):
+            await gateway(scope, receive, send)
+        else:
+            await control(scope, receive, send)
+
     return app
 
 
-def _json(body: bytes, status: int = 200) -> Response:
-    return Response(body, status_code=status, media_type=JSON_TYPE)
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    async def send(self, send: Send) -> None:
+        headers = [
+            (b"content-type", self.content_type.encode()),
+            (b"content-length", str(len(self.body)).encode()),
+            *self.headers,
+        ]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _json(body: bytes, status: int = 200) -> Reply:
+    return Reply(status, body)
+
+
+def _http_error(status: int, headers: tuple[tuple[bytes, bytes], ...] = ()) -> Reply:
+    return Reply(status, HTTP_ERROR_TEXT.get(status, "Error").encode(), "text/plain", headers)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the gateway needs from one HTTP request."""
+
+    method: str
+    path: str
+    raw_path: str
+    query: str
+    headers: dict[str, str]  # lower-case names, first value wins
+    body: bytes
+    client_ip: str
+
+    @classmethod
+    async def read(cls, scope: Scope, receive: Receive) -> Call:
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
+        path: str = scope["path"]
+        client = scope.get("client")
+        return cls(
+            method=scope["method"],
+            path=path,
+            raw_path=(scope.get("raw_path") or path.encode()).decode("latin-1"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=b"".join(chunks),
+            client_ip=client[0] if client else "",
+        )
 
 
 class Gateway:
-    """A raw ASGI endpoint, so that a fault can reset the connection with no response."""
+    """A raw ASGI endpoint (fast, and a fault can reset the connection with no response)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        sim: Simulator = request.app.state.sim
-        response = await self.handle(sim, request, receive)
-        if response is not None:
-            await response(scope, receive, send)
+        sim = self.sim
+        if sim.config.latency_ms:
+            await asyncio.sleep(sim.config.latency_ms / 1000)
+        call = await Call.read(scope, receive)
+        reply = await self.handle(sim, call, receive)
+        if reply is not None:
+            await reply.send(send)
 
-    async def handle(self, sim: Simulator, request: Request, receive: Receive) -> Response | None:
-        config = sim.config
-        if config.latency_ms:
-            await asyncio.sleep(config.latency_ms / 1000)
-        body = await request.body()
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in request.scope["headers"]:
-            headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
-        raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        rejection = sim.verifier.verify(request.method, headers, raw_path, query, body)
+    async def handle(self, sim: Simulator, call: Call, receive: Receive) -> Reply | None:
+        rejection = sim.verifier.verify(
+            call.method, call.headers, call.raw_path, call.query, call.body
+        )
         if rejection is not None:
-            log.info("rejected %s %s: %s", request.method, raw_path, rejection.reason)
-            return _json(envelope(rejection.code, rejection.msg), config.auth_failure_status)
+            log.info("rejected %s %s: %s", call.method, call.raw_path, rejection.reason)
+            return _json(envelope(rejection.code, rejection.msg), sim.config.auth_failure_status)
         if not sim.faults.allow_call():
-            log.info("quota exceeded: %s", raw_path)
+            log.info("quota exceeded: %s", call.raw_path)
             return _json(envelope(QUOTA_EXCEEDED, "The maximum number of API calls is reached."))
-        path = request.url.path
+        path = call.path
         api_path = path.removeprefix(ARTEMIS_PREFIX) if path.startswith("/artemis/") else ""
-        payload = _json_object(body)
+        payload = _json_object(call.body)
         fault = sim.faults.take(api_path, payload) if sim.faults.rules else None
         if fault is not None:
             log.info("fault %s (rule %s) on a call", fault.kind, fault.rule_id)
-            early = await self._fault_response(sim, fault, receive)
+            early = await self._fault_reply(sim, fault, receive)
             if early is not None or fault.kind == "drop":
                 return early
         sim.catch_up()
-        response = self._dispatch(sim, request, api_path, payload, headers)
+        reply = self._dispatch(sim, call, api_path, payload)
         if fault is not None and fault.kind == "lost_response":
             # The work is done; the client never learns it.
             if "status" in fault.params:
                 return _http_error(fault.params["status"])
             await _abort_connection(receive)
             return None
-        return response
+        return reply
 
-    async def _fault_response(
+    async def _fault_reply(
         self, sim: Simulator, fault: FaultRule, receive: Receive
-    ) -> Response | None:
+    ) -> Reply | None:
         """What to answer instead of the call, or None to go on with it."""
         params = fault.params
         if fault.kind == "latency":
@@ -128,10 +198,10 @@ class Gateway:
         elif fault.kind == "page_limit":
             return _json(envelope(RESPONSE_TOO_LONG, "The response is too long."))
         elif fault.kind == "http":
-            response = _http_error(params["status"])
+            extra: tuple[tuple[bytes, bytes], ...] = ()
             if "retryAfter" in params:
-                response.headers["Retry-After"] = str(params["retryAfter"])
-            return response
+                extra = ((b"retry-after", str(params["retryAfter"]).encode()),)
+            return _http_error(params["status"], extra)
         elif fault.kind == "timeout":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sim.faults.cleared.wait(), params["seconds"])
@@ -141,32 +211,26 @@ class Gateway:
         return None
 
     def _dispatch(
-        self,
-        sim: Simulator,
-        request: Request,
-        api_path: str,
-        payload: dict[str, Any] | None,
-        headers: dict[str, str],
-    ) -> Response:
+        self, sim: Simulator, call: Call, api_path: str, payload: dict[str, Any] | None
+    ) -> Reply:
         endpoint = ENDPOINTS.get(api_path)
-        if endpoint is None or request.method != "POST":
+        if endpoint is None or call.method != "POST":
             return _json(envelope(NOT_SUPPORTED, "This product version is not supported."))
         numeric = endpoint.numeric_code or sim.quirks.numeric_code(api_path)
         if payload is None:
             return _json(error_body(HcpError.bad_parameter("body"), numeric=numeric))
-        user_id = headers.get("userid")
+        user_id = call.headers.get("userid")
         if user_id is not None and not 1 <= len(user_id) <= 32:
             return _json(error_body(HcpError.bad_parameter("userId"), numeric=numeric))
-        client = request.client.host if request.client else ""
         try:
-            data = endpoint.handler(sim, Params(payload), Caller(client, user_id))
+            data = endpoint.handler(sim, Params(payload), Caller(call.client_ip, user_id))
         except HcpError as error:
             log.debug("%s -> %s %s", api_path, error.code, error.msg)
             return _json(error_body(error, numeric=numeric))
         if endpoint.mutates:
             sim.mark_dirty()
         if isinstance(data, Binary):
-            return Response(data.content, media_type=data.media_type)
+            return Reply(200, data.content, data.media_type)
         return _json(success(data, numeric=numeric))
 
 
@@ -179,12 +243,6 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return payload if isinstance(payload, dict) else None
-
-
-def _http_error(status: int) -> Response:
-    return Response(
-        HTTP_ERROR_TEXT.get(status, "Error"), status_code=status, media_type="text/plain"
-    )
 
 
 async def _abort_connection(receive: Receive) -> None:

@@ -10,7 +10,7 @@ both the full form (X-Ca-Signature-Headers listing x-ca-* headers) and the minim
     Content-MD5\n       only if sent
     Content-Type\n      only if sent
     Date\n              only if sent
-    name:value\n        per header listed in X-Ca-Signature-Headers, in the listed order
+    name:value\n        per header listed in X-Ca-Signature-Headers, name as listed, in order
     path[?k=v&...]      the raw path including /artemis, query sorted by key
 """
 
@@ -55,10 +55,13 @@ def string_to_sign(
     listed = headers.get("x-ca-signature-headers")
     if listed:
         for name in listed.split(","):
-            key = name.strip().lower()
-            if key not in headers:
+            # The name goes into the line exactly as listed (clients list lower-case names);
+            # the header itself is looked up case-insensitively.
+            key = name.strip()
+            value = headers.get(key.lower())
+            if value is None:
                 return None
-            lines.append(f"{key}:{headers[key]}")
+            lines.append(f"{key}:{value}")
     target = raw_path
     if query_string:
         pairs = sorted(parse_qsl(query_string, keep_blank_values=True), key=lambda kv: kv[0])

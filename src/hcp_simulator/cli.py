@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(SECRET_ENV, "simulator-secret"),
         help=f"the partner's AppSecret (default: ${SECRET_ENV} or 'simulator-secret')",
     )
+    add(
+        "--app-secret-file",
+        type=Path,
+        default=None,
+        help="read the AppSecret from this file instead (keeps it out of the process list)",
+    )
     add("--utc-offset", default="+05:00", help="site offset used in every time (default +05:00)")
     add("--seed-demo", action="store_true", help="start with the demo doors and access levels")
     add(
@@ -126,11 +132,19 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         raise SystemExit(f"hcp-simulator: {exc}") from exc
     if args.apply_delay < 0:
         raise SystemExit("hcp-simulator: --apply-delay must be >= 0")
+    app_secret = args.app_secret
+    if args.app_secret_file is not None:
+        try:
+            app_secret = args.app_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(f"hcp-simulator: cannot read --app-secret-file: {exc}") from exc
+        if not app_secret:
+            raise SystemExit("hcp-simulator: --app-secret-file is empty")
     return SimulatorConfig(
         host=args.host,
         port=args.port,
         app_key=args.app_key,
-        app_secret=args.app_secret,
+        app_secret=app_secret,
         utc_offset=offset,
         seed_demo=args.seed_demo,
         apply_delay=args.apply_delay,
@@ -216,6 +230,8 @@ def run(config: SimulatorConfig) -> int:
         log_level=config.log_level,
         access_log=config.access_log,
         timeout_keep_alive=30,
+        proxy_headers=False,
+        server_header=False,
         ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
         ssl_keyfile=str(config.tls_key) if config.tls_key else None,
     )

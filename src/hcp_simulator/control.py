@@ -23,6 +23,7 @@ from hcp_simulator.events import DIRECTIONS, door_event_record, record_passage
 from hcp_simulator.simulator import Simulator
 from hcp_simulator.state import AccessLevel, DeviceRecord, Door, Org
 
+CONTROL_PREFIX = "/simulator/"
 PREFIX = "/simulator/v1"
 
 

@@ -131,6 +131,12 @@ def test_listing_a_header_that_is_not_sent_fails(api: Artemis) -> None:
     assert assert_rejected(api, request) == "0x02401003"
 
 
+def test_listed_header_names_are_taken_as_written(api: Artemis) -> None:
+    """Clients sign lower-case names; a name listed otherwise changes the string to sign."""
+    request = fresh(api).with_header("X-Ca-Signature-Headers", "x-ca-key,X-Ca-Nonce,x-ca-timestamp")
+    assert assert_rejected(api, request) == "0x02401003"
+
+
 def test_the_minimal_form_is_accepted(api: Artemis) -> None:
     envelope = api.call(VERSION, {}, minimal=True)
     assert envelope["code"] == "0"
