@@ -353,3 +353,13 @@ def test_create_visit_group(host, guest_policy, frozen_now):
             actor=host,
         )
     assert set(caught.value.error_dict) == {"name", "planned_end"}
+
+
+@pytest.mark.parametrize(
+    ("field", "length"), [("purpose", 301), ("student_id", 33), ("student_group", 65)]
+)
+def test_overlong_text_is_refused(register, student_policy, field, length):
+    with pytest.raises(ValidationError) as caught:
+        register(kind=VisitKind.STUDENT, access_policy=student_policy, **{field: "x" * length})
+    assert caught.value.error_dict[field][0].code == "too_long"
+    _assert_nothing_written()

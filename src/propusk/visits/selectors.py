@@ -47,11 +47,10 @@ def reception_scope_q(user: AnyUser, *, now: datetime | None = None) -> Q:
     receptionist registered themselves stay visible to them (e.g. booked for next week).
     Mirrored for a single visit by ``permissions.in_reception_scope``.
     """
-    return (
-        overlapping_day_q(site_today(now))
-        | Q(status=VisitStatus.CHECKED_IN)
-        | Q(created_by_id=user.pk)
-    )
+    scope = overlapping_day_q(site_today(now)) | Q(status=VisitStatus.CHECKED_IN)
+    if user.pk is not None:
+        scope |= Q(created_by_id=user.pk)
+    return scope
 
 
 def visits_visible_to(user: AnyUser, *, now: datetime | None = None) -> QuerySet[Visit]:

@@ -64,7 +64,6 @@ Actor = AbstractBaseUser | AnonymousUser | None
 
 MAX_COURSE = 7
 CANCEL_REASON_MAX_LENGTH = 300
-PURPOSE_MAX_LENGTH = 300
 
 
 class VisitTransitionError(ValidationError):
@@ -182,6 +181,40 @@ def _add(errors: dict[str, list[ValidationError]], field: str, error: Validation
     errors.setdefault(field, []).append(error)
 
 
+def _check_host_and_policy(
+    errors: dict[str, list[ValidationError]], *, host: User, access_policy: AccessLevelPolicy
+) -> None:
+    if not can_host(host):
+        _add(
+            errors,
+            "host",
+            ValidationError(
+                _("This person cannot host visitors: choose an active employee who hosts."),
+                code="not_a_host",
+            ),
+        )
+    if not access_policy.is_active:
+        _add(
+            errors,
+            "access_policy",
+            ValidationError(_("This access policy is switched off."), code="inactive_policy"),
+        )
+
+
+def _check_length(errors: dict[str, list[ValidationError]], field: str, value: str) -> None:
+    limit = getattr(Visit._meta.get_field(field), "max_length", None)
+    if limit is not None and len(value) > limit:
+        _add(
+            errors,
+            field,
+            ValidationError(
+                _("At most %(limit)d characters, please."),
+                code="too_long",
+                params={"limit": limit},
+            ),
+        )
+
+
 def _validate_registration(
     *,
     kind: VisitKind,
@@ -205,37 +238,19 @@ def _validate_registration(
         for field, field_errors in exc.error_dict.items():
             for error in field_errors:
                 _add(errors, field, error)
-    if not can_host(host):
-        _add(
-            errors,
-            "host",
-            ValidationError(
-                _("This person cannot host visitors: choose an active employee who hosts."),
-                code="not_a_host",
-            ),
-        )
-    if not access_policy.is_active:
-        _add(
-            errors,
-            "access_policy",
-            ValidationError(_("This access policy is switched off."), code="inactive_policy"),
-        )
+    _check_host_and_policy(errors, host=host, access_policy=access_policy)
     if department is not None and not department.is_active:
         _add(
             errors,
             "department",
             ValidationError(_("This department is closed."), code="inactive_department"),
         )
-    if len(purpose) > PURPOSE_MAX_LENGTH:
-        _add(
-            errors,
-            "purpose",
-            ValidationError(
-                _("Keep the purpose under %(limit)d characters."),
-                code="too_long",
-                params={"limit": PURPOSE_MAX_LENGTH},
-            ),
-        )
+    for field, value in (
+        ("purpose", purpose),
+        ("student_id", student_id),
+        ("student_group", student_group),
+    ):
+        _check_length(errors, field, value)
     if kind == VisitKind.STUDENT:
         if course is not None and not 1 <= course <= MAX_COURSE:
             _add(
@@ -469,21 +484,8 @@ def create_visit_group(
         errors.update(exc.error_dict)
     if not name.strip():
         _add(errors, "name", ValidationError(_("Name the group."), code="required"))
-    if not can_host(host):
-        _add(
-            errors,
-            "host",
-            ValidationError(
-                _("This person cannot host visitors: choose an active employee who hosts."),
-                code="not_a_host",
-            ),
-        )
-    if not access_policy.is_active:
-        _add(
-            errors,
-            "access_policy",
-            ValidationError(_("This access policy is switched off."), code="inactive_policy"),
-        )
+    _check_host_and_policy(errors, host=host, access_policy=access_policy)
+    _check_length(errors, "purpose", purpose.strip())
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -606,7 +608,7 @@ def cancel(*, visit: Visit, actor: Actor, reason: str = "") -> Visit:
         raise ValidationError(
             {
                 "reason": ValidationError(
-                    _("Keep the reason under %(limit)d characters."),
+                    _("At most %(limit)d characters, please."),
                     code="too_long",
                     params={"limit": CANCEL_REASON_MAX_LENGTH},
                 )
