@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +26,8 @@ from hcp_simulator.state import AccessLevel, DeviceRecord, Door, Org
 
 CONTROL_PREFIX = "/simulator/"
 PREFIX = "/simulator/v1"
+
+log = logging.getLogger("hcp_simulator.control")
 
 
 class ControlError(Exception):
@@ -215,6 +218,7 @@ async def passage(request: Request) -> Any:
     )
     sim.push.publish(event)
     sim.mark_dirty()
+    log.info("passage at door %s: %s", door.door_index_code, decision.reason)
     return {
         "granted": decision.granted,
         "reason": decision.reason,
@@ -343,12 +347,14 @@ async def add_faults(request: Request) -> Any:
             added.append(sim.faults.add(spec).to_json())
         except ValueError as exc:
             raise ControlError(str(exc)) from exc
+    log.info("faults added: %s", ", ".join(f"{a['kind']} on {a['path']}" for a in added))
     return {"added": added, **sim.faults.to_json()}
 
 
 async def clear_faults(request: Request) -> Any:
     sim = _sim(request)
     sim.faults.clear()
+    log.info("faults cleared")
     return sim.faults.to_json()
 
 
@@ -381,6 +387,7 @@ async def move_clock(request: Request) -> Any:
     sim.catch_up()
     sim.push.expire()
     sim.mark_dirty()
+    log.info("clock moved to %s", format_hcp_time(sim.now(), sim.config.utc_offset))
     return await read_clock(request)
 
 
@@ -393,6 +400,7 @@ async def reset(request: Request) -> Any:
     if seed_demo is not None and not isinstance(seed_demo, bool):
         raise ControlError("seedDemo must be a boolean")
     sim.reset(seed_demo=seed_demo)
+    log.info("site reset")
     return {"status": "reset", "seedDemo": seed_demo}
 
 

@@ -7,8 +7,6 @@ must be a JSON number (not "10", not 10.0, not true), a string must be a JSON st
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -121,12 +119,3 @@ class Params:
         if any(not item for item in items):
             raise HcpError.bad_parameter(name)
         return items
-
-
-@contextmanager
-def field_errors(name: str) -> Iterator[None]:
-    """Turn a ValueError/TypeError inside the block into code 2 naming `name`."""
-    try:
-        yield
-    except (ValueError, TypeError) as exc:
-        raise HcpError.bad_parameter(name) from exc
