@@ -182,7 +182,7 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
     """
     with delete_new_photos_on_failure(), transaction.atomic():
         invitation = (
-            Invitation.objects.select_for_update()
+            Invitation.objects.select_for_update(of=("self",))
             .select_related("access_policy", "group", "host")
             .filter(token=token)
             .first()
