@@ -292,7 +292,8 @@ def test_link_cannot_replace_a_returning_visitors_face_or_details(single_invitat
     iin = make_iin()
     original = make_visitor(national_id=iin, photo_jpeg=make_jpeg(color=(10, 200, 10)))
     original_photo = original.photo.name
-    original_bytes = original.photo.read()
+    with original.photo.open("rb") as stored:
+        original_bytes = stored.read()
 
     visit = redeem_invitation(
         token=single_invitation.token,
@@ -309,7 +310,8 @@ def test_link_cannot_replace_a_returning_visitors_face_or_details(single_invitat
     assert visit.visitor_id == original.pk  # one identity, never a duplicate
     assert Visitor.objects.count() == 1
     assert visitor.photo.name == original_photo
-    assert visitor.photo.read() == original_bytes
+    with visitor.photo.open("rb") as stored:
+        assert stored.read() == original_bytes
     assert (visitor.family_name, visitor.phone) == ("Ivanova", "+77011234567")
     entry = AuditEntry.objects.filter(action="visitor.returned").get()
     assert "not applied" in entry.changes["photo"]
