@@ -28,9 +28,9 @@ WAIT_SECONDS = 30
 def _prepare_broker() -> None:
     """Filesystem transport: its folders must exist. A server broker: drop stale messages."""
     if app.conf.broker_url.startswith("filesystem"):
-        options = app.conf.broker_transport_options
-        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
-            Path(options[key]).mkdir(parents=True, exist_ok=True)
+        for key, value in app.conf.broker_transport_options.items():
+            if key.endswith("_folder") or key.startswith("data_folder"):
+                Path(value).mkdir(parents=True, exist_ok=True)
     else:
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge(app.conf.task_default_queue)
