@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hcp_simulator.control import CONTROL_PREFIX, control_routes
 from hcp_simulator.envelope import (
     NOT_SUPPORTED,
     QUOTA_EXCEEDED,
@@ -51,7 +52,6 @@ def create_app(sim: Simulator) -> ASGIApp:
     """The whole server: /simulator/v1/... goes to the control API (a Starlette app, which
     also runs the lifespan), everything else straight to the gateway - no router or
     middleware on the hot path."""
-    from hcp_simulator.control import CONTROL_PREFIX, control_routes
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

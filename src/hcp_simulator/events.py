@@ -32,7 +32,7 @@ def record_passage(
         seq=state.event_seq,
         event_id=new_id(),
         event_type=GRANTED_BY_FACE if decision.granted else denial_event_type,
-        time=now,
+        time=now.replace(microsecond=0),  # HCP keeps whole seconds
         door_code=door.door_index_code,
         door_name=door.door_name,
         check_in_and_out_type=DIRECTIONS.get(direction, 0),

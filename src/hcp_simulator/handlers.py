@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hcp_simulator import devices, events, push
-from hcp_simulator.clock import MAX_WALL_TIME
+from hcp_simulator.clock import MAX_WALL_TIME, format_hcp_time
 from hcp_simulator.envelope import NO_DATA, USER_LOCKED, HcpError, page
 from hcp_simulator.params import Params
 from hcp_simulator.pictures import MIN_FACE_SIDE, jpeg_dimensions
@@ -75,7 +75,7 @@ def _page(sim: Simulator, path: str, items: list[Any], page_no: int, size: int) 
 
 
 def _time(sim: Simulator, moment: datetime) -> str:
-    return moment.astimezone(sim.config.utc_offset).isoformat(timespec="seconds")
+    return format_hcp_time(moment, sim.config.utc_offset)
 
 
 # --- Server -------------------------------------------------------------------------------

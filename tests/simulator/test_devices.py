@@ -288,7 +288,7 @@ def test_an_offline_door_fails_application_and_is_reported(
 
 
 def test_application_takes_the_configured_delay() -> None:
-    with running_simulator(seed_demo=True, apply_delay=0.4) as sim:
+    with running_simulator(seed_demo=True, apply_delay=1.0) as sim:
         api = Artemis(sim.base_url, sim.app_key, sim.app_secret)
         try:
             add_guest(api)
@@ -296,7 +296,7 @@ def test_application_takes_the_configured_delay() -> None:
             assert stats(api) == {"toBeAppliedNum": 0, "applyingNum": 1, "failedNum": 0}
             assert sim.control.passage("1", person_code="G0001").reason == "not_applied"
             assert sim.control.state()["persons"][0]["doors"]["1"]["status"] == "applying"
-            time.sleep(0.5)
+            time.sleep(1.1)
             assert stats(api) == {"toBeAppliedNum": 0, "applyingNum": 0, "failedNum": 0}
             assert sim.control.passage("1", person_code="G0001").granted
             # Moving the clock also lets the delay elapse.
@@ -305,7 +305,7 @@ def test_application_takes_the_configured_delay() -> None:
                 {"privilegeGroupId": "1", "type": 1, "list": [{"id": add_guest(api, "G2")}]},
             )
             reapply(api)
-            sim.control.advance_clock(1)
+            sim.control.advance_clock(1.5)
             assert stats(api) == {"toBeAppliedNum": 0, "applyingNum": 0, "failedNum": 0}
         finally:
             api.close()

@@ -116,6 +116,15 @@ def test_event_filters(api: Artemis, passages: dict[str, Any]) -> None:
     assert codes(**narrow) == ["2:G1", "3:"]
 
 
+def test_event_times_are_whole_seconds_so_boundaries_are_inclusive(
+    sim: SimulatorHandle, api: Artemis
+) -> None:
+    result = sim.control.passage("1", unknown_face=True)
+    at = result.event_time
+    rows = api.ok(EVENTS, {"pageNo": 1, "pageSize": 10, "startTime": at, "endTime": at})["list"]
+    assert [row["eventId"] for row in rows] == [result.event_id]
+
+
 def test_event_paging_and_the_empty_page(api: Artemis, passages: dict[str, Any]) -> None:
     now = passages["now"]
     second_page = api.ok(EVENTS, {"pageNo": 2, "pageSize": 2, **window(now)})
@@ -348,7 +357,7 @@ def test_pushes_are_kept_and_retried_while_the_receiver_fails(
     wait_for(lambda: sim.control.state()["push"][0]["lastError"] == "HTTP 503")
     assert sim.control.state()["push"][0]["buffered"] == 3
     receiver.failing = False
-    assert sim.control.retry_push() == 3
+    assert 1 <= sim.control.retry_push() <= 3  # the backoff timer may have fired already
     wait_for(lambda: len(receiver.received) == 3)
     assert receiver.event_ids() == sent  # in order
     push = sim.control.state()["push"][0]
