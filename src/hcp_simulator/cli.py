@@ -111,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--push-buffer-size", type=int, default=500, help="events kept per failing receiver")
     add("--no-control-api", action="store_true", help="disable /simulator/v1/...")
     add("--tls", action="store_true", help="serve HTTPS with a generated certificate")
-    add("--tls-cert", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
+    add(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        help="serve HTTPS with this certificate chain (PEM); no CA line is printed",
+    )
     add("--tls-key", type=Path, default=None, help="the key of --tls-cert (PEM)")
     add("--access-log", action="store_true", help="log every request (slower)")
     add(
@@ -191,8 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_dir = Path(tempfile.mkdtemp(prefix="hcp-simulator-tls-"))
             ca, cert, key = generate_certificates(tls_dir, config.host)
             config = replace(config, tls_cert=cert, tls_key=key, ca_cert=ca)
-        elif config.tls_cert is not None:
-            config = replace(config, ca_cert=config.tls_cert)
         return run(config)
     finally:
         if tls_dir is not None:
