@@ -2,12 +2,13 @@
 
 Not eager: the task is published with ``.delay()`` to ``settings.CELERY_BROKER_URL`` (kombu's
 filesystem transport by default, Redis when CI sets ``CELERY_BROKER_URL``), consumed by a
-worker running in a thread, and its effect is read back from the database.
+worker running in a thread, and its effect is read back from the database once the worker
+reports the task finished (bounded wait).
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,12 +37,6 @@ def _prepare_broker() -> None:
             connection.default_channel.queue_purge(app.conf.task_default_queue)
 
 
-def _close_worker_connections(**kwargs) -> None:
-    # The worker thread has its own database connections; close them so the test database
-    # can be flushed and dropped afterwards (PostgreSQL refuses while they are open).
-    connections.close_all()
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_worker_closes_expired_visits(make_visit):
@@ -56,24 +51,34 @@ def test_worker_closes_expired_visits(make_visit):
     )
     ahead = make_visit(planned_start=now + timedelta(hours=1))
     _prepare_broker()
-    task_postrun.connect(_close_worker_connections, weak=False)
+    finished = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def on_postrun(task_id=None, state=None, retval=None, **kwargs) -> None:
+        # Runs in the worker's thread. Close its database connections (PostgreSQL cannot
+        # drop the test database while they are open), then tell the test the task is done.
+        # The test does not read the database while the task runs: SQLite's shared in-memory
+        # test database refuses a write that overlaps a read from another connection.
+        connections.close_all()
+        outcome.update(task_id=task_id, state=state, retval=retval)
+        finished.set()
+
+    task_postrun.connect(on_postrun, weak=False)
     try:
         with start_worker(
             app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10
         ):
-            close_expired_visits.delay()
-            deadline = time.monotonic() + WAIT_SECONDS
-            while time.monotonic() < deadline:
-                closed = Visit.objects.filter(
-                    pk__in=[inside.pk, never_came.pk],
-                    status__in=[VisitStatus.CHECKED_OUT, VisitStatus.NO_SHOW],
-                ).count()
-                if closed == 2:
-                    break
-                time.sleep(0.1)
+            sent = close_expired_visits.delay()
+            assert finished.wait(WAIT_SECONDS), (
+                f"the worker did not run the task within {WAIT_SECONDS} s "
+                f"(broker {app.conf.broker_url})"
+            )
     finally:
-        task_postrun.disconnect(_close_worker_connections)
+        task_postrun.disconnect(on_postrun)
 
+    assert outcome["task_id"] == sent.id
+    assert outcome["state"] == "SUCCESS", outcome
+    assert outcome["retval"] == {"checked_out": 1, "no_show": 1}
     assert Visit.objects.get(pk=inside.pk).status == VisitStatus.CHECKED_OUT
     assert Visit.objects.get(pk=never_came.pk).status == VisitStatus.NO_SHOW
     assert Visit.objects.get(pk=ahead.pk).status == VisitStatus.AWAITING
