@@ -62,7 +62,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("action", "status"), REFUSED, ids=[f"{a}-{s}" for a, s in REFUSED])
-def test_refused_transition_changes_nothing(  # noqa: PLR0917
+def test_refused_transition_changes_nothing(
     action,
     status,
     make_visit,
@@ -114,7 +114,7 @@ def test_every_refusal_has_its_own_message(make_visit, admin_user, frozen_now):
         (VisitAction.CHANGE_WINDOW, VisitStatus.NO_SHOW, "no-show"),
     ],
 )
-def test_refusal_messages_say_why(make_visit, admin_user, frozen_now, action, status, message):  # noqa: PLR0917
+def test_refusal_messages_say_why(make_visit, admin_user, frozen_now, action, status, message):
     visit = make_visit(status=status, planned_start=frozen_now - timedelta(minutes=30))
     with pytest.raises(services.VisitTransitionError, match=message):
         _call(action, visit, admin_user, frozen_now)
@@ -213,7 +213,7 @@ def test_check_out_before_check_in_is_refused(make_visit, reception, frozen_now)
 @pytest.mark.parametrize(
     ("status", "announces"), [(VisitStatus.AWAITING, True), (VisitStatus.PENDING, False)]
 )
-def test_cancel(make_visit, host, status, announces, announced, django_capture_on_commit_callbacks):  # noqa: PLR0917
+def test_cancel(make_visit, host, status, announces, announced, django_capture_on_commit_callbacks):
     visit = make_visit(status=status)
     with django_capture_on_commit_callbacks(execute=True):
         services.cancel(visit=visit, actor=host, reason="  Meeting   moved ")

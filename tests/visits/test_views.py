@@ -55,7 +55,7 @@ PAGE_MATRIX = [
 
 
 @pytest.mark.parametrize(("who", "name", "expected"), PAGE_MATRIX)
-def test_page_matrix(login, request, frozen_now, who, name, expected):  # noqa: PLR0917
+def test_page_matrix(login, request, frozen_now, who, name, expected):
     response = login(request.getfixturevalue(who)).get(reverse(name))
     assert response.status_code == expected
 
@@ -125,7 +125,7 @@ ACTION_MATRIX = [(who, name) for who in ACTION_ALLOWED for name in ACTION_SETUP]
 
 
 @pytest.mark.parametrize(("who", "name"), ACTION_MATRIX)
-def test_action_matrix(login, request, make_visit, frozen_now, who, name):  # noqa: PLR0917
+def test_action_matrix(login, request, make_visit, frozen_now, who, name):
     before, data, after = ACTION_SETUP[name]
     visit = make_visit(status=before, planned_start=NOW - timedelta(minutes=10))
     snapshot = Visit.objects.filter(pk=visit.pk).values().get()
@@ -274,7 +274,7 @@ def test_reception_page_lists_expected_and_inside(
     assert body.index("Expectedova") < body.index("Insideva")
 
 
-def test_list_shows_only_the_hosts_visits_and_filters(  # noqa: PLR0917
+def test_list_shows_only_the_hosts_visits_and_filters(
     login, host, other_host, make_visit, make_visitor_row, frozen_now
 ):
     make_visit(visitor=make_visitor_row(family_name="Mine"))
@@ -295,7 +295,7 @@ def test_list_shows_only_the_hosts_visits_and_filters(  # noqa: PLR0917
     assert "Mine" not in other_day
 
 
-def test_list_for_security_shows_everyone(  # noqa: PLR0917
+def test_list_for_security_shows_everyone(
     login, security, other_host, make_visit, make_visitor_row, frozen_now
 ):
     make_visit(visitor=make_visitor_row(family_name="Alicesguest"))

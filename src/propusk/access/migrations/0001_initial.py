@@ -4,29 +4,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AccessLevelPolicy',
+            name="AccessLevelPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(unique=True, verbose_name='key')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('hcp_access_level_ids', models.JSONField(default=list, help_text='privilegeGroupId values of the HCP access levels, e.g. ["1", "3"]', verbose_name='HCP access level ids')),
-                ('early_arrival_minutes', models.PositiveIntegerField(default=15, verbose_name='early arrival grace, minutes')),
-                ('late_leave_minutes', models.PositiveIntegerField(default=15, verbose_name='late leave grace, minutes')),
-                ('single_pass_default', models.BooleanField(default=False, help_text='Access ends at the first exit through a turnstile.', verbose_name='single pass by default')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(unique=True, verbose_name="key")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "hcp_access_level_ids",
+                    models.JSONField(
+                        default=list,
+                        help_text='privilegeGroupId values of the HCP access levels, e.g. ["1", "3"]',
+                        verbose_name="HCP access level ids",
+                    ),
+                ),
+                (
+                    "early_arrival_minutes",
+                    models.PositiveIntegerField(
+                        default=15, verbose_name="early arrival grace, minutes"
+                    ),
+                ),
+                (
+                    "late_leave_minutes",
+                    models.PositiveIntegerField(
+                        default=15, verbose_name="late leave grace, minutes"
+                    ),
+                ),
+                (
+                    "single_pass_default",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Access ends at the first exit through a turnstile.",
+                        verbose_name="single pass by default",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
             ],
             options={
-                'verbose_name': 'access level policy',
-                'verbose_name_plural': 'access level policies',
-                'ordering': ['name'],
+                "verbose_name": "access level policy",
+                "verbose_name_plural": "access level policies",
+                "ordering": ["name"],
             },
         ),
     ]

@@ -6,91 +6,261 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('access', '0001_initial'),
-        ('accounts', '0001_initial'),
-        ('invitations', '0001_initial'),
-        ('visitors', '0001_initial'),
+        ("access", "0001_initial"),
+        ("accounts", "0001_initial"),
+        ("invitations", "0001_initial"),
+        ("visitors", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='VisitGroup',
+            name="VisitGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='group name')),
-                ('purpose', models.CharField(max_length=300, verbose_name='purpose')),
-                ('planned_start', models.DateTimeField(verbose_name='planned start')),
-                ('planned_end', models.DateTimeField(verbose_name='planned end')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('access_policy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='access.accesslevelpolicy')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('department', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='accounts.department')),
-                ('host', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='hosted_groups', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="group name")),
+                ("purpose", models.CharField(max_length=300, verbose_name="purpose")),
+                ("planned_start", models.DateTimeField(verbose_name="planned start")),
+                ("planned_end", models.DateTimeField(verbose_name="planned end")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "access_policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="access.accesslevelpolicy"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="accounts.department",
+                    ),
+                ),
+                (
+                    "host",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="hosted_groups",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'visit group',
-                'verbose_name_plural': 'visit groups',
-                'ordering': ['-planned_start'],
+                "verbose_name": "visit group",
+                "verbose_name_plural": "visit groups",
+                "ordering": ["-planned_start"],
             },
         ),
         migrations.CreateModel(
-            name='Visit',
+            name="Visit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('guest', 'Guest visit'), ('student', 'Student or applicant visit'), ('group', 'Group visit')], max_length=16, verbose_name='kind')),
-                ('status', models.CharField(choices=[('pending', 'Awaiting confirmation'), ('awaiting', 'Expected'), ('checked_in', 'Checked in'), ('checked_out', 'Checked out'), ('cancelled', 'Cancelled'), ('no_show', 'No-show')], default='awaiting', max_length=16, verbose_name='status')),
-                ('purpose', models.CharField(blank=True, max_length=300, verbose_name='purpose')),
-                ('planned_start', models.DateTimeField(verbose_name='planned start')),
-                ('planned_end', models.DateTimeField(verbose_name='planned end')),
-                ('student_id', models.CharField(blank=True, max_length=32, verbose_name='student ID')),
-                ('student_group', models.CharField(blank=True, max_length=64, verbose_name='study group')),
-                ('course', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='course')),
-                ('single_pass', models.BooleanField(default=False, help_text='Access ends at the first exit.', verbose_name='single pass')),
-                ('checked_in_at', models.DateTimeField(blank=True, null=True, verbose_name='checked in at')),
-                ('checked_out_at', models.DateTimeField(blank=True, null=True, verbose_name='checked out at')),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True, verbose_name='cancelled at')),
-                ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='closed as no-show at')),
-                ('cancel_reason', models.CharField(blank=True, max_length=300, verbose_name='cancellation reason')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('submission_token', models.UUIDField(blank=True, editable=False, null=True, unique=True)),
-                ('access_policy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='access.accesslevelpolicy', verbose_name='access policy')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('department', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='accounts.department', verbose_name='department')),
-                ('host', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='hosted_visits', to=settings.AUTH_USER_MODEL, verbose_name='host')),
-                ('invitation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='visits', to='invitations.invitation')),
-                ('visitor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='visits', to='visitors.visitor', verbose_name='visitor')),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='visits', to='visits.visitgroup')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("guest", "Guest visit"),
+                            ("student", "Student or applicant visit"),
+                            ("group", "Group visit"),
+                        ],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Awaiting confirmation"),
+                            ("awaiting", "Expected"),
+                            ("checked_in", "Checked in"),
+                            ("checked_out", "Checked out"),
+                            ("cancelled", "Cancelled"),
+                            ("no_show", "No-show"),
+                        ],
+                        default="awaiting",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("purpose", models.CharField(blank=True, max_length=300, verbose_name="purpose")),
+                ("planned_start", models.DateTimeField(verbose_name="planned start")),
+                ("planned_end", models.DateTimeField(verbose_name="planned end")),
+                (
+                    "student_id",
+                    models.CharField(blank=True, max_length=32, verbose_name="student ID"),
+                ),
+                (
+                    "student_group",
+                    models.CharField(blank=True, max_length=64, verbose_name="study group"),
+                ),
+                (
+                    "course",
+                    models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="course"),
+                ),
+                (
+                    "single_pass",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Access ends at the first exit.",
+                        verbose_name="single pass",
+                    ),
+                ),
+                (
+                    "checked_in_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="checked in at"),
+                ),
+                (
+                    "checked_out_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="checked out at"),
+                ),
+                (
+                    "cancelled_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="cancelled at"),
+                ),
+                (
+                    "closed_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="closed as no-show at"
+                    ),
+                ),
+                (
+                    "cancel_reason",
+                    models.CharField(
+                        blank=True, max_length=300, verbose_name="cancellation reason"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "submission_token",
+                    models.UUIDField(blank=True, editable=False, null=True, unique=True),
+                ),
+                (
+                    "access_policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="access.accesslevelpolicy",
+                        verbose_name="access policy",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="accounts.department",
+                        verbose_name="department",
+                    ),
+                ),
+                (
+                    "host",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="hosted_visits",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="host",
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="visits",
+                        to="invitations.invitation",
+                    ),
+                ),
+                (
+                    "visitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="visits",
+                        to="visitors.visitor",
+                        verbose_name="visitor",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="visits",
+                        to="visits.visitgroup",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'visit',
-                'verbose_name_plural': 'visits',
-                'ordering': ['-planned_start'],
+                "verbose_name": "visit",
+                "verbose_name_plural": "visits",
+                "ordering": ["-planned_start"],
             },
         ),
         migrations.AddConstraint(
-            model_name='visitgroup',
-            constraint=models.CheckConstraint(condition=models.Q(('planned_end__gt', models.F('planned_start'))), name='group_window_ordered'),
+            model_name="visitgroup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("planned_end__gt", models.F("planned_start"))),
+                name="group_window_ordered",
+            ),
         ),
         migrations.AddIndex(
-            model_name='visit',
-            index=models.Index(fields=['status', 'planned_end'], name='visits_visi_status_19283f_idx'),
+            model_name="visit",
+            index=models.Index(
+                fields=["status", "planned_end"], name="visits_visi_status_19283f_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='visit',
-            index=models.Index(fields=['planned_start'], name='visits_visi_planned_300c8a_idx'),
+            model_name="visit",
+            index=models.Index(fields=["planned_start"], name="visits_visi_planned_300c8a_idx"),
         ),
         migrations.AddIndex(
-            model_name='visit',
-            index=models.Index(fields=['host', 'planned_start'], name='visits_visi_host_id_3b7ef7_idx'),
+            model_name="visit",
+            index=models.Index(
+                fields=["host", "planned_start"], name="visits_visi_host_id_3b7ef7_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='visit',
-            constraint=models.CheckConstraint(condition=models.Q(('planned_end__gt', models.F('planned_start'))), name='visit_window_ordered'),
+            model_name="visit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("planned_end__gt", models.F("planned_start"))),
+                name="visit_window_ordered",
+            ),
         ),
     ]
