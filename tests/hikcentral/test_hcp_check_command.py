@@ -9,13 +9,8 @@ from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.simulator
 
-GLUE_APP = "propusk.integrations.hikcentral"
-
-
 @pytest.fixture
 def hcp_settings(settings, site):
-    if GLUE_APP not in settings.INSTALLED_APPS:
-        settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, GLUE_APP]
     settings.HCP_BASE_URL = site.base_url
     settings.HCP_APP_KEY = site.app_key
     settings.HCP_APP_SECRET = site.app_secret
