@@ -5,4 +5,4 @@ from django.utils.translation import gettext_lazy as _
 class AccessConfig(AppConfig):
     name = "propusk.access"
     label = "access"
-    verbose_name = _("access")
+    verbose_name = _("Access levels")

@@ -5,4 +5,4 @@ from django.utils.translation import gettext_lazy as _
 class AuditConfig(AppConfig):
     name = "propusk.audit"
     label = "audit"
-    verbose_name = _("audit")
+    verbose_name = _("Audit log")

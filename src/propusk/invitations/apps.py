@@ -5,4 +5,4 @@ from django.utils.translation import gettext_lazy as _
 class InvitationsConfig(AppConfig):
     name = "propusk.invitations"
     label = "invitations"
-    verbose_name = _("invitations")
+    verbose_name = _("Invitations")

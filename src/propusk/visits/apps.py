@@ -5,4 +5,4 @@ from django.utils.translation import gettext_lazy as _
 class VisitsConfig(AppConfig):
     name = "propusk.visits"
     label = "visits"
-    verbose_name = _("visits")
+    verbose_name = _("Visits")
