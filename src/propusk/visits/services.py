@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from propusk.access.models import AccessLevelPolicy
 from propusk.access.windows import access_window
@@ -162,7 +163,11 @@ def validate_window(
     if planned_end - planned_start > timedelta(hours=max_hours):
         _refuse_window(
             "planned_end",
-            _("A visit can last at most %(hours)d hours."),
+            ngettext_lazy(
+                "A visit can last at most %(hours)d hour.",
+                "A visit can last at most %(hours)d hours.",
+                "hours",
+            ),
             "too_long",
             {"hours": max_hours},
         )
@@ -208,7 +213,11 @@ def _check_length(errors: dict[str, list[ValidationError]], field: str, value: s
             errors,
             field,
             ValidationError(
-                _("At most %(limit)d characters, please."),
+                ngettext_lazy(
+                    "At most %(limit)d character, please.",
+                    "At most %(limit)d characters, please.",
+                    "limit",
+                ),
                 code="too_long",
                 params={"limit": limit},
             ),
@@ -526,16 +535,17 @@ def confirm_visit_time(
         require(actor, VisitAction.CONFIRM, locked)
         _require_status(VisitAction.CONFIRM, locked)
         validate_window(planned_start=planned_start, planned_end=planned_end)
-        changes = {
-            "status": [locked.status, VisitStatus.AWAITING],
-            "planned_start": [locked.planned_start, planned_start],
-            "planned_end": [locked.planned_end, planned_end],
-        }
-        locked.status = VisitStatus.AWAITING
-        locked.planned_start, locked.planned_end = planned_start, planned_end
-        locked.save(update_fields=["status", "planned_start", "planned_end", "updated_at"])
-        record(actor=actor, action="visit.time_confirmed", target=locked, changes=changes)
-        announce_access_change(locked.pk, reason="confirmed")
+        _save_change(
+            locked,
+            actor=actor,
+            action="visit.time_confirmed",
+            values={
+                "status": VisitStatus.AWAITING,
+                "planned_start": planned_start,
+                "planned_end": planned_end,
+            },
+            announce="confirmed",
+        )
     return _refreshed(visit, locked)
 
 
@@ -564,15 +574,13 @@ def check_in(*, visit: Visit, actor: Actor, at: datetime | None = None) -> Visit
                 code="too_late",
                 params={"time": _local(locked.planned_end)},
             )
-        changes = {
-            "status": [locked.status, VisitStatus.CHECKED_IN],
-            "checked_in_at": [None, moment],
-        }
-        locked.status = VisitStatus.CHECKED_IN
-        locked.checked_in_at = moment
-        locked.save(update_fields=["status", "checked_in_at", "updated_at"])
-        record(actor=actor, action="visit.checked_in", target=locked, changes=changes)
-        announce_access_change(locked.pk, reason="checked_in")
+        _save_change(
+            locked,
+            actor=actor,
+            action="visit.checked_in",
+            values={"status": VisitStatus.CHECKED_IN, "checked_in_at": moment},
+            announce="checked_in",
+        )
     return _refreshed(visit, locked)
 
 
@@ -589,15 +597,13 @@ def check_out(*, visit: Visit, actor: Actor, at: datetime | None = None) -> Visi
                 code="out_before_in",
                 params={"time": _local(locked.checked_in_at)},
             )
-        changes = {
-            "status": [locked.status, VisitStatus.CHECKED_OUT],
-            "checked_out_at": [None, moment],
-        }
-        locked.status = VisitStatus.CHECKED_OUT
-        locked.checked_out_at = moment
-        locked.save(update_fields=["status", "checked_out_at", "updated_at"])
-        record(actor=actor, action="visit.checked_out", target=locked, changes=changes)
-        announce_access_change(locked.pk, reason="checked_out")
+        _save_change(
+            locked,
+            actor=actor,
+            action="visit.checked_out",
+            values={"status": VisitStatus.CHECKED_OUT, "checked_out_at": moment},
+            announce="checked_out",
+        )
     return _refreshed(visit, locked)
 
 
@@ -608,7 +614,11 @@ def cancel(*, visit: Visit, actor: Actor, reason: str = "") -> Visit:
         raise ValidationError(
             {
                 "reason": ValidationError(
-                    _("At most %(limit)d characters, please."),
+                    ngettext_lazy(
+                        "At most %(limit)d character, please.",
+                        "At most %(limit)d characters, please.",
+                        "limit",
+                    ),
                     code="too_long",
                     params={"limit": CANCEL_REASON_MAX_LENGTH},
                 )
@@ -618,20 +628,18 @@ def cancel(*, visit: Visit, actor: Actor, reason: str = "") -> Visit:
         locked = _lock(visit)
         require(actor, VisitAction.CANCEL, locked)
         _require_status(VisitAction.CANCEL, locked)
-        moment = current_time()
-        old_status = locked.status
-        changes = {
-            "status": [old_status, VisitStatus.CANCELLED],
-            "cancelled_at": [None, moment],
-            "cancel_reason": [locked.cancel_reason, reason],
-        }
-        locked.status = VisitStatus.CANCELLED
-        locked.cancelled_at = moment
-        locked.cancel_reason = reason
-        locked.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
-        record(actor=actor, action="visit.cancelled", target=locked, changes=changes)
-        if old_status in ACTIVE_STATUSES:
-            announce_access_change(locked.pk, reason="cancelled")
+        had_access = locked.status in ACTIVE_STATUSES
+        _save_change(
+            locked,
+            actor=actor,
+            action="visit.cancelled",
+            values={
+                "status": VisitStatus.CANCELLED,
+                "cancelled_at": current_time(),
+                "cancel_reason": reason,
+            },
+            announce="cancelled" if had_access else None,
+        )
     return _refreshed(visit, locked)
 
 
@@ -661,15 +669,13 @@ def change_window(
         validate_window(planned_start=new_start, planned_end=planned_end)
         if (new_start, planned_end) == (locked.planned_start, locked.planned_end):
             return _refreshed(visit, locked)
-        changes = {
-            "planned_start": [locked.planned_start, new_start],
-            "planned_end": [locked.planned_end, planned_end],
-        }
-        locked.planned_start, locked.planned_end = new_start, planned_end
-        locked.save(update_fields=["planned_start", "planned_end", "updated_at"])
-        record(actor=actor, action="visit.window_changed", target=locked, changes=changes)
-        if locked.status in ACTIVE_STATUSES:
-            announce_access_change(locked.pk, reason="window_changed")
+        _save_change(
+            locked,
+            actor=actor,
+            action="visit.window_changed",
+            values={"planned_start": new_start, "planned_end": planned_end},
+            announce="window_changed" if locked.status in ACTIVE_STATUSES else None,
+        )
     return _refreshed(visit, locked)
 
 
@@ -763,6 +769,25 @@ def _claim(
 
 def _lock(visit: Visit) -> Visit:
     return Visit.objects.select_for_update().get(pk=visit.pk)
+
+
+def _save_change(
+    visit: Visit,
+    *,
+    actor: Actor,
+    action: str,
+    values: dict[str, Any],
+    announce: str | None,
+) -> None:
+    """Set ``values`` on the locked visit, save only them, audit old -> new, and (when the
+    change touches access) announce it to the access engine after commit."""
+    changes = {name: [getattr(visit, name), value] for name, value in values.items()}
+    for name, value in values.items():
+        setattr(visit, name, value)
+    visit.save(update_fields=[*values, "updated_at"])
+    record(actor=actor, action=action, target=visit, changes=changes)
+    if announce is not None:
+        announce_access_change(visit.pk, reason=announce)
 
 
 def _refreshed(visit: Visit, locked: Visit) -> Visit:
