@@ -11,7 +11,12 @@ class AuditEntry(models.Model):
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user account"),
     )
     actor_label = models.CharField(_("actor"), max_length=150)
     action = models.CharField(_("action"), max_length=64, db_index=True)

@@ -32,11 +32,18 @@ class Invitation(models.Model):
         max_length=64, unique=True, default=new_invitation_token, editable=False
     )
     host = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invitations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="invitations",
+        verbose_name=_("host"),
     )
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True)
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("department")
+    )
     purpose = models.CharField(_("purpose"), max_length=300, blank=True)
-    access_policy = models.ForeignKey(AccessLevelPolicy, on_delete=models.PROTECT)
+    access_policy = models.ForeignKey(
+        AccessLevelPolicy, on_delete=models.PROTECT, verbose_name=_("access policy")
+    )
     planned_start = models.DateTimeField(_("planned start"), null=True, blank=True)
     planned_end = models.DateTimeField(_("planned end"), null=True, blank=True)
     group = models.OneToOneField(
@@ -45,15 +52,20 @@ class Invitation(models.Model):
         null=True,
         blank=True,
         related_name="invitation",
+        verbose_name=_("visit group"),
     )
     max_uses = models.PositiveIntegerField(_("maximum registrations"), default=1)
     uses_count = models.PositiveIntegerField(_("registrations"), default=0)
     expires_at = models.DateTimeField(_("expires at"))
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -14,6 +14,7 @@ import warnings
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # Formats phones and cameras produce that this Pillow can read (MPO: multi-picture JPEG
@@ -44,9 +45,12 @@ def normalize_face_photo(data: bytes) -> bytes:
     width, height = image.size
     if min(width, height) < settings.PHOTO_MIN_SIDE_PX:
         raise PhotoRejected(
-            _(
+            ngettext(
                 "The photo is too small (%(width)s x %(height)s pixels): take one at least "
-                "%(min)s pixels on the short side."
+                "%(min)s pixel on the short side.",
+                "The photo is too small (%(width)s x %(height)s pixels): take one at least "
+                "%(min)s pixels on the short side.",
+                settings.PHOTO_MIN_SIDE_PX,
             )
             % {"width": width, "height": height, "min": settings.PHOTO_MIN_SIDE_PX},
             code="too_small",

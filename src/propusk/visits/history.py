@@ -9,21 +9,25 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import pgettext_lazy
 
 from propusk.audit.models import AuditEntry
 from propusk.visits.models import Visit, VisitStatus
 
+# A context of their own: "Checked in" here is an event, not the status of the same name.
 ACTION_LABELS = {
-    "visit.registered": gettext_lazy("Registered"),
-    "visit.time_confirmed": gettext_lazy("Time confirmed"),
-    "visit.checked_in": gettext_lazy("Checked in"),
-    "visit.checked_out": gettext_lazy("Checked out"),
-    "visit.expired_checked_out": gettext_lazy("Checked out automatically: the time was over"),
-    "visit.cancelled": gettext_lazy("Cancelled"),
-    "visit.window_changed": gettext_lazy("Time changed"),
-    "visit.no_show": gettext_lazy("Closed as a no-show"),
+    "visit.registered": pgettext_lazy("visit history", "Registered"),
+    "visit.time_confirmed": pgettext_lazy("visit history", "Time confirmed"),
+    "visit.checked_in": pgettext_lazy("visit history", "Checked in"),
+    "visit.checked_out": pgettext_lazy("visit history", "Checked out"),
+    "visit.expired_checked_out": pgettext_lazy(
+        "visit history", "Checked out automatically: the time was over"
+    ),
+    "visit.cancelled": pgettext_lazy("visit history", "Cancelled"),
+    "visit.window_changed": pgettext_lazy("visit history", "Time changed"),
+    "visit.no_show": pgettext_lazy("visit history", "Closed as a no-show"),
 }
 # Fields worth showing in the history; the rest (ids) are on the page already.
 SHOWN_FIELDS = (
@@ -86,6 +90,9 @@ def _actor(entry: AuditEntry) -> str:
         return entry.actor.get_full_name() or entry.actor.get_username()
     if entry.actor_label == "system":
         return _("system")
+    if entry.actor_label.startswith("invitation:"):
+        # A visitor who registered through a link (no user name contains a colon).
+        return _("the visitor, through the invitation link")
     return entry.actor_label
 
 
@@ -94,7 +101,7 @@ def _field_label(name: str) -> str:
         field = Visit._meta.get_field(name)
     except FieldDoesNotExist:
         return name
-    return str(getattr(field, "verbose_name", name))
+    return capfirst(str(getattr(field, "verbose_name", name)))
 
 
 def _value(name: str, value: Any) -> str:

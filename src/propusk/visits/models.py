@@ -34,17 +34,28 @@ class VisitGroup(models.Model):
 
     name = models.CharField(_("group name"), max_length=200)
     host = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="hosted_groups"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="hosted_groups",
+        verbose_name=_("host"),
     )
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True)
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("department")
+    )
     purpose = models.CharField(_("purpose"), max_length=300)
     planned_start = models.DateTimeField(_("planned start"))
     planned_end = models.DateTimeField(_("planned end"))
-    access_policy = models.ForeignKey(AccessLevelPolicy, on_delete=models.PROTECT)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    access_policy = models.ForeignKey(
+        AccessLevelPolicy, on_delete=models.PROTECT, verbose_name=_("access policy")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-planned_start"]
@@ -88,7 +99,12 @@ class Visit(models.Model):
     planned_start = models.DateTimeField(_("planned start"))
     planned_end = models.DateTimeField(_("planned end"))
     group = models.ForeignKey(
-        VisitGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="visits"
+        VisitGroup,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="visits",
+        verbose_name=_("visit group"),
     )
     invitation = models.ForeignKey(
         "invitations.Invitation",
@@ -96,6 +112,7 @@ class Visit(models.Model):
         null=True,
         blank=True,
         related_name="visits",
+        verbose_name=_("invitation"),
     )
 
     # Student / applicant details (kind == STUDENT).
@@ -119,7 +136,12 @@ class Visit(models.Model):
     cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
 
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
