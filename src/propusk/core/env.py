@@ -19,6 +19,7 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+_SUPPORTED_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -122,11 +123,17 @@ class Env:
         return [item.strip() for item in self.secret(name).split(",") if item.strip()]
 
     def db(self, name: str, default: str) -> dict[str, Any]:
+        """A database from a URL: ``sqlite:///path`` or ``postgres://user:pass@host/name``."""
         url = self.get_str(name, default)
         try:
             config: dict[str, Any] = dict(environ.Env.db_url_config(url))
         except Exception as exc:  # django-environ raises several kinds on a bad URL
             raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
+        if config.get("ENGINE") not in _SUPPORTED_ENGINES or not config.get("NAME"):
+            raise ImproperlyConfigured(
+                f"{name} is not a valid database URL: use sqlite:///path or "
+                "postgres://user:password@host:5432/name"
+            )
         if config.get("ENGINE", "").endswith("postgresql"):
             config.setdefault("CONN_MAX_AGE", 60)
             config["CONN_HEALTH_CHECKS"] = True
