@@ -90,6 +90,15 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.get_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Shared reception computers: a session lasts a working day at most.
+SESSION_COOKIE_AGE = env.get_int("DJANGO_SESSION_HOURS", 12) * 3600
+X_FRAME_OPTIONS = "DENY"
+# Invitation links carry their token in the path: never send it to other sites.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_SSL_REDIRECT = env.get_bool("DJANGO_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env.get_int("DJANGO_HSTS_SECONDS", 0)
+if env.get_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Language and time: the interface speaks Russian and English; times in the site's zone.
 LANGUAGE_CODE = env.get_str("DJANGO_LANGUAGE_CODE", "ru")
