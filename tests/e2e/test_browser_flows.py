@@ -257,6 +257,7 @@ def test_language_switch(new_page):
         russian_title = translation.gettext("Sign in")
     page = new_page()
     page.goto("/login/")
+    expect(page.locator("header.topbar")).to_have_css("display", "flex")  # the stylesheet loads
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("h1")).to_have_text("Sign in")
 
