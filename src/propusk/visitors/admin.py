@@ -90,6 +90,10 @@ class VisitorAdmin(admin.ModelAdmin):
             return results, may_have_duplicates
         return results | queryset.filter(national_id_hash=lookup_hash), may_have_duplicates
 
+    @admin.display(description=_("full name"), ordering="family_name")
+    def full_name(self, obj: Visitor) -> str:
+        return obj.full_name
+
     @admin.display(description=_("national ID"), boolean=True)
     def has_national_id_display(self, obj: Visitor) -> bool:
         return obj.has_national_id
