@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.simulator
 
+
 @pytest.fixture
 def hcp_settings(settings, site):
     settings.HCP_BASE_URL = site.base_url
