@@ -71,6 +71,39 @@
     });
   });
 
+  // Registration: show only what the choices need - the duration for a visit that starts
+  // now, the start for a planned one, the student block for a student visit.
+  var modes = document.querySelectorAll("input[name=mode]");
+  var kinds = document.querySelectorAll("input[name=kind]");
+  var fieldOf = function (id) {
+    var input = document.getElementById(id);
+    return input ? input.closest(".field") : null;
+  };
+  var duration = fieldOf("id_duration");
+  var start = fieldOf("id_planned_start");
+  var student = document.getElementById("id_student_id");
+  var studentBlock = student ? student.closest("section") : null;
+  var checked = function (radios) {
+    var value = "";
+    radios.forEach(function (radio) { if (radio.checked) { value = radio.value; } });
+    return value;
+  };
+  var showChoices = function () {
+    if (duration && start && modes.length) {
+      var now = checked(modes) === "now";
+      duration.hidden = !now;
+      var spacer = duration.nextElementSibling;
+      if (spacer && spacer.classList.contains("spacer")) { spacer.hidden = !now; }
+      start.hidden = now && !start.classList.contains("has-errors");
+    }
+    if (studentBlock && kinds.length) {
+      studentBlock.hidden = checked(kinds) !== "student" && !studentBlock.querySelector(".has-errors");
+    }
+  };
+  modes.forEach(function (radio) { radio.addEventListener("change", showChoices); });
+  kinds.forEach(function (radio) { radio.addEventListener("change", showChoices); });
+  showChoices();
+
   // A form sent back with errors: bring the first one into view (long forms, small screens).
   var firstError = document.querySelector(".has-errors, .errors");
   if (firstError && firstError.getBoundingClientRect().top > window.innerHeight) {
