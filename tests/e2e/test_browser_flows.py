@@ -79,6 +79,7 @@ def test_host_registers_a_planned_visit_with_a_photo(login, host, guest_policy):
     page.get_by_role("link", name="Register a visit").first.click()
     expect(page.locator("h1")).to_have_text("Register a visit")
     expect(page.locator("input[name=mode][value=later]")).to_be_checked()
+    expect(page.locator("#id_duration")).to_be_hidden()  # app.js: no duration for a planned visit
 
     start, end = tomorrow_at(10), tomorrow_at(12)
     page.fill("#id_planned_start", typed(start))
@@ -221,6 +222,7 @@ def test_visitor_registers_on_a_phone_and_host_confirms(new_page, login, host, g
     assert no_horizontal_scroll(phone)
 
     fill_visitor(phone, family="Abenova", given="Madina")
+    expect_photo_loaded(phone, ".photo-preview")  # the chosen photo is shown before sending
     phone.get_by_role("button", name="Send").tap()
     expect(phone.locator("h1")).to_have_text("Thank you, Madina!")
     expect(phone.locator("body")).to_contain_text("will confirm the time")

@@ -99,6 +99,12 @@
     if (studentBlock && kinds.length) {
       studentBlock.hidden = checked(kinds) !== "student" && !studentBlock.querySelector(".has-errors");
     }
+    // New invitation: the group name and the number of registrations are for a group only.
+    [fieldOf("id_group_name"), fieldOf("id_max_uses")].forEach(function (field) {
+      if (field && kinds.length) {
+        field.hidden = checked(kinds) !== "group" && !field.classList.contains("has-errors");
+      }
+    });
   };
   modes.forEach(function (radio) { radio.addEventListener("change", showChoices); });
   kinds.forEach(function (radio) { radio.addEventListener("change", showChoices); });
