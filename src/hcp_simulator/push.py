@@ -3,8 +3,9 @@
 One queue per destination, delivered in order, one event per POST, with the subscription's
 token in a `token` header. While the receiver fails (network error or non-2xx), events stay
 queued - at most `push_buffer_size` (oldest dropped first) and at most `push_buffer_seconds`
-of simulator time - and delivery is retried with exponential backoff (1 s doubling to 60 s,
-real time); `retry_now()` (control API) retries at once.
+of simulator time from when they were queued (not from when they happened: a back-dated
+passage is pushed like any other) - and delivery is retried with exponential backoff (1 s
+doubling to 60 s, real time); `retry_now()` (control API) retries at once.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def _drop_empty(state: SiteState) -> None:
 class Delivery:
     event: Event
     token: str
+    queued_at: datetime  # simulator time
 
 
 @dataclass
@@ -109,7 +111,7 @@ class PushDispatcher:
     def publish(self, event: Event) -> None:
         for sub in self._state().subscriptions.values():
             if event.event_type in sub.event_types:
-                self._enqueue(sub.event_dest, Delivery(event, sub.token))
+                self._enqueue(sub.event_dest, Delivery(event, sub.token, self._now()))
 
     def _enqueue(self, url: str, delivery: Delivery) -> None:
         dest = self.destinations.get(url)
@@ -134,7 +136,7 @@ class PushDispatcher:
     def expire(self) -> None:
         cutoff = self._now() - timedelta(seconds=self.config.push_buffer_seconds)
         for dest in self.destinations.values():
-            while dest.queue and dest.queue[0].event.time < cutoff:
+            while dest.queue and dest.queue[0].queued_at < cutoff:
                 dest.queue.popleft()
                 dest.dropped += 1
 

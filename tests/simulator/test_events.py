@@ -348,6 +348,18 @@ def test_only_subscribed_types_are_pushed(
     assert receiver.attempts == 0
 
 
+def test_a_back_dated_event_is_pushed_to_a_healthy_receiver(
+    sim: SimulatorHandle, api: Artemis, receiver: Receiver
+) -> None:
+    """The buffer's day counts from when the event was queued, not from when it happened."""
+    subscribe(api, receiver)
+    at = sim.control.now() - timedelta(days=2)
+    result = sim.control.passage("1", unknown_face=True, at=at)
+    wait_for(lambda: sim.control.state()["push"][0]["delivered"] == 1)
+    assert receiver.event_ids() == [result.event_id]
+    assert sim.control.state()["push"][0]["dropped"] == 0
+
+
 def test_pushes_are_kept_and_retried_while_the_receiver_fails(
     sim: SimulatorHandle, api: Artemis, receiver: Receiver
 ) -> None:
