@@ -11,7 +11,9 @@ both the full form (X-Ca-Signature-Headers listing x-ca-* headers) and the minim
     Content-Type\n      only if sent
     Date\n              only if sent
     name:value\n        per header listed in X-Ca-Signature-Headers, name as listed, in order
-    path[?k=v&...]      the raw path including /artemis, query sorted by key
+    path[?k=v&...]      the raw path including /artemis, query sorted by key; a parameter
+                        with a blank value is written as `k` alone (the official SDKs'
+                        buildResource)
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def string_to_sign(
     target = raw_path
     if query_string:
         pairs = sorted(parse_qsl(query_string, keep_blank_values=True), key=lambda kv: kv[0])
-        target += "?" + "&".join(f"{key}={value}" for key, value in pairs)
+        target += "?" + "&".join(f"{key}={value}" if value.strip() else key for key, value in pairs)
     lines.append(target)
     return "\n".join(lines)
 

@@ -154,6 +154,26 @@ def test_the_minimal_form_still_covers_accept_content_type_and_path(api: Artemis
     assert assert_rejected(api, moved)
 
 
+def test_query_parameters_are_signed_sorted_and_blank_values_as_the_key_alone(
+    api: Artemis,
+) -> None:
+    """As the official SDKs build the path line: keys sorted, `k=v` joined by `&`, and a
+    parameter with a blank value written as `k` alone (not `k=`)."""
+    signed_path = "/artemis" + VERSION + "?a=1&b&c=x y"
+    request = sign("POST", signed_path, b"{}", app_key=api.app_key, app_secret=api.app_secret)
+    sent = SignedRequest("POST", "/artemis" + VERSION + "?c=x%20y&b=&a=1", b"{}", request.headers)
+    assert api.send(sent).json()["code"] == "0"
+    other = sign(
+        "POST",
+        "/artemis" + VERSION + "?b&a=2",
+        b"{}",
+        app_key=api.app_key,
+        app_secret=api.app_secret,
+    )
+    changed = SignedRequest("POST", "/artemis" + VERSION + "?a=1&b=", b"{}", other.headers)
+    assert assert_rejected(api, changed) == "0x02401003"
+
+
 def test_without_content_md5_the_body_is_not_signed(api: Artemis) -> None:
     """As on the real gateway: Content-MD5 is optional, and only it protects the body."""
     request = api.build(ORG_LIST, {"pageNo": 1, "pageSize": 10}, content_md5=False)
