@@ -41,13 +41,14 @@ def content_md5(body: bytes) -> str:
 def canonical_path(path: str, query: Mapping[str, str] | None = None) -> str:
     """The path line of the string to sign: the full path with ``/artemis`` and a sorted query.
 
-    Parameters whose value is empty are written as ``k`` alone, like the official SDKs do.
+    Parameters whose value is blank (empty or whitespace) are written as ``k`` alone, like the
+    official SDKs do.
     """
     if not path.startswith(ARTEMIS_PREFIX + "/"):
         raise ValueError(f"path to sign must start with {ARTEMIS_PREFIX}/: {path!r}")
     if not query:
         return path
-    parts = [f"{key}={value}" if value != "" else key for key, value in sorted(query.items())]
+    parts = [f"{key}={value}" if value.strip() else key for key, value in sorted(query.items())]
     return f"{path}?{'&'.join(parts)}"
 
 

@@ -128,8 +128,8 @@ def test_date_line_when_sent():
 
 def test_query_parameters_sorted_by_key():
     assert (
-        canonical_path("/artemis/api/x", {"b": "2", "a": "1", "c": ""})
-        == "/artemis/api/x?a=1&b=2&c"
+        canonical_path("/artemis/api/x", {"b": "2", "a": "1", "c": "", "d": " "})
+        == "/artemis/api/x?a=1&b=2&c&d"
     )
     text = string_to_sign(method="GET", path="/artemis/api/x", query={"z": "9", "a": "1"})
     assert text == "GET\n/artemis/api/x?a=1&z=9"
