@@ -37,9 +37,10 @@ class HikCentralConfig:
     """Everything the client needs to talk to one HCP.
 
     ``base_url`` is ``https://host[:port]``; a trailing ``/artemis`` is accepted and dropped
-    (the client adds it). ``verify`` is True (system CAs), a path to a CA bundle (PEM), or
-    False (no verification: only for a self-signed server on a trusted network, chosen
-    explicitly). ``utc_offset`` is the site's offset used for every time sent to HCP.
+    (the client adds it). ``verify`` is True (the operating system's CA store), a path to a CA
+    bundle (PEM), or False (no verification: only for a self-signed server on a trusted
+    network, chosen explicitly). ``utc_offset`` is the site's offset used for every time sent
+    to HCP.
     """
 
     base_url: str

@@ -89,8 +89,7 @@ class Transport:
                 keepalive_expiry=KEEPALIVE_EXPIRY,
             ),
             verify=_ssl_verify(config.verify),
-            # No proxies or CA files picked up from the environment: what is configured is
-            # what is used.
+            # No proxies picked up from the environment: what is configured is what is used.
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": config.user_agent},
@@ -286,7 +285,9 @@ def _ssl_verify(verify: bool | str) -> ssl.SSLContext | bool:
     if verify is False:
         return False
     if verify is True:
-        return True
+        # The operating system's CA store (OpenSSL's default paths), where a site installs its
+        # own CA. httpx's own default would be certifi's copy of the public CAs only.
+        return ssl.create_default_context()
     return ssl.create_default_context(cafile=verify)
 
 

@@ -41,6 +41,15 @@ def test_default_verification_refuses_a_self_signed_server(tls_simulator):
     assert "certificate" in str(info.value).lower()
 
 
+def test_default_verification_uses_the_system_ca_store(tls_simulator, monkeypatch):
+    """verify=True trusts what OpenSSL's default paths hold (the OS store), not a bundled
+    certifi copy: a site CA installed in the OS store is trusted. SSL_CERT_FILE is OpenSSL's
+    own way to point at the store, which lets the test stand in for an installed CA."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_simulator.ca_cert_path))
+    with HikCentralClient(make_config(tls_simulator, verify=True)) as client:
+        assert client.version().soft_version
+
+
 def test_explicit_opt_out(tls_simulator):
     with HikCentralClient(make_config(tls_simulator, verify=False)) as client:
         assert client.version().soft_version
