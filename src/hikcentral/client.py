@@ -536,46 +536,20 @@ class HikCentralClient:
         key: Callable[[T], str] | None,
         ctx: Mapping[str, object] | None = None,
     ) -> Iterator[T]:
-        """Yield the items of every page; see the module docstring for the rules."""
-        size = self._config.page_size
-        halvings = 0
-        offset = 0  # items received so far, counted in HCP's order
+        """Yield the parsed items of every page, each ``key`` once (see :func:`_paginate`)."""
+
+        def read_page(page_no: int, size: int) -> Any:
+            return self._read(path, {**body, "pageNo": page_no, "pageSize": size}, ctx)
+
         seen: set[str] = set()
-        while True:
-            page_no = offset // size + 1
-            skip = offset - (page_no - 1) * size
-            try:
-                data = self._read(path, {**body, "pageNo": page_no, "pageSize": size}, ctx)
-            except HCPResponseTooLong:
-                if halvings >= MAX_PAGE_HALVINGS or size == 1:
-                    raise
-                size = max(1, size // 2)
-                halvings += 1
-                continue
-            page = data_page(data, path=path)
-            for raw in page.items[skip:]:
-                item = parse(raw)
-                if key is not None:
-                    item_key = key(item)
-                    if item_key in seen:
-                        continue
-                    seen.add(item_key)
-                yield item
-            received = len(page.items)
-            offset += max(0, received - skip)
-            if received == 0:
-                return
-            if page.total is None:
-                if received < size:
-                    return
-                continue
-            if offset >= page.total:
-                return
-            if received < size:
-                raise HCPProtocolError(
-                    f"short page {page_no} ({received} of {size}) while total is {page.total}",
-                    path=path,
-                )
+        for raw in _paginate(read_page, path=path, page_size=self._config.page_size):
+            item = parse(raw)
+            if key is not None:
+                item_key = key(item)
+                if item_key in seen:
+                    continue
+                seen.add(item_key)
+            yield item
 
     def _iter_door_events(
         self,
@@ -626,6 +600,44 @@ class HikCentralClient:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _paginate(
+    read_page: Callable[[int, int], Any], *, path: str, page_size: int
+) -> Iterator[Mapping[str, Any]]:
+    """The raw items of every page, in HCP's order; ``read_page(page_no, page_size)`` returns
+    the envelope's ``data``. The rules are in the module docstring."""
+    size = page_size
+    halvings = 0
+    offset = 0  # items received so far, counted in HCP's order
+    while True:
+        page_no = offset // size + 1
+        skip = offset - (page_no - 1) * size
+        try:
+            data = read_page(page_no, size)
+        except HCPResponseTooLong:
+            if halvings >= MAX_PAGE_HALVINGS or size == 1:
+                raise
+            size = max(1, size // 2)
+            halvings += 1
+            continue
+        page = data_page(data, path=path)
+        yield from page.items[skip:]
+        received = len(page.items)
+        offset += max(0, received - skip)
+        if received == 0:
+            return
+        if page.total is None:
+            if received < size:
+                return
+            continue
+        if offset >= page.total:
+            return
+        if received < size:
+            raise HCPProtocolError(
+                f"short page {page_no} ({received} of {size}) while total is {page.total}",
+                path=path,
+            )
 
 
 def _windows(start: datetime, end: datetime, length: timedelta) -> list[tuple[datetime, datetime]]:
