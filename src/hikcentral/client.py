@@ -6,7 +6,12 @@ nothing is invented: an "added" person without an id in the answer is an error, 
 
 List methods return *all* pages. Paging asks for ``config.page_size`` items per page (500 by
 default) and halves it, up to twice, when HCP answers ``0x00072004`` (response too long).
-Items seen twice while paging (the list changed between pages) are returned once.
+It ends when the items received reach ``total`` (or ``totalNum``), or, without a total, on a
+page shorter than asked (an empty one, often without ``list``, included). A short or empty page
+while the total says more, and a page repeating the previous one (a server ignoring
+``pageNo``), are :class:`~hikcentral.errors.HCPProtocolError`: never a silently truncated list,
+never an endless loop. Items seen twice while paging (the list changed between pages) are
+returned once.
 """
 
 from __future__ import annotations
@@ -610,6 +615,7 @@ def _paginate(
     size = page_size
     halvings = 0
     offset = 0  # items received so far, counted in HCP's order
+    previous: list[Mapping[str, Any]] = []
     while True:
         page_no = offset // size + 1
         skip = offset - (page_no - 1) * size
@@ -622,11 +628,14 @@ def _paginate(
             halvings += 1
             continue
         page = data_page(data, path=path)
+        if page.items and page.items == previous:
+            # A server that ignores pageNo would otherwise loop forever (no total) or end
+            # early with the first page only (a total reached by counting repeats).
+            raise HCPProtocolError(f"page {page_no} repeats the previous page", path=path)
+        previous = page.items
         yield from page.items[skip:]
         received = len(page.items)
         offset += max(0, received - skip)
-        if received == 0:
-            return
         if page.total is None:
             if received < size:
                 return
