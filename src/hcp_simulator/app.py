@@ -173,7 +173,7 @@ class Gateway:
         fault = sim.faults.take(api_path, payload) if sim.faults.rules else None
         if fault is not None:
             log.info("fault %s (rule %s) on a call", fault.kind, fault.rule_id)
-            early = await self._fault_reply(sim, fault, receive)
+            early = await self._fault_reply(sim, fault, api_path, receive)
             if early is not None or fault.kind == "drop":
                 return early
         sim.catch_up()
@@ -187,14 +187,15 @@ class Gateway:
         return reply
 
     async def _fault_reply(
-        self, sim: Simulator, fault: FaultRule, receive: Receive
+        self, sim: Simulator, fault: FaultRule, api_path: str, receive: Receive
     ) -> Reply | None:
         """What to answer instead of the call, or None to go on with it."""
         params = fault.params
         if fault.kind == "latency":
             await asyncio.sleep(params["ms"] / 1000)
         elif fault.kind == "code":
-            return _json(envelope(params["code"], params["msg"]))
+            numeric = _numeric_code(sim, api_path)
+            return _json(envelope(params["code"], params["msg"], numeric=numeric))
         elif fault.kind == "page_limit":
             return _json(envelope(RESPONSE_TOO_LONG, "The response is too long."))
         elif fault.kind == "http":
@@ -216,7 +217,7 @@ class Gateway:
         endpoint = ENDPOINTS.get(api_path)
         if endpoint is None or call.method != "POST":
             return _json(envelope(NOT_SUPPORTED, "This product version is not supported."))
-        numeric = endpoint.numeric_code or sim.quirks.numeric_code(api_path)
+        numeric = _numeric_code(sim, api_path)
         if payload is None:
             return _json(error_body(HcpError.bad_parameter("body"), numeric=numeric))
         user_id = call.headers.get("userid")
@@ -232,6 +233,12 @@ class Gateway:
         if isinstance(data, Binary):
             return Reply(200, data.content, data.media_type)
         return _json(success(data, numeric=numeric))
+
+
+def _numeric_code(sim: Simulator, api_path: str) -> bool:
+    """Whether this path's envelope carries a numeric code (eventService, or the quirk)."""
+    endpoint = ENDPOINTS.get(api_path)
+    return (endpoint is not None and endpoint.numeric_code) or sim.quirks.numeric_code(api_path)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

@@ -45,6 +45,21 @@ def test_code_fault_matches_a_path_glob_for_n_calls(sim: SimulatorHandle, api: A
     assert sim.control.faults()["rules"] == []
 
 
+def test_a_code_fault_keeps_the_paths_numeric_code(sim: SimulatorHandle, api: Artemis) -> None:
+    """The eventService calls (and paths switched by the quirk) answer their errors with a
+    numeric code; an injected one is no exception."""
+    view = "/api/eventService/v1/eventSubscriptionView"
+    sim.control.add_fault("code", path=view, count=1, code="6", msg="Busy")
+    assert api.call(view) == {"code": 6, "msg": "Busy"}
+    sim.control.set_quirks(numeric_code_paths=["/api/common/*"])
+    sim.control.add_fault("code", path=VERSION, count=2, code="0x00052101")
+    assert api.call(VERSION)["code"] == "0x00052101"  # hexadecimal codes stay strings
+    sim.control.clear_faults()
+    sim.control.add_fault("code", path=VERSION, count=1, code="5")
+    assert api.call(VERSION)["code"] == 5
+    assert api.call("/api/resource/v1/person/personList", {"pageNo": 1})["code"] == "2"
+
+
 def test_a_fault_without_count_lasts_until_cleared(sim: SimulatorHandle, api: Artemis) -> None:
     sim.control.add_fault("code", code="0x00052101")
     for _ in range(3):
