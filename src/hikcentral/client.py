@@ -189,13 +189,20 @@ class HikCentralClient:
             body["faces"] = [{"faceData": _face_base64(face_jpeg)}]
         ctx = {"person_code": person.person_code}
         data = self._write(Paths.PERSON_ADD, body, ctx)
-        person_id = data_string(data, path=Paths.PERSON_ADD)
+        # HCP said success, so the person exists whatever the answer's shape: any error from
+        # here on sends the caller to look it up (may_have_applied).
+        no_id = HCPProtocolError(
+            "person add succeeded without a plain personId in data; "
+            "look the person up by personCode",
+            path=Paths.PERSON_ADD,
+            may_have_applied=True,
+        )
+        try:
+            person_id = data_string(data, path=Paths.PERSON_ADD)
+        except HCPProtocolError as exc:
+            raise no_id from exc
         if not person_id:
-            raise HCPProtocolError(
-                "person add succeeded without a personId; look the person up by personCode",
-                path=Paths.PERSON_ADD,
-                may_have_applied=True,
-            )
+            raise no_id
         return person_id
 
     def update_person(self, person_id: str, person: PersonInput) -> None:
