@@ -202,6 +202,22 @@ def test_application_failures(client, site):
     assert failure.person_name not in repr(failure)
 
 
+def test_reapply_include_failed_decides_whether_earlier_failures_are_retried(client, site):
+    site.control.add_fault("door_offline", doorIndexCode="2")
+    person_id = client.add_person(visitor("A0004"), face_jpeg=make_jpeg())
+    client.add_persons_to_access_level(MAIN_LEVEL, [person_id])
+    client.reapply(person_ids=[person_id], door_index_codes=["1", "2"])
+    assert client.application_stats().failed == 1
+    site.control.clear_faults()  # the door is back
+    client.reapply(person_ids=[person_id], door_index_codes=["1", "2"], include_failed=False)
+    assert client.application_stats().failed == 1  # ImmediateDownload 1 skipped the failure
+    assert not site.control.passage("2", person_code="A0004").granted
+    client.reapply(person_ids=[person_id], door_index_codes=["1", "2"], include_failed=True)
+    assert client.application_stats().settled
+    assert client.application_failures() == []
+    assert site.control.passage("2", person_code="A0004").granted
+
+
 def test_reapply_unknown_door_names_it(client):
     person_id = client.add_person(visitor("A0003"))
     with pytest.raises(HCPNotFound, match="doorIndexCodes"):

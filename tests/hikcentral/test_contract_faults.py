@@ -136,13 +136,20 @@ def test_dropped_connection_on_a_write(client, site):
         client.get_person_by_code("D0001")
 
 
-def test_dropped_connection_on_a_read_is_resent_once(client, site, limiter):
-    site.control.add_fault("drop", path=VERSION, count=1)
-    assert client.version().soft_version
-    assert limiter.calls == 2
-    site.control.add_fault("drop", path=VERSION, count=2)
-    with pytest.raises(HCPNetworkError):
-        client.version()
+def test_dropped_connection_on_a_read_is_resent_once(site):
+    limiter = CountingLimiter()
+    breaker = RecordingBreaker()
+    with HikCentralClient(
+        make_config(site), rate_limiter=limiter, circuit_breaker=breaker
+    ) as client:
+        site.control.add_fault("drop", path=VERSION, count=1)
+        assert client.version().soft_version
+        # The resend is a request like any other: the breaker and the limiter see both.
+        assert limiter.calls == 2
+        assert breaker.events == ["before", "failure:HCPNetworkError", "before", "success"]
+        site.control.add_fault("drop", path=VERSION, count=2)
+        with pytest.raises(HCPNetworkError):
+            client.version()
 
 
 def test_applied_but_response_lost(client, site):
