@@ -276,6 +276,20 @@ def test_subscriptions(client):
     assert client.view_subscriptions() == []
 
 
+def test_more_than_256_event_types_go_in_several_subscriptions(client, limiter):
+    dest = "https://propusk.example.org/hcp/events"
+    types = list(range(100_000, 100_300))
+    limiter.priorities.clear()
+    client.subscribe_events(types, dest=dest, token="t")
+    assert limiter.calls == 2  # HCP takes at most 256 types per call
+    (subscription,) = client.view_subscriptions()
+    assert sorted(subscription.event_types) == types
+    limiter.priorities.clear()
+    client.unsubscribe_events(types)
+    assert limiter.calls == 2
+    assert client.view_subscriptions() == []
+
+
 def test_subscription_error_has_numeric_code_and_field(client):
     # The eventService calls answer numeric codes, errors included.
     with pytest.raises(HCPParameterError) as info:
