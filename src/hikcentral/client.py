@@ -421,9 +421,8 @@ class HikCentralClient:
         types = sorted(set(event_types)) if event_types is not None else None
         if types is not None and not types:
             raise ValueError("event_types is empty (pass None for every type)")
-        if door_index_codes is None:
-            doors = [door.door_index_code for door in self.list_doors()]
-        else:
+        doors: list[str] | None = None  # None: every door, listed when iteration starts
+        if door_index_codes is not None:
             doors = _unique_ids("door_index_codes", door_index_codes)
             if not doors:
                 raise ValueError("door_index_codes is empty (pass None for every door)")
@@ -568,11 +567,13 @@ class HikCentralClient:
         start: datetime,
         end: datetime,
         *,
-        doors: Sequence[str],
+        doors: Sequence[str] | None,
         types: Sequence[int] | None,
         person_code: str | None,
         person_id: str | None,
     ) -> Iterator[DoorEvent]:
+        if doors is None:
+            doors = [door.door_index_code for door in self.list_doors()]
         if not doors:
             return
         seen: set[str] = set()

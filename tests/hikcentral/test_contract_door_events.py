@@ -126,6 +126,16 @@ def test_lazy_iteration(site, client, limiter):
     assert limiter.calls == 2  # the first window's two door groups
 
 
+def test_lazy_iteration_over_every_door(site, client, limiter):
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=45)
+    make_history(site, client, start)
+    limiter.priorities.clear()
+    iterator = client.search_door_events(start, start + timedelta(days=41))
+    assert limiter.calls == 0  # not even the door list
+    next(iterator)
+    assert limiter.calls == 3  # the door list, then the first window's two door groups
+
+
 @pytest.fixture(scope="module")
 def strict_events() -> Iterator[SimulatorHandle]:
     with running_simulator(strict_door_events=True) as sim:
