@@ -46,6 +46,7 @@ def test_fails_loudly_on_a_rejected_signature(hcp_settings):
     assert "HCPSignatureRejected" in message
     assert "permanent" in message
     assert "HCP_APP_KEY / HCP_APP_SECRET" in message
+    assert "clock" in message  # a skewed clock is rejected the same way (stale X-Ca-Timestamp)
     assert "not-the-secret" not in message
 
 

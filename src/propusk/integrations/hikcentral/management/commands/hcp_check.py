@@ -23,7 +23,11 @@ HINTS: list[tuple[type[HikCentralError], str]] = [
     (HCPTLSError, "set HCP_CA_BUNDLE to the server's CA, or HCP_VERIFY_TLS=false if you must"),
     (HCPTimeout, "check HCP_BASE_URL, the network path and HCP_CONNECT/READ_TIMEOUT"),
     (HCPNetworkError, "check HCP_BASE_URL (scheme, host, port) and the network path"),
-    (HCPSignatureRejected, "check HCP_APP_KEY / HCP_APP_SECRET against the partner in HCP"),
+    (
+        HCPSignatureRejected,
+        "check HCP_APP_KEY / HCP_APP_SECRET against the partner in HCP, and that this "
+        "server's clock agrees with HCP's (every request is signed with a timestamp)",
+    ),
     (HCPPermissionDenied, "authorise the partner for this API group in HCP (docs/hikcentral.md)"),
     (HCPUnsupported, "this HCP version or licence lacks the API (docs/hikcentral.md)"),
 ]
