@@ -17,7 +17,7 @@ from propusk.invitations.models import InvitationKind
 from propusk.invitations.services import create_invitation
 from propusk.visits import services
 from propusk.visits.models import Visit, VisitKind, VisitStatus
-from tests.factories import make_jpeg, make_visitor
+from tests.factories import make_iin, make_jpeg, make_visitor
 
 try:
     from playwright.sync_api import expect
@@ -249,6 +249,55 @@ def test_visitor_registers_on_a_phone_and_host_confirms(new_page, login, host, g
     visit.refresh_from_db()
     assert visit.status == VisitStatus.AWAITING
     assert (visit.planned_start, visit.planned_end) == (start, end)
+
+
+# --- f. Reception adds a returning visitor to a group at the desk ----------------------
+
+
+def test_reception_adds_a_returning_visitor_to_a_group(login, reception, host, guest_policy):
+    invitation = create_invitation(
+        host=host,
+        actor=host,
+        kind=InvitationKind.GROUP,
+        access_policy=guest_policy,
+        purpose="Open day",
+        department=None,
+        planned_start=tomorrow_at(10),
+        planned_end=tomorrow_at(12),
+        max_uses=30,
+        group_name="School No. 12",
+    )
+    iin = make_iin()
+    returning = make_visitor(family_name="Returnova", given_name="Saule", national_id=iin)
+    face = returning.photo.name
+
+    page = login(reception)
+    page.goto(f"/invitations/{invitation.pk}/")
+    page.get_by_role("link", name="Register a member").click()
+    expect(page.locator("h1")).to_have_text("Register a member of the group")
+    expect(page.locator("#group")).to_contain_text("School No. 12")
+
+    page.fill("#id_visitor-national_id", iin)
+    page.press("#id_visitor-national_id", "Enter")  # app.js: Enter here means "Find"
+    expect(page.locator(".lookup .msg")).to_contain_text("Returnova Saule has been here before")
+    expect(page.locator("#id_visitor-family_name")).to_have_value("Returnova")
+    expect_photo_loaded(page, ".photo-on-file img")
+    page.check("#id_visitor-consent")
+    page.get_by_role("button", name="Register", exact=True).click()  # no new photo
+
+    expect(page.locator(".msg-success")).to_contain_text("Returnova Saule")
+    row = page.locator("#members tr", has_text="Returnova Saule")
+    expect(row.locator(".badge")).to_have_text("Expected")
+    expect(row).to_contain_text("by Reception Testova")
+
+    visit = Visit.objects.get()
+    assert visit.group == invitation.group
+    assert visit.visitor_id == returning.pk
+    returning.refresh_from_db()
+    assert returning.photo.name == face
+    invitation.refresh_from_db()
+    assert invitation.uses_count == 0
+    assert AuditEntry.objects.filter(action="visitor.looked_up", actor=reception).count() == 1
 
 
 # --- e. The language switch -------------------------------------------------------------

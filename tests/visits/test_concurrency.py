@@ -75,3 +75,51 @@ def test_two_clicks_on_check_out_check_out_once(make_visit, reception):
     assert sum(isinstance(o, Visit) for o in outcomes) == 1, outcomes
     assert sum(isinstance(o, services.VisitTransitionError) for o in outcomes) == 1, outcomes
     assert AuditEntry.objects.filter(action="visit.checked_out").count() == 1
+
+
+def test_the_same_person_joins_a_group_once_from_the_link_and_the_desk(
+    visitor, host, guest_policy, reception
+):
+    """The link and the desk at the same moment: the group row lock lets one in."""
+    from propusk.invitations.models import Invitation, InvitationKind
+    from propusk.visits.models import VisitGroup, VisitKind
+
+    now = timezone.now()
+    group = VisitGroup.objects.create(
+        name="School No. 12",
+        host=host,
+        purpose="Open day",
+        planned_start=now + timedelta(hours=1),
+        planned_end=now + timedelta(hours=3),
+        access_policy=guest_policy,
+    )
+    invitation = Invitation.objects.create(
+        kind=InvitationKind.GROUP,
+        host=host,
+        access_policy=guest_policy,
+        group=group,
+        max_uses=10,
+        expires_at=group.planned_end,
+    )
+
+    def desk():
+        return services.register_group_member(group=group, visitor=visitor, actor=reception)
+
+    def link():  # what redeem_invitation does once it has the visitor
+        return services.register_visit(
+            kind=VisitKind.GROUP,
+            visitor=visitor,
+            host=host,
+            planned_start=group.planned_start,
+            planned_end=group.planned_end,
+            access_policy=guest_policy,
+            actor=None,
+            group=group,
+            invitation=invitation,
+        )
+
+    outcomes = _run_together(desk, link, desk)
+
+    assert sum(isinstance(o, Visit) for o in outcomes) == 1, outcomes
+    assert sum(isinstance(o, services.AlreadyInGroup) for o in outcomes) == 2, outcomes
+    assert group.visits.count() == 1

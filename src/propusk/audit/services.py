@@ -16,19 +16,22 @@ def record(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,
     action: str,
-    target: models.Model,
+    target: models.Model | type[models.Model],
     changes: dict[str, Any] | None = None,
     actor_label: str | None = None,
 ) -> AuditEntry:
-    """Record one change. ``actor`` None means the system (a periodic task, an event)."""
+    """Record one change (or access). ``actor`` None means the system (a periodic task, an
+    event). ``target`` is the object, or its model class when there is no object (a look-up
+    that found nobody): the entry then has an empty ``target_id``."""
     user = actor if actor is not None and actor.is_authenticated else None
     label = actor_label or (user.get_username() if user is not None else SYSTEM)
+    target_id = "" if isinstance(target, type) else str(target.pk)
     return AuditEntry.objects.create(
         actor_id=user.pk if user is not None else None,
         actor_label=label,
         action=action,
         target_type=target._meta.label_lower,
-        target_id=str(target.pk),
+        target_id=target_id,
         changes=_jsonable(changes or {}),
     )
 

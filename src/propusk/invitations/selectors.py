@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from propusk.accounts.roles import Role, roles_of
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation
-from propusk.visits.models import Visit
+from propusk.visits.models import Visit, VisitGroup
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -83,7 +83,13 @@ def get_invitation_for(user: AnyUser, invitation_id: int) -> Invitation:
 
 
 def visits_of(invitation: Invitation) -> QuerySet[Visit]:
+    """The visits registered through the link (for a group: not those added at the desk)."""
     return invitation.visits.select_related("visitor").order_by("created_at", "id")
+
+
+def invitation_of_group(group: VisitGroup) -> Invitation | None:
+    """The group invitation that created this group, if any."""
+    return Invitation.objects.filter(group=group).first()
 
 
 def open_invitation_by_token(token: str) -> tuple[Invitation | None, InvitationState | None]:

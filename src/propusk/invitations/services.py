@@ -5,6 +5,8 @@ from it then waits in PENDING until the host or reception confirms the time. A g
 invitation fixes the window, owns a VisitGroup, and is used by each member of the group, up to
 ``max_uses``. Redeeming is atomic with the invitation row locked: the use count cannot be
 overrun, and a double submit (same ``submission_token``) returns the visit it created.
+Staff may add members to the group at the desk (``visits.services.register_group_member``);
+those visits are not uses of the link and do not count against ``max_uses``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from propusk.visitors.services import (
 from propusk.visits.models import Visit, VisitKind, VisitStatus
 from propusk.visits.permissions import can_host, can_register_for
 from propusk.visits.selectors import visit_by_submission_token
-from propusk.visits.services import create_visit_group, register_visit, validate_window
+from propusk.visits.services import (
+    AlreadyInGroup,
+    create_visit_group,
+    register_visit,
+    validate_window,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -200,31 +207,30 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
         visitor = register_visitor(
             data=data, actor=None, actor_label=INVITATION_ACTOR_LABEL, self_service=True
         )
-        if (
-            invitation.kind == InvitationKind.GROUP
-            and invitation.visits.filter(visitor=visitor)
-            .exclude(status=VisitStatus.CANCELLED)
-            .exists()
-        ):
+        planned_start, planned_end, status = _window_for(invitation)
+        try:
+            visit = register_visit(
+                kind=VisitKind.GROUP
+                if invitation.kind == InvitationKind.GROUP
+                else VisitKind.GUEST,
+                visitor=visitor,
+                host=invitation.host,
+                planned_start=planned_start,
+                planned_end=planned_end,
+                access_policy=invitation.access_policy,
+                actor=None,
+                department=invitation.department,
+                purpose=invitation.purpose,
+                group=invitation.group,
+                invitation=invitation,
+                status=status,
+                submission_token=submission_token,
+            )
+        except AlreadyInGroup:
+            # The rule is register_visit's (link and desk alike); the words are the visitor's.
             raise ValidationError(
                 _("You are already registered with this invitation."), code="already_registered"
-            )
-        planned_start, planned_end, status = _window_for(invitation)
-        visit = register_visit(
-            kind=VisitKind.GROUP if invitation.kind == InvitationKind.GROUP else VisitKind.GUEST,
-            visitor=visitor,
-            host=invitation.host,
-            planned_start=planned_start,
-            planned_end=planned_end,
-            access_policy=invitation.access_policy,
-            actor=None,
-            department=invitation.department,
-            purpose=invitation.purpose,
-            group=invitation.group,
-            invitation=invitation,
-            status=status,
-            submission_token=submission_token,
-        )
+            ) from None
         invitation.uses_count += 1
         invitation.save(update_fields=["uses_count"])
     logger.info("invitation %s used: visit %s", invitation.pk, visit.pk)

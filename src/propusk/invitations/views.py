@@ -8,6 +8,7 @@ visitors, and a link that cannot be used says why without details.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -18,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from propusk.accounts.roles import roles_of
@@ -43,7 +45,9 @@ from propusk.invitations.services import (
 )
 from propusk.visitors.forms import VisitorForm
 from propusk.visits.forms import add_service_error
-from propusk.visits.models import VisitStatus
+from propusk.visits.models import VisitGroup, VisitStatus
+from propusk.visits.permissions import can_register_for
+from propusk.visits.selectors import group_is_over, group_members, visits_visible_to
 
 
 def _require_inviter(request: HttpRequest) -> User:
@@ -111,14 +115,32 @@ def detail(request: HttpRequest, invitation_id: int) -> HttpResponse:
     user = _require_inviter(request)
     invitation = get_invitation_for(user, invitation_id)
     state = invitation_state(invitation)
-    context = {
+    context: dict[str, Any] = {
         "invitation": invitation,
         "state": state,
         "url": _public_url(request, invitation),
         "visits": visits_of(invitation),
         "can_revoke": can_manage(user, invitation) and invitation.revoked_at is None,
     }
+    if invitation.group is not None:
+        context.update(_group_context(user, invitation.group))
     return render(request, "invitations/detail.html", context)
+
+
+def _group_context(user: User, group: VisitGroup) -> dict[str, Any]:
+    """A group invitation's page is the group's page: every member, however registered."""
+    members = list(group_members(group))
+    # Link only the visits the user may open (reception sees today's, for instance).
+    visible = set(visits_visible_to(user).filter(group=group).values_list("pk", flat=True))
+    over = group_is_over(group)
+    return {
+        "group": group,
+        "members": [{"visit": visit, "visible": visit.pk in visible} for visit in members],
+        "member_count": sum(1 for visit in members if visit.status != VisitStatus.CANCELLED),
+        "desk_count": sum(1 for visit in members if visit.invitation_id is None),
+        "group_over": over,
+        "may_add_member": can_register_for(user, group.host) and not over,
+    }
 
 
 @require_POST
@@ -149,6 +171,7 @@ def _submission_token(request: HttpRequest) -> uuid.UUID:
 
 @login_not_required
 @never_cache
+@sensitive_post_parameters("national_id")  # kept out of error reports
 @require_http_methods(["GET", "POST"])
 def public(request: HttpRequest, token: str) -> HttpResponse:
     invitation, state = open_invitation_by_token(token)

@@ -3,6 +3,9 @@
 The face photo is checked and normalised while the form is cleaned. If the form then comes
 back with errors, the accepted photo is kept server-side for a short while and the page
 carries a signed ``photo_token`` instead, so the visitor does not have to take it again.
+
+On the staff pages, a returning visitor found by reception (``visitors.returning``) may keep
+their stored face: the form is then built with ``returning=`` and the photo is optional.
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from __future__ import annotations
 import base64
 import io
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 from PIL import Image
 
 from propusk.visitors import pending_photos
+from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
 from propusk.visitors.photos import check_upload_size, normalize_face_photo
 from propusk.visitors.services import VisitorData
@@ -26,6 +32,8 @@ from propusk.visitors.services import VisitorData
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]+")
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
 _PREVIEW_SIDE_PX = 160
+# Fields that are not shown again as typed: files cannot be, the photo token is re-issued.
+_NOT_RETYPED = frozenset({"photo", "photo_token"})
 
 
 def normalize_phone(value: str) -> str:
@@ -82,6 +90,9 @@ class VisitorForm(forms.Form):
         widget=forms.FileInput(attrs={"accept": "image/*", "capture": "user"}),
     )
     photo_token = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Staff pages only: the signed result of a look-up (``visitors.returning``). The view
+    # reads it before building the form; the form only carries it along.
+    returning = forms.CharField(required=False, widget=forms.HiddenInput)
     consent = forms.BooleanField(
         label=_("I agree to the processing of my personal and biometric data as described above."),
         error_messages={"required": _("Without your consent we cannot issue a pass.")},
@@ -92,10 +103,13 @@ class VisitorForm(forms.Form):
         *args: Any,
         photo_required: bool = True,
         national_id_required: bool = False,
+        returning: Visitor | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.photo_required = photo_required
+        # A returning visitor with a face on file may keep it: a new photo replaces it.
+        self.returning_visitor = returning
+        self.photo_required = photo_required and not (returning is not None and returning.photo)
         self._photo_jpeg: bytes | None = None
         self._photo_token = ""
         national_id = self.fields["national_id"]
@@ -146,6 +160,52 @@ class VisitorForm(forms.Form):
         if self.photo_required:
             raise ValidationError(_("Please add a photo of your face."), code="photo_required")
         return None
+
+    # --- A page shown again without checking the form (a look-up) ---------------------
+
+    @classmethod
+    def as_typed(
+        cls,
+        data: Mapping[str, Any],
+        files: Mapping[str, Any],
+        *,
+        prefix: str | None = None,
+        replace: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> VisitorForm:
+        """An unbound form showing what was typed, with ``replace`` on top, and no errors.
+
+        A photo already given (a new upload, or one kept from an earlier error) stays.
+        """
+        initial: dict[str, Any] = {}
+        for name in cls.base_fields:
+            key = f"{prefix}-{name}" if prefix else name
+            if name not in _NOT_RETYPED and key in data:
+                initial[name] = data.get(key)
+        initial.update(replace or {})
+        form = cls(prefix=prefix, initial=initial, **kwargs)
+        form._carry_photo(data, files)
+        return form
+
+    def _carry_photo(self, data: Mapping[str, Any], files: Mapping[str, Any]) -> None:
+        """Keep a photo the visitor gave; an unreadable new one is dropped (chosen again)."""
+        previous_token = str(data.get(self.add_prefix("photo_token"), "") or "")
+        upload = files.get(self.add_prefix("photo"))
+        if isinstance(upload, UploadedFile):
+            try:
+                if upload.size is not None:
+                    check_upload_size(upload.size)
+                self._photo_jpeg = normalize_face_photo(upload.read())
+            except ValidationError:
+                self._photo_jpeg = None
+            else:
+                if previous_token:
+                    pending_photos.discard(previous_token)
+                return
+        if previous_token:
+            kept = pending_photos.load(previous_token)
+            if kept is not None:
+                self._photo_jpeg, self._photo_token = kept, previous_token
 
     # --- Used by templates when the form is shown again -------------------------------
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from propusk.accounts.roles import Role, has_role
+from propusk.visitors.crypto import national_id_lookup_hash
 from propusk.visitors.models import Visitor
 
 # Roles that work with every visitor; a host sees only the visitors of their own visits.
 _ALL_VISITORS_ROLES = (Role.ADMINISTRATOR, Role.SECURITY, Role.RECEPTION)
+# Roles that may look a visitor up by national ID at the desk. Not hosts: a host typing
+# arbitrary ID numbers could learn who has visited. Not security: it registers nobody.
+LOOKUP_ROLES = (Role.ADMINISTRATOR, Role.RECEPTION)
 
 
 def can_view_photo(user: AbstractBaseUser | AnonymousUser, visitor: Visitor) -> bool:
@@ -17,6 +21,20 @@ def can_view_photo(user: AbstractBaseUser | AnonymousUser, visitor: Visitor) -> 
     if not has_role(user, Role.HOST):
         return False
     return visitor.visits.filter(host_id=user.pk).exists()
+
+
+def can_look_up_visitors(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return has_role(user, *LOOKUP_ROLES)
+
+
+def visitor_by_national_id(national_id: str) -> Visitor | None:
+    """The visitor with this national ID, found by its keyed hash (nothing is decrypted).
+
+    Raises ``ValidationError`` for a malformed number. Not audited: people-facing look-ups go
+    through ``services.look_up_visitor``.
+    """
+    lookup_hash = national_id_lookup_hash(national_id)
+    return Visitor.objects.filter(national_id_hash=lookup_hash).first()
 
 
 def face_photo_bytes(visitor: Visitor) -> bytes | None:

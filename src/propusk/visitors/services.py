@@ -1,4 +1,5 @@
-"""Writes for visitors: registration (new or returning) and photo replacement.
+"""Writes for visitors: registration (new or returning), photo replacement, and the audited
+look-up of a returning visitor at the desk.
 
 A returning visitor is found by the keyed hash of their national ID and updated in place -
 one visitor identity, one HCP person. Visitors are never merged by name. Audit entries say
@@ -14,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
@@ -25,6 +26,7 @@ from propusk.core.time import now
 from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import normalize_national_id
+from propusk.visitors.selectors import can_look_up_visitors, visitor_by_national_id
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +150,37 @@ def replace_photo(
             target=visitor,
             changes={"photo": "updated"},
         )
+    return visitor
+
+
+def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
+    """Reception (or an administrator) asks: has the person with this national ID been here?
+
+    The visitor, or None. Found by the keyed hash, never by decrypting. Only roles that may
+    look up (``selectors.LOOKUP_ROLES``: not hosts, not security) - ``PermissionDenied``
+    otherwise; a malformed number is a ``ValidationError`` and looks nothing up. Every
+    look-up is audited as ``visitor.looked_up`` (found or not; the number itself is neither
+    audited nor logged).
+    """
+    if actor is None or not can_look_up_visitors(actor):
+        raise PermissionDenied(_("You are not allowed to look visitors up."))
+    visitor = visitor_by_national_id(national_id)
+    if visitor is None:
+        record(
+            actor=actor,
+            action="visitor.looked_up",
+            target=Visitor,
+            changes={"result": "not_found"},
+        )
+        logger.info("visitor look-up by user %s: no match", actor.pk)
+        return None
+    record(
+        actor=actor,
+        action="visitor.looked_up",
+        target=visitor,
+        changes={"result": "found", "photo": "on file" if visitor.photo else "none"},
+    )
+    logger.info("visitor look-up by user %s: visitor %s", actor.pk, visitor.pk)
     return visitor
 
 

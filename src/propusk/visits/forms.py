@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -225,6 +226,55 @@ class RegisterVisitForm(forms.Form):
 
     def chosen_host(self) -> User:
         return self.fixed_host if self.fixed_host is not None else self.cleaned_data["host"]
+
+    @classmethod
+    def as_typed(cls, data: Mapping[str, Any], **kwargs: Any) -> RegisterVisitForm:
+        """An unbound form showing what was typed, without errors (the page after a look-up)."""
+        return cls(
+            initial=_typed_initial(cls, data, default_mode=kwargs.get("default_mode")), **kwargs
+        )
+
+
+class GroupMemberForm(forms.Form):
+    """The visit part of registering a member of a group at the desk.
+
+    Everything else (host, window, department, purpose, access policy) is the group's, shown
+    read-only on the page; the visitor part is ``VisitorForm``.
+    """
+
+    submission_token = forms.UUIDField(widget=forms.HiddenInput)
+    single_pass = forms.TypedChoiceField(
+        label=_("Single pass"),
+        choices=SINGLE_PASS_CHOICES,
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+        required=False,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"submission_token": uuid.uuid4()})
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def as_typed(cls, data: Mapping[str, Any]) -> GroupMemberForm:
+        return cls(initial=_typed_initial(cls, data))
+
+
+def _typed_initial(
+    form_class: type[forms.Form],
+    data: Mapping[str, Any],
+    *,
+    default_mode: RegistrationMode | None = None,
+) -> dict[str, Any]:
+    """What was typed into a form, as the initial values of an unbound copy of it."""
+    initial = {name: data[name] for name in form_class.base_fields if name in data}
+    try:
+        initial["submission_token"] = uuid.UUID(str(initial.get("submission_token", "")))
+    except ValueError:
+        initial["submission_token"] = uuid.uuid4()
+    if "mode" in form_class.base_fields and "mode" not in initial:
+        initial["mode"] = (default_mode or RegistrationMode.LATER).value
+    return initial
 
 
 class WindowForm(forms.Form):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from propusk.accounts.roles import Role, roles_of
 from propusk.audit.models import AuditEntry
 from propusk.core.time import now as current_time
-from propusk.visits.models import Visit, VisitStatus
+from propusk.visits.models import Visit, VisitGroup, VisitStatus
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -127,6 +127,46 @@ def eligible_hosts() -> QuerySet[User]:
 
 def visit_by_submission_token(token: uuid.UUID) -> Visit | None:
     return Visit.objects.filter(submission_token=token).first()
+
+
+# --- Groups ---------------------------------------------------------------------------
+
+
+def group_is_over(group: VisitGroup, *, now: datetime | None = None) -> bool:
+    """Has the group's planned window ended? Then nobody joins it any more."""
+    return group.planned_end <= (now or current_time())
+
+
+def group_members(group: VisitGroup) -> QuerySet[Visit]:
+    """Every visit of the group (link and desk registrations, any status), oldest first."""
+    return group.visits.select_related("visitor", "created_by", "invitation").order_by(
+        "created_at", "pk"
+    )
+
+
+def is_group_member(group: VisitGroup, visitor_id: int) -> bool:
+    """Is this visitor already in the group? The one rule for "the same person twice".
+
+    A cancelled visit does not count (the person may be registered again); any other
+    status does. A person is one ``Visitor`` row, found by national ID at registration.
+    """
+    return group.visits.filter(visitor_id=visitor_id).exclude(status=VisitStatus.CANCELLED).exists()
+
+
+def visit_group_for(user: AnyUser, group_id: int) -> VisitGroup:
+    """A group the user may register members for; 404 otherwise, so existence does not leak.
+
+    Reception and administrators: any group; a host: the groups they host (mirrors
+    ``permissions.can_register_for``, which the service checks again).
+    """
+    held = roles_of(user)
+    groups = VisitGroup.objects.select_related("host", "department", "access_policy")
+    if not held & {Role.ADMINISTRATOR, Role.RECEPTION}:
+        groups = groups.filter(host_id=user.pk) if Role.HOST in held else groups.none()
+    group = groups.filter(pk=group_id).first()
+    if group is None:
+        raise Http404("No such group")
+    return group
 
 
 def visit_history(visit: Visit) -> QuerySet[AuditEntry]:

@@ -53,7 +53,7 @@ from propusk.visits.models import (
     VisitStatus,
 )
 from propusk.visits.permissions import can_host, require, require_register_for
-from propusk.visits.selectors import visit_by_submission_token
+from propusk.visits.selectors import group_is_over, is_group_member, visit_by_submission_token
 from propusk.visits.signals import announce_access_change
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ CANCEL_REASON_MAX_LENGTH = 300
 
 class VisitTransitionError(ValidationError):
     """The visit's status (or the moment) does not allow this change. Nothing was changed."""
+
+
+class AlreadyInGroup(ValidationError):
+    """The visitor already has a (not cancelled) visit in this group. Nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -350,6 +354,9 @@ def register_visit(
     - ``department`` defaults to the host's department; ``single_pass`` to the policy's default.
     - Student details (``student_id`` optional: applicants have none) only on student visits;
       a group visit needs ``group`` and the group's host.
+    - A person is in a group once (``selectors.is_group_member``): ``AlreadyInGroup``
+      otherwise. The group row is locked for the check, so two registrations of the same
+      person (link and desk alike) cannot both get in.
     - A repeated ``submission_token`` (double submit) returns the visit it created, unchanged.
     """
     if status not in (VisitStatus.AWAITING, VisitStatus.PENDING):
@@ -399,6 +406,8 @@ def register_visit(
         submission_token=submission_token,
     )
     with transaction.atomic():
+        if group is not None:
+            _require_not_in_group(group, visitor)
         try:
             with transaction.atomic():
                 visit.save()
@@ -469,6 +478,46 @@ def register_walk_in(
         student_id=student_id,
         student_group=student_group,
         course=course,
+        submission_token=submission_token,
+    )
+
+
+def register_group_member(
+    *,
+    group: VisitGroup,
+    visitor: Visitor,
+    actor: Actor,
+    single_pass: bool | None = None,
+    submission_token: uuid.UUID | None = None,
+) -> Visit:
+    """Staff add one member to a group (at the desk: a class with its teacher, no phone).
+
+    The visit takes everything from the group - its host, window, department, purpose and
+    access policy; only ``single_pass`` is chosen. Reception and administrators may add to any
+    group, a host to the groups they host (``PermissionDenied`` otherwise). Refused once the
+    group's window is over, and for a person already in the group (``AlreadyInGroup``).
+    The visit has no invitation: it is not a use of the group's link and does not count
+    against the link's ``max_uses``.
+    """
+    require_register_for(actor, group.host)
+    if group_is_over(group):
+        raise ValidationError(
+            _("The group's visit ended at %(time)s: no more members can be registered."),
+            code="group_over",
+            params={"time": _local(group.planned_end)},
+        )
+    return register_visit(
+        kind=VisitKind.GROUP,
+        visitor=visitor,
+        host=group.host,
+        planned_start=group.planned_start,
+        planned_end=group.planned_end,
+        access_policy=group.access_policy,
+        actor=actor,
+        department=group.department,
+        purpose=group.purpose,
+        single_pass=single_pass,
+        group=group,
         submission_token=submission_token,
     )
 
@@ -824,6 +873,17 @@ def _actor_label(actor: Actor, invitation: Invitation | None) -> str | None:
     if actor is None and invitation is not None:
         return f"invitation:{invitation.pk}"
     return None
+
+
+def _require_not_in_group(group: VisitGroup, visitor: Visitor) -> None:
+    """Lock the group row (serialising its registrations) and refuse a second membership."""
+    VisitGroup.objects.select_for_update().get(pk=group.pk)
+    if is_group_member(group, visitor.pk):
+        raise AlreadyInGroup(
+            _("%(name)s is already registered in this group."),
+            code="already_in_group",
+            params={"name": visitor.full_name},
+        )
 
 
 def _department_of(host: User) -> Department | None:

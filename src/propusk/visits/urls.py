@@ -7,6 +7,13 @@ urlpatterns = [
     path("", views.visit_list, name="list"),
     path("today/", views.reception, name="reception"),
     path("register/", views.register, name="register"),
+    path("register/find/", views.register_lookup, name="register_lookup"),
+    path("groups/<int:group_id>/register/", views.register_member, name="register_member"),
+    path(
+        "groups/<int:group_id>/register/find/",
+        views.register_member_lookup,
+        name="register_member_lookup",
+    ),
     path("<int:visit_id>/", views.detail, name="detail"),
     path("<int:visit_id>/check-in/", views.check_in, name="check_in"),
     path("<int:visit_id>/check-out/", views.check_out, name="check_out"),

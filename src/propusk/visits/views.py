@@ -7,8 +7,11 @@ again, and a refused action comes back as a message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,14 +22,24 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from propusk.accounts.roles import Role, roles_of
+from propusk.invitations.selectors import invitation_of_group
 from propusk.visitors.forms import VisitorForm
-from propusk.visitors.services import register_visitor
+from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
+from propusk.visitors.returning import returning_token, returning_visitor
+from propusk.visitors.selectors import can_look_up_visitors
+from propusk.visitors.services import (
+    delete_new_photos_on_failure,
+    look_up_visitor,
+    register_visitor,
+)
 from propusk.visits import selectors, services
 from propusk.visits.forms import (
     CancelForm,
+    GroupMemberForm,
     RegisterVisitForm,
     RegistrationMode,
     VisitFilterForm,
@@ -34,12 +47,13 @@ from propusk.visits.forms import (
     add_service_error,
 )
 from propusk.visits.history import history_rows
-from propusk.visits.models import FINAL_STATUSES, Visit, VisitKind, VisitStatus
+from propusk.visits.models import FINAL_STATUSES, Visit, VisitGroup, VisitKind, VisitStatus
 from propusk.visits.permissions import (
     RECEPTION_PAGE_ROLES,
     REGISTER_ROLES,
     STAFF_ROLES,
     available_actions,
+    can_register_for,
 )
 
 VISITOR_PREFIX = "visitor"
@@ -105,25 +119,44 @@ def reception(request: HttpRequest) -> HttpResponse:
 
 
 # --- Registration ---------------------------------------------------------------------
+# The national ID typed into a form is kept out of Django's error reports.
+_SENSITIVE_FIELDS = (f"{VISITOR_PREFIX}-national_id",)
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What a press of "Find" found, for the page: ``found`` None means the input was bad."""
+
+    found: bool | None
+    message: str
+
+    @property
+    def level(self) -> str:
+        return {True: "success", False: "info", None: "error"}[self.found]
+
+
+def _register_form_options(user: User) -> dict[str, Any]:
+    held = roles_of(user)
+    desk = bool(held & {Role.RECEPTION, Role.ADMINISTRATOR})
+    return {
+        "fixed_host": None if desk else user,
+        "default_mode": RegistrationMode.NOW if Role.RECEPTION in held else RegistrationMode.LATER,
+    }
+
+
+@sensitive_post_parameters(*_SENSITIVE_FIELDS)
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     _require_roles(request.user, REGISTER_ROLES)
     user = _staff(request)
-    held = roles_of(user)
-    desk = bool(held & {Role.RECEPTION, Role.ADMINISTRATOR})
-    form_options: dict[str, Any] = {
-        "fixed_host": None if desk else user,
-        "default_mode": RegistrationMode.NOW if Role.RECEPTION in held else RegistrationMode.LATER,
-    }
+    form_options = _register_form_options(user)
     if request.method != "POST":
         form = RegisterVisitForm(**form_options)
         visitor_form = VisitorForm(prefix=VISITOR_PREFIX)
         return _render_register(request, form, visitor_form)
 
     form = RegisterVisitForm(request.POST, **form_options)
-    visitor_form = VisitorForm(request.POST, request.FILES, prefix=VISITOR_PREFIX)
+    visitor_form = _bound_visitor_form(request, user)
     already = _already_registered(form, user)
     if already is not None:
         messages.info(request, _("This visit has already been registered."))
@@ -144,7 +177,21 @@ def register(request: HttpRequest) -> HttpResponse:
     return redirect("visits:detail", visit_id=visit.pk)
 
 
-def _already_registered(form: RegisterVisitForm, user: User) -> Visit | None:
+@sensitive_post_parameters(*_SENSITIVE_FIELDS)
+@require_POST
+def register_lookup(request: HttpRequest) -> HttpResponse:
+    """ "Find" on the registration page: the same page again, filled in for a returning visitor.
+
+    Reception and administrators only (a host could probe who has visited). What was typed
+    stays; a found visitor's name and contacts replace it, and their stored face is shown.
+    """
+    user = _looker_up(request)
+    form = RegisterVisitForm.as_typed(request.POST, **_register_form_options(user))
+    visitor_form, lookup, status = _look_up(request, user)
+    return _render_register(request, form, visitor_form, lookup=lookup, status=status)
+
+
+def _already_registered(form: forms.Form, user: User) -> Visit | None:
     """The visit a previous submit of this very form created (a double click)."""
     try:
         token = form.fields["submission_token"].clean(form.data.get("submission_token"))
@@ -158,7 +205,8 @@ def _already_registered(form: RegisterVisitForm, user: User) -> Visit | None:
 
 def _register(form: RegisterVisitForm, visitor_form: VisitorForm, user: User) -> Visit:
     data = form.cleaned_data
-    with transaction.atomic():
+    # A face file written for a visitor whose visit is then refused must not linger.
+    with delete_new_photos_on_failure(), transaction.atomic():
         visitor = register_visitor(data=visitor_form.to_visitor_data(), actor=user)
         arguments: dict[str, Any] = {
             "kind": VisitKind(data["kind"]),
@@ -190,14 +238,189 @@ def _render_register(
     form: RegisterVisitForm,
     visitor_form: VisitorForm,
     *,
+    lookup: Lookup | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    return render(
+    context: dict[str, Any] = {"form": form, "visitor_form": visitor_form, "lookup": lookup}
+    if can_look_up_visitors(request.user):
+        context["lookup_url"] = reverse("visits:register_lookup")
+    return render(request, "visits/register.html", context, status=status)
+
+
+# --- Group members at the desk ---------------------------------------------------------
+
+
+@sensitive_post_parameters(*_SENSITIVE_FIELDS)
+@require_http_methods(["GET", "POST"])
+def register_member(request: HttpRequest, group_id: int) -> HttpResponse:
+    """Reception, an administrator or the group's host registers one member of a group."""
+    _require_roles(request.user, REGISTER_ROLES)
+    user = _staff(request)
+    group = selectors.visit_group_for(user, group_id)
+    if request.method != "POST":
+        visitor_form = VisitorForm(prefix=VISITOR_PREFIX)
+        return _render_member(request, group, GroupMemberForm(), visitor_form)
+
+    form = GroupMemberForm(request.POST)
+    visitor_form = _bound_visitor_form(request, user)
+    already = _already_registered(form, user)
+    if already is not None:
+        messages.info(request, _("This visit has already been registered."))
+        return redirect("visits:detail", visit_id=already.pk)
+    member_ok = form.is_valid()
+    if not (visitor_form.is_valid() and member_ok):
+        return _render_member(request, group, form, visitor_form, status=400)
+    try:
+        visit = _register_member(group, form, visitor_form, user)
+    except ValidationError as exc:
+        add_service_error(form, exc)
+        return _render_member(request, group, form, visitor_form, status=400)
+    visitor_form.release_photo()
+    messages.success(
         request,
-        "visits/register.html",
-        {"form": form, "visitor_form": visitor_form},
-        status=status,
+        _("%(name)s is registered in the group %(group)s.")
+        % {"name": visit.visitor.full_name, "group": group.name},
     )
+    if request.POST.get("then") == "another":
+        return redirect("visits:register_member", group_id=group.pk)
+    return HttpResponseRedirect(
+        _group_page_url(group) or reverse("visits:detail", kwargs={"visit_id": visit.pk})
+    )
+
+
+@sensitive_post_parameters(*_SENSITIVE_FIELDS)
+@require_POST
+def register_member_lookup(request: HttpRequest, group_id: int) -> HttpResponse:
+    """ "Find" on the group member page (see ``register_lookup``)."""
+    user = _looker_up(request)
+    group = selectors.visit_group_for(user, group_id)
+    visitor_form, lookup, status = _look_up(request, user)
+    form = GroupMemberForm.as_typed(request.POST)
+    return _render_member(request, group, form, visitor_form, lookup=lookup, status=status)
+
+
+def _register_member(
+    group: VisitGroup, form: GroupMemberForm, visitor_form: VisitorForm, user: User
+) -> Visit:
+    data = form.cleaned_data
+    with delete_new_photos_on_failure(), transaction.atomic():
+        visitor = register_visitor(data=visitor_form.to_visitor_data(), actor=user)
+        visit = services.register_group_member(
+            group=group,
+            visitor=visitor,
+            actor=user,
+            single_pass=data["single_pass"],
+            submission_token=data["submission_token"],
+        )
+        if visit.visitor_id != visitor.pk:
+            transaction.set_rollback(True)  # a simultaneous submit of the same form won
+    return visit
+
+
+def _group_page_url(group: VisitGroup) -> str | None:
+    """The group's page: the detail page of the invitation that created it, if any."""
+    invitation = invitation_of_group(group)
+    if invitation is None:
+        return None
+    return reverse("invitations:detail", kwargs={"invitation_id": invitation.pk})
+
+
+def _render_member(
+    request: HttpRequest,
+    group: VisitGroup,
+    form: GroupMemberForm,
+    visitor_form: VisitorForm,
+    *,
+    lookup: Lookup | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    invitation = invitation_of_group(group)
+    members = selectors.group_members(group)
+    context: dict[str, Any] = {
+        "group": group,
+        "invitation": invitation,
+        "group_url": _group_page_url(group),
+        "over": selectors.group_is_over(group),
+        "member_count": members.exclude(status=VisitStatus.CANCELLED).count(),
+        "desk_count": members.filter(invitation__isnull=True).count(),
+        "form": form,
+        "visitor_form": visitor_form,
+        "lookup": lookup,
+    }
+    if can_look_up_visitors(request.user):
+        context["lookup_url"] = reverse("visits:register_member_lookup", args=[group.pk])
+    return render(request, "visits/register_member.html", context, status=status)
+
+
+# --- Looking up a returning visitor ------------------------------------------------------
+
+
+def _looker_up(request: HttpRequest) -> User:
+    """A user who may look visitors up (reception, administrators); 403 for anyone else."""
+    user = _staff(request)
+    if not can_look_up_visitors(user):
+        raise PermissionDenied(_("Only reception can look visitors up by their ID number."))
+    return user
+
+
+def _bound_visitor_form(request: HttpRequest, user: User) -> VisitorForm:
+    """The submitted visitor form; a visitor found by "Find" earlier may keep their face."""
+    returning = returning_visitor(
+        token=str(request.POST.get(f"{VISITOR_PREFIX}-returning", "")),
+        national_id=str(request.POST.get(f"{VISITOR_PREFIX}-national_id", "")),
+        user=user,
+    )
+    return VisitorForm(request.POST, request.FILES, prefix=VISITOR_PREFIX, returning=returning)
+
+
+def _look_up(request: HttpRequest, user: User) -> tuple[VisitorForm, Lookup, int]:
+    """Look up the typed national ID; the visitor form to show, what happened, the status."""
+    typed = str(request.POST.get(f"{VISITOR_PREFIX}-national_id", "")).strip()
+    is_iin = settings.NATIONAL_ID_FORMAT == FORMAT_KZ_IIN
+
+    def as_typed(**replace: Any) -> VisitorForm:
+        returning = replace.pop("returning_visitor", None)
+        return VisitorForm.as_typed(
+            request.POST,
+            request.FILES,
+            prefix=VISITOR_PREFIX,
+            replace={"returning": "", **replace},
+            returning=returning,
+        )
+
+    if not typed:
+        message = (
+            _("Type the IIN, then press Find.")
+            if is_iin
+            else _("Type the ID number, then press Find.")
+        )
+        return as_typed(), Lookup(found=None, message=message), 400
+    try:
+        visitor = look_up_visitor(national_id=typed, actor=user)
+    except ValidationError as exc:
+        return as_typed(), Lookup(found=None, message=" ".join(exc.messages)), 400
+    national_id = normalize_national_id(typed)
+    if visitor is None:
+        message = (
+            _("No visitor with this IIN yet: fill in the form.")
+            if is_iin
+            else _("No visitor with this ID number yet: fill in the form.")
+        )
+        return as_typed(national_id=national_id), Lookup(found=False, message=message), 200
+    form = as_typed(
+        family_name=visitor.family_name,
+        given_name=visitor.given_name,
+        middle_name=visitor.middle_name,
+        phone=visitor.phone,
+        email=visitor.email,
+        national_id=national_id,
+        returning=returning_token(visitor, user),
+        returning_visitor=visitor,
+    )
+    message = _(
+        "%(name)s has been here before: their details are filled in. Check them with the visitor."
+    ) % {"name": visitor.full_name}
+    return form, Lookup(found=True, message=message), 200
 
 
 # --- One visit ------------------------------------------------------------------------
@@ -222,11 +445,14 @@ def _render_detail(
 ) -> HttpResponse:
     window = {"planned_start": visit.planned_start, "planned_end": visit.planned_end}
     start_locked = visit.status == VisitStatus.CHECKED_IN
+    group_url, may_add_member = _group_links(user, visit.group)
     return render(
         request,
         "visits/detail.html",
         {
             "visit": visit,
+            "group_url": group_url,
+            "may_add_member": may_add_member,
             "actions": available_actions(user, visit),
             "history": history_rows(selectors.visit_history(visit).select_related("actor")),
             "window_form": window_form
@@ -236,6 +462,19 @@ def _render_detail(
         },
         status=status,
     )
+
+
+def _group_links(user: User, group: VisitGroup | None) -> tuple[str | None, bool]:
+    """For a group member's visit: the group's page, and whether "Register a member" shows.
+
+    Both for those who may register for the group's host (reception, administrators, the
+    group's host); the button only while the group's window is not over.
+    """
+    if group is None or not roles_of(user) & REGISTER_ROLES:
+        return None, False
+    if not can_register_for(user, group.host):
+        return None, False
+    return _group_page_url(group), not selectors.group_is_over(group)
 
 
 @require_POST

@@ -71,6 +71,19 @@
     });
   });
 
+  // "Find" next to the ID number (staff registration): Enter in that field finds the
+  // returning visitor instead of registering. Without this file Enter registers.
+  document.querySelectorAll("button[data-lookup-for]").forEach(function (button) {
+    var field = document.getElementById(button.dataset.lookupFor);
+    if (!field) { return; }
+    field.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        button.click();
+      }
+    });
+  });
+
   // Registration: show only what the choices need - the duration for a visit that starts
   // now, the start for a planned one, the student block for a student visit.
   var modes = document.querySelectorAll("input[name=mode]");
