@@ -20,6 +20,7 @@ from hikcentral.signing import (
     string_to_sign,
 )
 
+# Fixed, made-up test vector (not a credential of any server).
 APP_KEY = "24845963"
 APP_SECRET = "tDi4kZ4lHEYMNqCW7uxY"
 NONCE = "0f4e3c3a-9d2b-4c55-8f0e-1b2a3c4d5e6f"
