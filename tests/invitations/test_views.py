@@ -15,7 +15,7 @@ from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.services import revoke_invitation
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit, VisitStatus
-from tests.factories import make_iin, make_jpeg
+from tests.factories import make_iin, make_jpeg, make_visitor
 
 pytestmark = pytest.mark.django_db
 
@@ -289,3 +289,18 @@ def test_host_withdraws_the_link(client, host, single_invitation):
     single_invitation.refresh_from_db()
     assert single_invitation.revoked_at is not None
     assert client.get(reverse("invitations:revoke", args=[single_invitation.pk])).status_code == 405
+
+
+def test_thanks_page_does_not_reveal_a_returning_visitors_stored_name(client, single_invitation):
+    # Anyone holding a link could type somebody's IIN: the stored identity is kept, and the
+    # page must not tell them whose number it is.
+    iin = make_iin()
+    make_visitor(national_id=iin, given_name="Gulnara", family_name="Sagintayeva")
+    response = client.post(
+        public_url(single_invitation), form_data(national_id=iin, given_name="Prober")
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Gulnara" not in html
+    assert "Sagintayeva" not in html
+    assert "Thank you, Prober!" in html

@@ -200,7 +200,9 @@ def public(request: HttpRequest, token: str) -> HttpResponse:
     form.release_photo()
     context = {
         "invitation": invitation,
-        "visit": visit,
+        # The name as typed: a returning visitor's stored identity is never shown here, since
+        # anyone holding the link could type somebody else's ID number.
+        "given_name": form.cleaned_data["given_name"],
         "pending": visit.status == VisitStatus.PENDING,
     }
     return render(request, "invitations/public_thanks.html", context)
