@@ -238,3 +238,28 @@ def test_returning_visitor_is_recognised_by_national_id(post, client, reception,
     )
     assert Visit.objects.count() == 2
     assert Visitor.objects.count() == 1
+
+
+def test_a_lost_double_submit_race_leaves_no_face_file(
+    post, client, reception, host, settings, monkeypatch
+):
+    # Two submits of one form at the same moment: both pass the "already registered?" check,
+    # the first commits, the second finds the first's visit inside register_visit and rolls
+    # back. The face file the second one wrote for its own visitor must not be left behind.
+    from pathlib import Path
+
+    from propusk.visits import views
+
+    data = form_data(host=str(host.pk))
+    first = post(reception, data)
+    assert first.status_code == 302
+    faces = Path(settings.MEDIA_ROOT) / "faces"
+    before = set(faces.rglob("*.jpg"))
+    monkeypatch.setattr(views, "_already_registered", lambda form, user: None)
+    data["visitor-photo"] = photo(make_jpeg(color=(90, 120, 200)))
+    second = client.post(reverse("visits:register"), data)
+    assert second.status_code == 302
+    assert second["Location"] == first["Location"]
+    assert Visit.objects.count() == 1
+    assert Visitor.objects.count() == 1
+    assert set(faces.rglob("*.jpg")) == before

@@ -203,8 +203,27 @@ def _already_registered(form: forms.Form, user: User) -> Visit | None:
     return existing
 
 
+class _LostRace(Exception):
+    """A simultaneous submit of the same form won. Raised (not ``set_rollback``) inside the
+    registration block so that ``delete_new_photos_on_failure`` also deletes the face file
+    this submit wrote: a rolled-back visitor must not leave biometric data behind."""
+
+    def __init__(self, visit: Visit) -> None:
+        super().__init__(visit.pk)
+        self.visit = visit
+
+
 def _register(form: RegisterVisitForm, visitor_form: VisitorForm, user: User) -> Visit:
     data = form.cleaned_data
+    try:
+        return _register_visitor_and_visit(form, visitor_form, user, data)
+    except _LostRace as lost:
+        return lost.visit
+
+
+def _register_visitor_and_visit(
+    form: RegisterVisitForm, visitor_form: VisitorForm, user: User, data: dict[str, Any]
+) -> Visit:
     # A face file written for a visitor whose visit is then refused must not linger.
     with delete_new_photos_on_failure(), transaction.atomic():
         visitor = register_visitor(data=visitor_form.to_visitor_data(), actor=user)
@@ -228,8 +247,8 @@ def _register(form: RegisterVisitForm, visitor_form: VisitorForm, user: User) ->
         else:
             visit = services.register_visit(planned_start=data["planned_start"], **arguments)
         if visit.visitor_id != visitor.pk:
-            # A simultaneous submit of the same form won: keep its visitor, drop this one.
-            transaction.set_rollback(True)
+            # A simultaneous submit of the same form won: keep its visit, drop this one.
+            raise _LostRace(visit)
     return visit
 
 
@@ -303,17 +322,20 @@ def _register_member(
     group: VisitGroup, form: GroupMemberForm, visitor_form: VisitorForm, user: User
 ) -> Visit:
     data = form.cleaned_data
-    with delete_new_photos_on_failure(), transaction.atomic():
-        visitor = register_visitor(data=visitor_form.to_visitor_data(), actor=user)
-        visit = services.register_group_member(
-            group=group,
-            visitor=visitor,
-            actor=user,
-            single_pass=data["single_pass"],
-            submission_token=data["submission_token"],
-        )
-        if visit.visitor_id != visitor.pk:
-            transaction.set_rollback(True)  # a simultaneous submit of the same form won
+    try:
+        with delete_new_photos_on_failure(), transaction.atomic():
+            visitor = register_visitor(data=visitor_form.to_visitor_data(), actor=user)
+            visit = services.register_group_member(
+                group=group,
+                visitor=visitor,
+                actor=user,
+                single_pass=data["single_pass"],
+                submission_token=data["submission_token"],
+            )
+            if visit.visitor_id != visitor.pk:
+                raise _LostRace(visit)  # a simultaneous submit of the same form won
+    except _LostRace as lost:
+        return lost.visit
     return visit
 
 
