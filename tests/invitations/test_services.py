@@ -284,6 +284,23 @@ def test_refused_redeem_leaves_no_face_file(group_invitation, settings):
     assert set(faces.rglob("*.jpg")) == before
 
 
+def test_redeem_refused_after_the_visitor_was_written_leaves_no_face_file(
+    timed_invitation, guest_policy, settings
+):
+    # The visitor (and their face file) is written before register_visit refuses: here the
+    # access policy was switched off after the link was sent. Nothing may stay behind.
+    from pathlib import Path
+
+    faces = Path(settings.MEDIA_ROOT) / "faces"
+    before = set(faces.rglob("*.jpg"))
+    guest_policy.is_active = False
+    guest_policy.save()
+    with pytest.raises(ValidationError):
+        _redeem(timed_invitation, national_id=make_iin())
+    assert not Visitor.objects.exists()
+    assert set(faces.rglob("*.jpg")) == before
+
+
 # --- A returning visitor through a link ------------------------------------------------
 
 
