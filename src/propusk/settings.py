@@ -171,6 +171,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "propusk.visits.tasks.close_expired_visits",
         "schedule": env.get_float("PROPUSK_CLOSE_EXPIRED_EVERY_SECONDS", 60.0),
     },
+    # Faces kept for a form with errors live an hour at most (visitors/pending_photos.py).
+    "sweep-pending-photos": {
+        "task": "propusk.visitors.tasks.sweep_pending_photos",
+        "schedule": 10 * 60.0,
+    },
 }
 
 LOGGING = {

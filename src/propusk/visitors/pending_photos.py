@@ -2,8 +2,9 @@
 
 When a form comes back with errors, the visitor should not have to take the photo again.
 The normalised JPEG is kept in a private directory under a random name; the form carries
-only a signed, short-lived token naming it. Files are deleted when used and, at the latest,
-swept an hour after they were written (faces are biometric data: nothing lingers).
+only a signed, short-lived token naming it. Files are deleted when used, and swept once
+they are an hour old by the next ``keep`` or by the periodic ``tasks.sweep_pending_photos``
+(every ten minutes; faces are biometric data: nothing lingers).
 """
 
 from __future__ import annotations

@@ -1,0 +1,17 @@
+"""Periodic visitor work for Celery beat. Thin: the logic is in ``pending_photos``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from propusk.visitors import pending_photos
+
+
+@shared_task(name="propusk.visitors.tasks.sweep_pending_photos", ignore_result=True)
+def sweep_pending_photos() -> int:
+    """Delete faces kept for a form with errors once their token has expired.
+
+    ``keep`` sweeps too, but only when another form fails: without this task a face left by
+    a visitor who gave up would stay until then.
+    """
+    return pending_photos.sweep()
