@@ -167,3 +167,36 @@ def test_face_file_is_kept_when_the_block_succeeds(settings):
     with delete_new_photos_on_failure():
         visitor = register_visitor(data=visitor_data(), actor=None, actor_label="test")
     assert _face_files(settings) == before | {visitor.photo.path}
+
+
+def test_a_host_registering_a_known_id_keeps_the_stored_identity(host):
+    """Only desk staff who see the person may replace the face shared by all their visits."""
+    iin = make_iin()
+    first = make_visitor(national_id=iin)
+    old_photo = first.photo.name
+
+    again = register_visitor(
+        data=visitor_data(
+            national_id=iin, family_name="Typo", photo_jpeg=make_jpeg(color=(9, 9, 9))
+        ),
+        actor=host,
+    )
+
+    again.refresh_from_db()
+    assert again.pk == first.pk
+    assert again.family_name == "Ivanova"
+    assert again.photo.name == old_photo
+    entry = AuditEntry.objects.filter(action="visitor.returned").get()
+    assert entry.actor == host
+    assert "not applied" in entry.changes["photo"]
+    assert "not applied" in entry.changes["details"]
+
+
+@pytest.mark.parametrize("persona", ["reception", "admin_user"])
+def test_desk_staff_may_update_a_returning_visitor(persona, request):
+    actor = request.getfixturevalue(persona)
+    iin = make_iin()
+    make_visitor(national_id=iin)
+    again = register_visitor(data=visitor_data(national_id=iin, family_name="New"), actor=actor)
+    again.refresh_from_db()
+    assert again.family_name == "New"

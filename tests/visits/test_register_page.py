@@ -12,7 +12,7 @@ from django.urls import reverse
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit, VisitKind, VisitStatus
 from tests.conftest import PASSWORD
-from tests.factories import make_iin, make_jpeg
+from tests.factories import make_iin, make_jpeg, make_visitor
 
 from .conftest import NOW
 
@@ -263,3 +263,42 @@ def test_a_lost_double_submit_race_leaves_no_face_file(
     assert Visit.objects.count() == 1
     assert Visitor.objects.count() == 1
     assert set(faces.rglob("*.jpg")) == before
+
+
+def test_host_with_a_known_id_keeps_the_stored_identity_and_is_told(post, client, host):
+    """A host cannot swap the face of a visitor shared with other hosts' visits."""
+    iin = make_iin()
+    known = make_visitor(national_id=iin)
+    stored_photo = known.photo.name
+
+    response = post(
+        host,
+        form_data(**{"visitor-national_id": iin, "visitor-family_name": "Someone-Else"}),
+    )
+
+    assert response.status_code == 302
+    visit = Visit.objects.get()
+    assert visit.visitor_id == known.pk
+    known.refresh_from_db()
+    assert (known.family_name, known.photo.name) == ("Ivanova", stored_photo)
+    page = client.get(response["Location"]).content.decode()
+    assert "their stored photo and details were kept" in page
+
+
+def test_reception_with_a_known_id_updates_the_visitor(post, reception, host):
+    iin = make_iin()
+    known = make_visitor(national_id=iin)
+    response = post(
+        reception,
+        form_data(
+            host=str(host.pk),
+            **{"visitor-national_id": iin, "visitor-family_name": "Nurlanova"},
+        ),
+    )
+    assert response.status_code == 302
+    known.refresh_from_db()
+    assert known.family_name == "Nurlanova"
+    assert (
+        "stored photo and details were kept"
+        not in response.client.get(response["Location"]).content.decode()
+    )

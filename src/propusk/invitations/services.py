@@ -204,9 +204,7 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
         state = invitation_state(invitation)
         if state != InvitationState.OPEN:
             raise unavailable(state)
-        visitor = register_visitor(
-            data=data, actor=None, actor_label=INVITATION_ACTOR_LABEL, self_service=True
-        )
+        visitor = register_visitor(data=data, actor=None, actor_label=INVITATION_ACTOR_LABEL)
         planned_start, planned_end, status = _window_for(invitation)
         try:
             visit = register_visit(

@@ -21,6 +21,7 @@ from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
+from propusk.accounts.roles import Role, has_role
 from propusk.audit.services import record
 from propusk.core.time import now
 from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
@@ -94,14 +95,14 @@ def register_visitor(
     data: VisitorData,
     actor: Actor,
     actor_label: str | None = None,
-    self_service: bool = False,
 ) -> Visitor:
-    """Create a visitor, or update the returning visitor with the same national ID.
+    """Create a visitor, or register the returning visitor with the same national ID again.
 
-    ``self_service`` is for data typed by the visitor themselves (an invitation link). Anyone
-    who knows a person's ID number could type it, so a self-service registration never
-    replaces a returning visitor's face, name or contacts: the stored identity is kept (a
-    missing photo is filled in) and staff update it in person at reception.
+    A returning visitor's stored face, name and contacts are one identity shared by all their
+    visits (one HCP person). Anyone who knows a person's ID number could type it, so only
+    desk staff who see the person (``may_update_identity``: reception, administrators) replace
+    them; from anyone else (a host, an invitation link) the stored identity is kept, a
+    missing photo is filled in, and the audit entry notes what was not applied.
     """
     if not data.consent:
         raise ValidationError(
@@ -131,8 +132,13 @@ def register_visitor(
             data=data,
             actor=actor,
             actor_label=actor_label,
-            self_service=self_service,
+            may_update=may_update_identity(actor),
         )
+
+
+def may_update_identity(actor: Actor) -> bool:
+    """Whether ``actor`` may replace a returning visitor's stored face and details."""
+    return actor is not None and has_role(actor, Role.RECEPTION, Role.ADMINISTRATOR)
 
 
 def replace_photo(
@@ -233,11 +239,11 @@ def _update(
     data: VisitorData,
     actor: Actor,
     actor_label: str | None,
-    self_service: bool,
+    may_update: bool,
 ) -> Visitor:
     changes: dict[str, str] = {}
-    if self_service:
-        return _update_self_service(
+    if not may_update:
+        return _update_keeping_identity(
             visitor=visitor, data=data, actor=actor, actor_label=actor_label, changes=changes
         )
     for field in _PLAIN_FIELDS:
@@ -263,7 +269,7 @@ def _update(
     return visitor
 
 
-def _update_self_service(
+def _update_keeping_identity(
     *,
     visitor: Visitor,
     data: VisitorData,
@@ -271,7 +277,7 @@ def _update_self_service(
     actor_label: str | None,
     changes: dict[str, str],
 ) -> Visitor:
-    """A returning visitor registered through a link: keep the stored identity."""
+    """A returning visitor registered by someone who may not change their identity."""
     if visitor.consent_text_version != CONSENT_TEXT_VERSION:
         changes["consent"] = CONSENT_TEXT_VERSION
     _record_consent(visitor)
@@ -279,9 +285,9 @@ def _update_self_service(
         _set_photo(visitor, data.photo_jpeg)
         changes["photo"] = "set"
     elif data.photo_jpeg:
-        changes["photo"] = "submitted photo not applied (self-service)"
+        changes["photo"] = "submitted photo not applied (identity kept)"
     if any(_clean(getattr(data, f)) != getattr(visitor, f) for f in _PLAIN_FIELDS):
-        changes["details"] = "submitted details not applied (self-service)"
+        changes["details"] = "submitted details not applied (identity kept)"
     visitor.save()
     record(
         actor=actor,
@@ -290,7 +296,7 @@ def _update_self_service(
         target=visitor,
         changes=changes,
     )
-    logger.info("returning visitor %s registered again through a link", visitor.pk)
+    logger.info("returning visitor %s registered again, stored identity kept", visitor.pk)
     return visitor
 
 

@@ -30,10 +30,11 @@ from propusk.invitations.selectors import invitation_of_group
 from propusk.visitors.forms import VisitorForm
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
 from propusk.visitors.returning import returning_token, returning_visitor
-from propusk.visitors.selectors import can_look_up_visitors
+from propusk.visitors.selectors import can_look_up_visitors, visitor_by_national_id
 from propusk.visitors.services import (
     delete_new_photos_on_failure,
     look_up_visitor,
+    may_update_identity,
     register_visitor,
 )
 from propusk.visits import selectors, services
@@ -164,6 +165,7 @@ def register(request: HttpRequest) -> HttpResponse:
     visit_ok = form.is_valid()  # both forms are checked, so every error shows at once
     if not (visitor_form.is_valid() and visit_ok):
         return _render_register(request, form, visitor_form, status=400)
+    identity_kept = _identity_will_be_kept(visitor_form, user)
     try:
         visit = _register(form, visitor_form, user)
     except ValidationError as exc:
@@ -174,7 +176,25 @@ def register(request: HttpRequest) -> HttpResponse:
         request,
         _("The visit of %(name)s is registered.") % {"name": visit.visitor.full_name},
     )
+    if identity_kept:
+        messages.info(
+            request,
+            _(
+                "This visitor was registered before: their stored photo and details were kept. "
+                "The pass office can update them at the desk."
+            ),
+        )
     return redirect("visits:detail", visit_id=visit.pk)
+
+
+def _identity_will_be_kept(visitor_form: VisitorForm, user: User) -> bool:
+    """A known ID number typed by someone who may not change that visitor's identity."""
+    national_id = visitor_form.cleaned_data.get("national_id")
+    return bool(
+        national_id
+        and not may_update_identity(user)
+        and visitor_by_national_id(national_id) is not None
+    )
 
 
 @sensitive_post_parameters(*_SENSITIVE_FIELDS)
