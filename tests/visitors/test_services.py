@@ -15,7 +15,6 @@ from propusk.visitors.models import Visitor
 from propusk.visitors.services import (
     CONSENT_TEXT_VERSION,
     register_visitor,
-    replace_photo,
 )
 from tests.factories import make_iin, make_jpeg, make_visitor, visitor_data
 
@@ -113,21 +112,25 @@ def test_invalid_national_id_creates_nothing():
     assert not Visitor.objects.exists()
 
 
-def test_replace_photo_deletes_the_old_file_after_commit(
-    security, django_capture_on_commit_callbacks
+def test_a_new_photo_deletes_the_old_file_after_commit(
+    reception, django_capture_on_commit_callbacks
 ):
-    visitor = make_visitor()
+    iin = make_iin()
+    visitor = make_visitor(national_id=iin)
     old = visitor.photo.name
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        replace_photo(visitor=visitor, photo_jpeg=make_jpeg(color=(1, 2, 3)), actor=security)
+        register_visitor(
+            data=visitor_data(national_id=iin, photo_jpeg=make_jpeg(color=(1, 2, 3))),
+            actor=reception,
+        )
     assert visitor.photo.storage.exists(old)  # kept until the change is committed
     for callback in callbacks:
         callback()
     visitor.refresh_from_db()
     assert visitor.photo.name != old
     assert not visitor.photo.storage.exists(old)
-    entry = AuditEntry.objects.get(action="visitor.photo_replaced")
-    assert entry.changes == {"photo": "updated"}
+    entry = AuditEntry.objects.get(action="visitor.returned")
+    assert entry.changes["photo"] == "updated"
 
 
 def test_photos_live_outside_media_url(settings):

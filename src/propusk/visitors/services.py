@@ -141,24 +141,6 @@ def may_update_identity(actor: Actor) -> bool:
     return actor is not None and has_role(actor, Role.RECEPTION, Role.ADMINISTRATOR)
 
 
-def replace_photo(
-    *, visitor: Visitor, photo_jpeg: bytes, actor: Actor, actor_label: str | None = None
-) -> Visitor:
-    """Store a new (already normalised) face for a visitor; the old file is deleted."""
-    with delete_new_photos_on_failure(), transaction.atomic():
-        visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
-        _set_photo(visitor, photo_jpeg)
-        visitor.save()
-        record(
-            actor=actor,
-            actor_label=actor_label,
-            action="visitor.photo_replaced",
-            target=visitor,
-            changes={"photo": "updated"},
-        )
-    return visitor
-
-
 def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
     """Reception (or an administrator) asks: has the person with this national ID been here?
 
