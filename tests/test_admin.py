@@ -115,6 +115,28 @@ def test_visitor_found_by_full_national_id(client, staff_admin, guest_policy):
     assert "Wanted" in html
     assert "Other" not in html
     assert wanted.national_id_encrypted not in html
+    entry = AuditEntry.objects.get(action="visitor.looked_up")
+    assert (entry.actor, entry.target_id) == (staff_admin, str(wanted.pk))
+    assert iin not in str(entry.changes)
+
+
+def test_admin_edits_are_in_the_audit_log_with_field_names_only(client, staff_admin, objects):
+    visitor = objects["visitors.visitor"]
+    client.force_login(staff_admin)
+    url = _url("visitors.visitor", "change", visitor.pk)
+    form = {
+        "family_name": "Renamed",
+        "given_name": visitor.given_name,
+        "middle_name": "",
+        "phone": "+77000000001",
+        "email": visitor.email,
+    }
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = AuditEntry.objects.get(action="admin.changed")
+    assert (entry.actor, entry.target_id) == (staff_admin, str(visitor.pk))
+    assert sorted(entry.changes["fields"]) == ["Family name", "Phone"]
+    assert "Renamed" not in str(entry.changes)
 
 
 def test_visitor_cannot_be_added_in_admin(client, staff_admin):

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.models import AccessLevelPolicy
+from propusk.audit.admin_audit import AuditedAdminMixin
 
 
 class AccessLevelIdsField(forms.CharField):
@@ -52,7 +53,7 @@ class AccessLevelPolicyForm(forms.ModelForm):
 
 
 @admin.register(AccessLevelPolicy)
-class AccessLevelPolicyAdmin(admin.ModelAdmin):
+class AccessLevelPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = AccessLevelPolicyForm
     list_display = (
         "name",

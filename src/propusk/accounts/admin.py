@@ -9,10 +9,11 @@ from django.utils.translation import gettext_lazy as _
 
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.accounts.roles import roles_of
+from propusk.audit.admin_audit import AuditedAdminMixin
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
+class DepartmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "is_active", "employee_count")
     list_filter = ("is_active",)
     search_fields = ("name",)
@@ -38,7 +39,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     """Django's user admin plus the employee profile; roles are the groups of the same name."""
 
     inlines = (EmployeeProfileInline,)

@@ -11,13 +11,14 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from propusk.audit.admin_audit import AuditedAdminMixin
 from propusk.invitations.models import Invitation
 from propusk.invitations.selectors import invitation_state
 from propusk.invitations.services import revoke_invitation
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "kind",

@@ -12,8 +12,11 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from propusk.visitors.crypto import national_id_lookup_hash
+from propusk.audit.admin_audit import AuditedAdminMixin
 from propusk.visitors.models import Visitor
+from propusk.visitors.national_id import normalize_national_id
+from propusk.visitors.selectors import can_look_up_visitors
+from propusk.visitors.services import look_up_visitor
 
 
 class HasNationalIdFilter(admin.SimpleListFilter):
@@ -32,7 +35,7 @@ class HasNationalIdFilter(admin.SimpleListFilter):
 
 
 @admin.register(Visitor)
-class VisitorAdmin(admin.ModelAdmin):
+class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "thumbnail",
         "full_name",
@@ -47,7 +50,7 @@ class VisitorAdmin(admin.ModelAdmin):
     search_fields = ("family_name", "given_name", "middle_name", "phone", "email", "person_code")
     search_help_text = _(
         "Name, phone, email or HCP person code. A full national ID number finds its owner "
-        "by the keyed hash; the number itself is never stored in clear."
+        "by the keyed hash (the look-up is audited); the number is never stored in clear."
     )
     date_hierarchy = "created_at"
     fields = (
@@ -84,11 +87,17 @@ class VisitorAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Visitor], search_term: str
     ) -> tuple[QuerySet[Visitor], bool]:
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip() or not can_look_up_visitors(request.user):
+            return results, may_have_duplicates
         try:
-            lookup_hash = national_id_lookup_hash(search_term)
+            normalize_national_id(search_term)
         except ValidationError:
             return results, may_have_duplicates
-        return results | queryset.filter(national_id_hash=lookup_hash), may_have_duplicates
+        # A full ID number: the audited look-up (by the keyed hash), as at the desk.
+        found = look_up_visitor(national_id=search_term, actor=request.user)
+        if found is None:
+            return results, may_have_duplicates
+        return results | queryset.filter(pk=found.pk), may_have_duplicates
 
     @admin.display(description=_("full name"), ordering="family_name")
     def full_name(self, obj: Visitor) -> str:

@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from propusk.audit.admin_audit import AuditedAdminMixin
 from propusk.visits.models import Visit, VisitGroup
 
 _USE_THE_SERVICES = _(
@@ -23,7 +24,7 @@ _USE_THE_SERVICES = _(
 )
 
 
-class ReadMostlyAdmin(admin.ModelAdmin):
+class ReadMostlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
