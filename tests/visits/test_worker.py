@@ -3,7 +3,8 @@
 Not eager: the task is published with ``.delay()`` to ``settings.CELERY_BROKER_URL`` (kombu's
 filesystem transport by default, Redis when CI sets ``CELERY_BROKER_URL``), consumed by a
 worker running in a thread, and its effect is read back from the database once the worker
-reports the task finished (bounded wait).
+reports the task finished (bounded wait). The same test passes against RabbitMQ
+(``CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
 from django.utils import timezone
+from kombu import Queue
 
 from propusk.audit.models import AuditEntry
 from propusk.celery import app
@@ -34,7 +36,9 @@ def _prepare_broker() -> None:
                 Path(value).mkdir(parents=True, exist_ok=True)
     else:
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge(app.conf.task_default_queue)
+            queue = Queue(app.conf.task_default_queue, channel=connection.default_channel)
+            queue.declare()  # RabbitMQ refuses to purge a queue that does not exist yet
+            queue.purge()
 
 
 @pytest.mark.worker
@@ -66,7 +70,7 @@ def test_worker_closes_expired_visits(make_visit):
     task_postrun.connect(on_postrun, weak=False)
     try:
         with start_worker(
-            app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10
+            app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30
         ):
             sent = close_expired_visits.delay()
             assert finished.wait(WAIT_SECONDS), (
