@@ -274,6 +274,25 @@ def test_reception_page_lists_expected_and_inside(
     assert body.index("Expectedova") < body.index("Insideva")
 
 
+def test_reception_page_shows_dates_only_where_the_day_is_not_today(
+    login, reception, make_visit, make_visitor_row, frozen_now
+):
+    make_visit(
+        visitor=make_visitor_row(family_name="Todayova"),
+        planned_start=NOW + HOUR,
+        planned_end=NOW + 3 * HOUR,
+    )
+    make_visit(  # still inside since yesterday
+        visitor=make_visitor_row(family_name="Overnightova"),
+        status=VisitStatus.CHECKED_IN,
+        planned_start=NOW - timedelta(days=1),
+        planned_end=NOW + HOUR,
+    )
+    body = login(reception).get(reverse("visits:reception")).content.decode()
+    assert "11:00 – 13:00" in body  # today: times only (NOW is 10:00 in Almaty)
+    assert "11.03.2030 10:00 – 12.03.2030 11:00" in body
+
+
 def test_list_shows_only_the_hosts_visits_and_filters(
     login, host, other_host, make_visit, make_visitor_row, frozen_now
 ):
