@@ -223,22 +223,27 @@ def _update(
     actor_label: str | None,
     may_update: bool,
 ) -> Visitor:
+    """Register a returning visitor again; replace their identity only if ``may_update``."""
     changes: dict[str, str] = {}
-    if not may_update:
-        return _update_keeping_identity(
-            visitor=visitor, data=data, actor=actor, actor_label=actor_label, changes=changes
-        )
-    for field in _PLAIN_FIELDS:
-        value = _clean(getattr(data, field))
-        if value != getattr(visitor, field):
-            setattr(visitor, field, value)
-            changes[field] = "changed"
     if visitor.consent_text_version != CONSENT_TEXT_VERSION:
         changes["consent"] = CONSENT_TEXT_VERSION
     _record_consent(visitor)
-    if data.photo_jpeg:
+    differing = {
+        field: value
+        for field in _PLAIN_FIELDS
+        if (value := _clean(getattr(data, field))) != getattr(visitor, field)
+    }
+    if may_update:
+        for field, value in differing.items():
+            setattr(visitor, field, value)
+            changes[field] = "changed"
+    elif differing:
+        changes["details"] = "submitted details not applied (identity kept)"
+    if data.photo_jpeg and (may_update or not visitor.photo):
+        changes["photo"] = "updated" if visitor.photo else "set"
         _set_photo(visitor, data.photo_jpeg)
-        changes["photo"] = "updated"
+    elif data.photo_jpeg:
+        changes["photo"] = "submitted photo not applied (identity kept)"
     visitor.save()
     record(
         actor=actor,
@@ -248,37 +253,6 @@ def _update(
         changes=changes,
     )
     logger.info("returning visitor %s registered again", visitor.pk)
-    return visitor
-
-
-def _update_keeping_identity(
-    *,
-    visitor: Visitor,
-    data: VisitorData,
-    actor: Actor,
-    actor_label: str | None,
-    changes: dict[str, str],
-) -> Visitor:
-    """A returning visitor registered by someone who may not change their identity."""
-    if visitor.consent_text_version != CONSENT_TEXT_VERSION:
-        changes["consent"] = CONSENT_TEXT_VERSION
-    _record_consent(visitor)
-    if data.photo_jpeg and not visitor.photo:
-        _set_photo(visitor, data.photo_jpeg)
-        changes["photo"] = "set"
-    elif data.photo_jpeg:
-        changes["photo"] = "submitted photo not applied (identity kept)"
-    if any(_clean(getattr(data, f)) != getattr(visitor, f) for f in _PLAIN_FIELDS):
-        changes["details"] = "submitted details not applied (identity kept)"
-    visitor.save()
-    record(
-        actor=actor,
-        actor_label=actor_label,
-        action="visitor.returned",
-        target=visitor,
-        changes=changes,
-    )
-    logger.info("returning visitor %s registered again, stored identity kept", visitor.pk)
     return visitor
 
 

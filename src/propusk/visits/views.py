@@ -7,6 +7,7 @@ again, and a refused action comes back as a message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -521,27 +522,26 @@ def _group_links(user: User, group: VisitGroup | None) -> tuple[str | None, bool
 
 @require_POST
 def check_in(request: HttpRequest, visit_id: int) -> HttpResponse:
-    user = _staff(request)
-    visit = selectors.get_visit_for(user, visit_id)
-    try:
-        services.check_in(visit=visit, actor=user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, _("%(name)s is checked in.") % {"name": visit.visitor.full_name})
-    return _back(request, visit)
+    return _desk_action(request, visit_id, services.check_in, _("%(name)s is checked in."))
 
 
 @require_POST
 def check_out(request: HttpRequest, visit_id: int) -> HttpResponse:
+    return _desk_action(request, visit_id, services.check_out, _("%(name)s is checked out."))
+
+
+def _desk_action(
+    request: HttpRequest, visit_id: int, action: Callable[..., Visit], done: str
+) -> HttpResponse:
+    """A one-button action on a visit: run it, say how it went, go back to the page."""
     user = _staff(request)
     visit = selectors.get_visit_for(user, visit_id)
     try:
-        services.check_out(visit=visit, actor=user)
+        action(visit=visit, actor=user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("%(name)s is checked out.") % {"name": visit.visitor.full_name})
+        messages.success(request, done % {"name": visit.visitor.full_name})
     return _back(request, visit)
 
 
