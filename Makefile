@@ -1,5 +1,5 @@
 # Two commands matter: `make run` and `make test`. Everything else is a helper.
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
