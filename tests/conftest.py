@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 
 from propusk.access.models import AccessLevelPolicy
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.accounts.roles import Role
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Throttle counters (and anything else cached) never carry over from one test."""
+    cache.clear()
 
 
 def make_user(username: str, *roles: Role, department: Department | None = None) -> User:

@@ -79,6 +79,11 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The cache holds the throttle counters (look-ups at the desk, the public invitation page).
+# Production: CACHE_URL=redis://host:6379/1 so that every web process shares the counters.
+# Unset, it is a LocMemCache, which is per process: each web worker counts on its own.
+CACHES = {"default": env.cache("CACHE_URL")}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -134,6 +139,14 @@ PHOTO_MAX_UPLOAD_BYTES = env.get_int("PROPUSK_PHOTO_MAX_UPLOAD_BYTES", 10 * 1024
 # HCP's face limit is not documented; 200 KB JPEG is what integrators use safely.
 PHOTO_MAX_JPEG_BYTES = env.get_int("PROPUSK_PHOTO_MAX_JPEG_BYTES", 200 * 1024)
 PHOTO_MAX_SIDE_PX = env.get_int("PROPUSK_PHOTO_MAX_SIDE_PX", 1024)
+
+# --- Throttling (propusk.core.throttle; counters in CACHES) ------------------------------
+# Look-ups of a visitor by national ID, per user, per window.
+LOOKUP_LIMIT = env.get_int("PROPUSK_LOOKUP_LIMIT", 30)
+LOOKUP_WINDOW_SECONDS = env.get_int("PROPUSK_LOOKUP_WINDOW_SECONDS", 600)
+# Submissions of the public invitation page, per link and per client IP (REMOTE_ADDR only).
+PUBLIC_SUBMIT_LIMIT = env.get_int("PROPUSK_PUBLIC_SUBMIT_LIMIT", 20)
+PUBLIC_SUBMIT_WINDOW_SECONDS = env.get_int("PROPUSK_PUBLIC_SUBMIT_WINDOW_SECONDS", 3600)
 
 # --- HikCentral (see docs/hikcentral.md) -----------------------------------------------
 HCP_BASE_URL = env.get_str("HCP_BASE_URL", "")

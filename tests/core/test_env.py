@@ -104,3 +104,15 @@ def test_database_urls(tmp_path):
     assert postgres["CONN_HEALTH_CHECKS"] is True
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL is not a valid database URL"):
         make(tmp_path, DATABASE_URL="nonsense://x").db("DATABASE_URL", "")
+
+
+def test_cache_url(tmp_path):
+    default = make(tmp_path).cache("CACHE_URL")
+    assert default["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    redis = make(tmp_path, CACHE_URL="redis://cache.internal:6379/1").cache("CACHE_URL")
+    assert redis == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://cache.internal:6379/1",
+    }
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL is not a valid cache URL"):
+        make(tmp_path, CACHE_URL="mysql://nope").cache("CACHE_URL")

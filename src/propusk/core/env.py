@@ -138,3 +138,23 @@ class Env:
             config.setdefault("CONN_MAX_AGE", 60)
             config["CONN_HEALTH_CHECKS"] = True
         return config
+
+    def cache(self, name: str) -> dict[str, Any]:
+        """A cache from a URL (``redis://host:6379/1``, ``locmemcache://``), or, unset, a
+        ``LocMemCache``: that one lives inside each process, so several web processes each keep
+        their own counters (fine for development and tests, not for a production throttle)."""
+        url = self._raw(name)
+        if url is None:
+            return {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "propusk",
+            }
+        try:
+            config: dict[str, Any] = dict(environ.Env.cache_url_config(url))
+        except Exception as exc:  # django-environ raises several kinds on a bad URL
+            raise ImproperlyConfigured(f"{name} is not a valid cache URL: {exc}") from None
+        if not config.get("BACKEND"):
+            raise ImproperlyConfigured(
+                f"{name} is not a valid cache URL: use redis://host:6379/1 or locmemcache://"
+            )
+        return config

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
@@ -18,11 +19,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from propusk.accounts.roles import roles_of
+from propusk.core import throttle
 from propusk.invitations.forms import InvitationForm
 from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.selectors import (
@@ -162,6 +165,37 @@ def _unavailable_page(request: HttpRequest, error: InvitationUnavailable) -> Htt
     )
 
 
+def _submit_allowance(request: HttpRequest, token: str) -> throttle.Throttle:
+    """Count one submission against the link and against the client's address.
+
+    The address is ``REMOTE_ADDR`` only: ``X-Forwarded-For`` is not trusted. Behind a reverse
+    proxy, have the proxy (or the WSGI server) put the real client address in REMOTE_ADDR, or
+    every visitor shares the proxy's counter.
+    """
+    return throttle.hit_all(
+        [
+            ("invitation-submit-token", token),
+            ("invitation-submit-ip", str(request.META.get("REMOTE_ADDR", ""))),
+        ],
+        limit=settings.PUBLIC_SUBMIT_LIMIT,
+        window=settings.PUBLIC_SUBMIT_WINDOW_SECONDS,
+    )
+
+
+def _throttled_page(request: HttpRequest, allowance: throttle.Throttle) -> HttpResponse:
+    minutes = allowance.retry_after_minutes
+    message = ngettext(
+        "Too many attempts; please try again in %(minutes)d minute.",
+        "Too many attempts; please try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+    response = render(
+        request, "invitations/public_throttled.html", {"message": message}, status=429
+    )
+    response["Retry-After"] = str(allowance.retry_after)
+    return response
+
+
 def _submission_token(request: HttpRequest) -> uuid.UUID:
     try:
         return uuid.UUID(str(request.POST.get("submission_token", "")))
@@ -174,6 +208,12 @@ def _submission_token(request: HttpRequest) -> uuid.UUID:
 @sensitive_post_parameters("national_id")  # kept out of error reports
 @require_http_methods(["GET", "POST"])
 def public(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        # Before anything is read or kept (the form, a pending photo): a refused submission
+        # stores nothing.
+        allowance = _submit_allowance(request, token)
+        if not allowance.allowed:
+            return _throttled_page(request, allowance)
     invitation, state = open_invitation_by_token(token)
     if invitation is None:
         return _unavailable_page(request, unavailable("unknown"))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -16,7 +16,7 @@ from propusk.audit.admin_audit import AuditedAdminMixin
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import normalize_national_id
 from propusk.visitors.selectors import can_look_up_visitors
-from propusk.visitors.services import look_up_visitor
+from propusk.visitors.services import LookupThrottled, look_up_visitor
 
 
 class HasNationalIdFilter(admin.SimpleListFilter):
@@ -94,7 +94,11 @@ class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
         except ValidationError:
             return results, may_have_duplicates
         # A full ID number: the audited look-up (by the keyed hash), as at the desk.
-        found = look_up_visitor(national_id=search_term, actor=request.user)
+        try:
+            found = look_up_visitor(national_id=search_term, actor=request.user)
+        except LookupThrottled as exc:
+            messages.error(request, exc.message)
+            return results, may_have_duplicates
         if found is None:
             return results, may_have_duplicates
         return results | queryset.filter(pk=found.pk), may_have_duplicates

@@ -14,15 +14,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from propusk.accounts.roles import Role, has_role
 from propusk.audit.services import record
+from propusk.core import throttle
 from propusk.core.time import now
 from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
 from propusk.visitors.models import Visitor
@@ -141,6 +144,23 @@ def may_update_identity(actor: Actor) -> bool:
     return actor is not None and has_role(actor, Role.RECEPTION, Role.ADMINISTRATOR)
 
 
+class LookupThrottled(Exception):
+    """The user has looked up too many visitors in this window (``PROPUSK_LOOKUP_LIMIT``)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    @property
+    def message(self) -> str:
+        minutes = max(1, -(-self.retry_after // 60))
+        return ngettext(
+            "Too many look-ups; try again in %(minutes)d minute.",
+            "Too many look-ups; try again in %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+
+
 def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
     """Reception (or an administrator) asks: has the person with this national ID been here?
 
@@ -149,9 +169,31 @@ def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
     otherwise; a malformed number is a ``ValidationError`` and looks nothing up. Every
     look-up is audited as ``visitor.looked_up`` (found or not; the number itself is neither
     audited nor logged).
+
+    Each user may look up ``PROPUSK_LOOKUP_LIMIT`` times per ``PROPUSK_LOOKUP_WINDOW_SECONDS``
+    (every attempt counts, a malformed number too); beyond that ``LookupThrottled`` is raised,
+    nothing is looked up and ``visitor.lookup_throttled`` is audited.
     """
     if actor is None or not can_look_up_visitors(actor):
         raise PermissionDenied(_("You are not allowed to look visitors up."))
+    allowance = throttle.hit(
+        "visitor-lookup",
+        str(actor.pk),
+        limit=settings.LOOKUP_LIMIT,
+        window=settings.LOOKUP_WINDOW_SECONDS,
+    )
+    if not allowance.allowed:
+        record(
+            actor=actor,
+            action="visitor.lookup_throttled",
+            target=Visitor,
+            changes={
+                "limit": settings.LOOKUP_LIMIT,
+                "window_seconds": settings.LOOKUP_WINDOW_SECONDS,
+            },
+        )
+        logger.warning("visitor look-up by user %s throttled", actor.pk)
+        raise LookupThrottled(allowance.retry_after)
     visitor = visitor_by_national_id(national_id)
     if visitor is None:
         record(

@@ -33,6 +33,7 @@ from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
 from propusk.visitors.returning import returning_token, returning_visitor
 from propusk.visitors.selectors import can_look_up_visitors, visitor_by_national_id
 from propusk.visitors.services import (
+    LookupThrottled,
     delete_new_photos_on_failure,
     look_up_visitor,
     may_update_identity,
@@ -440,6 +441,8 @@ def _look_up(request: HttpRequest, user: User) -> tuple[VisitorForm, Lookup, int
         return as_typed(), Lookup(found=None, message=message), 400
     try:
         visitor = look_up_visitor(national_id=typed, actor=user)
+    except LookupThrottled as exc:
+        return as_typed(), Lookup(found=None, message=exc.message), 429
     except ValidationError as exc:
         return as_typed(), Lookup(found=None, message=" ".join(exc.messages)), 400
     national_id = normalize_national_id(typed)

@@ -1,0 +1,91 @@
+"""A fixed-window rate limit on Django's cache.
+
+``hit(scope, ident, limit=..., window=...)`` counts one attempt by ``ident`` (a user id, an
+invitation token, a client IP) in the current window of ``window`` seconds and says whether it
+is allowed. Windows are aligned to the clock (a new one starts every ``window`` seconds), so
+a burst across a boundary may get up to twice the limit: good enough to stop probing.
+
+Counters live in the ``default`` cache (``CACHE_URL``): with Redis every web process shares
+them; with the default LocMemCache each process counts on its own. Keys hold a keyed hash
+(HMAC with ``SECRET_KEY``) of the scope and ``ident``, never ``ident`` itself: an ID number or
+an invitation token must not sit in clear in the cache. If the cache loses a counter, the
+count starts again: the limit is a brake, not a security boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.cache import caches
+from django.utils.crypto import salted_hmac
+
+_SALT = "propusk.core.throttle"
+
+
+@dataclass(frozen=True)
+class Throttle:
+    allowed: bool
+    count: int
+    retry_after: int  # seconds until the window ends (at least 1)
+
+    @property
+    def retry_after_minutes(self) -> int:
+        return max(1, math.ceil(self.retry_after / 60))
+
+
+def cache_key(scope: str, ident: str, window_index: int) -> str:
+    digest = salted_hmac(_SALT, f"{scope}\0{ident}", algorithm="sha256").hexdigest()
+    return f"throttle:{scope}:{digest}:{window_index}"
+
+
+def hit(
+    scope: str,
+    ident: str,
+    *,
+    limit: int,
+    window: int,
+    clock: Callable[[], float] | None = None,
+    cache_alias: str = "default",
+) -> Throttle:
+    """Count one attempt by ``ident`` in ``scope``; allowed while the count is within ``limit``.
+
+    A limit of 0 or less, or a window of 0 or less, turns the throttle off.
+    """
+    now = (clock or time.time)()
+    if limit <= 0 or window <= 0:
+        return Throttle(allowed=True, count=0, retry_after=1)
+    index = int(now // window)
+    window_end = (index + 1) * window
+    retry_after = max(1, math.ceil(window_end - now))
+    key = cache_key(scope, ident, index)
+    cache = caches[cache_alias]
+    # add() only creates the counter; incr() is atomic on Redis and LocMemCache.
+    cache.add(key, 0, timeout=retry_after + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted or expired between add() and incr()
+        cache.set(key, 1, timeout=retry_after + 1)
+        count = 1
+    return Throttle(allowed=count <= limit, count=count, retry_after=retry_after)
+
+
+def hit_all(
+    checks: list[tuple[str, str]],
+    *,
+    limit: int,
+    window: int,
+    clock: Callable[[], float] | None = None,
+) -> Throttle:
+    """Count one attempt against each ``(scope, ident)``; allowed only if all allow it."""
+    results = [hit(s, i, limit=limit, window=window, clock=clock) for s, i in checks]
+    refused = [r for r in results if not r.allowed]
+    if not refused:
+        return Throttle(allowed=True, count=max(r.count for r in results), retry_after=1)
+    return Throttle(
+        allowed=False,
+        count=max(r.count for r in refused),
+        retry_after=max(r.retry_after for r in refused),
+    )
