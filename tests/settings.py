@@ -21,3 +21,8 @@ from propusk.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LANGUAGE_CODE = "en"
+
+# One process-local cache for the suite: tests inspect the throttle's keys, and counters must not
+# leak between runs through a shared server. The throttle itself only uses cache.add/incr, which
+# every Django cache backend provides (checked once by hand against Redis: CACHE_URL=redis://...).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
