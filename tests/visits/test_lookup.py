@@ -81,6 +81,21 @@ def returning_field(response):
     return response.context["visitor_form"]["returning"].value()
 
 
+def found_visitor(national_id, returning, photo=None):
+    """The visitor block as sent after "Find": the found person's details, consent, the token."""
+    block = {
+        "visitor-family_name": "Returnova",
+        "visitor-given_name": "Saule",
+        "visitor-phone": "+77017654321",
+        "visitor-national_id": national_id,
+        "visitor-consent": "on",
+        "visitor-returning": returning,
+    }
+    if photo is not None:
+        block["visitor-photo"] = photo
+    return block
+
+
 # --- The service ------------------------------------------------------------------------
 
 
@@ -149,14 +164,7 @@ def test_found_and_kept_photo_registers_without_a_new_one(client, reception, hos
         REGISTER,
         typed(
             host=str(host.pk),
-            **{
-                "visitor-family_name": "Returnova",
-                "visitor-given_name": "Saule",
-                "visitor-phone": "+77017654321",
-                "visitor-national_id": iin,
-                "visitor-consent": "on",
-                "visitor-returning": returning_field(found),
-            },
+            **found_visitor(iin, returning_field(found)),
         ),
     )
 
@@ -176,17 +184,13 @@ def test_found_and_a_new_photo_replaces_the_face(client, reception, host, return
         REGISTER,
         typed(
             host=str(host.pk),
-            **{
-                "visitor-family_name": "Returnova",
-                "visitor-given_name": "Saule",
-                "visitor-phone": "+77017654321",
-                "visitor-national_id": iin,
-                "visitor-consent": "on",
-                "visitor-returning": returning_field(found),
-                "visitor-photo": SimpleUploadedFile(
+            **found_visitor(
+                iin,
+                returning_field(found),
+                photo=SimpleUploadedFile(
                     "new.jpg", make_jpeg(color=(200, 10, 10)), content_type="image/jpeg"
                 ),
-            },
+            ),
         ),
     )
 
@@ -204,14 +208,7 @@ def test_the_lookup_does_not_apply_when_the_number_changed(client, reception, ho
         REGISTER,
         typed(
             host=str(host.pk),
-            **{
-                "visitor-family_name": "Returnova",
-                "visitor-given_name": "Saule",
-                "visitor-phone": "+77017654321",
-                "visitor-national_id": make_iin(),  # somebody else now
-                "visitor-consent": "on",
-                "visitor-returning": returning_field(found),
-            },
+            **found_visitor(make_iin(), returning_field(found)),  # somebody else now
         ),
     )
     assert response.status_code == 400
@@ -229,14 +226,7 @@ def test_the_lookup_of_another_user_does_not_apply(
         REGISTER,
         typed(
             host=str(host.pk),
-            **{
-                "visitor-family_name": "Returnova",
-                "visitor-given_name": "Saule",
-                "visitor-phone": "+77017654321",
-                "visitor-national_id": iin,
-                "visitor-consent": "on",
-                "visitor-returning": token,
-            },
+            **found_visitor(iin, token),
         ),
     )
     assert response.status_code == 400
@@ -252,14 +242,7 @@ def test_an_error_after_the_lookup_still_shows_the_face_on_file(
         typed(
             host=str(host.pk),
             planned_end="2030-03-12T13:00",  # before the start
-            **{
-                "visitor-family_name": "Returnova",
-                "visitor-given_name": "Saule",
-                "visitor-phone": "+77017654321",
-                "visitor-national_id": iin,
-                "visitor-consent": "on",
-                "visitor-returning": returning_field(found),
-            },
+            **found_visitor(iin, returning_field(found)),
         ),
     )
     body = response.content.decode()
@@ -361,14 +344,7 @@ def test_the_number_is_neither_audited_nor_logged(client, caplog, reception, hos
         REGISTER,
         typed(
             host=str(host.pk),
-            **{
-                "visitor-family_name": "Returnova",
-                "visitor-given_name": "Saule",
-                "visitor-phone": "+77017654321",
-                "visitor-national_id": iin,
-                "visitor-consent": "on",
-                "visitor-returning": returning_field(found),
-            },
+            **found_visitor(iin, returning_field(found)),
         ),
     )
     assert Visit.objects.count() == 1
@@ -423,12 +399,7 @@ def test_find_on_the_group_member_page(client, reception, host, returning, iin, 
         {
             "submission_token": str(uuid.uuid4()),
             "single_pass": "",
-            "visitor-family_name": "Returnova",
-            "visitor-given_name": "Saule",
-            "visitor-phone": "+77017654321",
-            "visitor-national_id": iin,
-            "visitor-consent": "on",
-            "visitor-returning": returning_field(found),
+            **found_visitor(iin, returning_field(found)),
         },
     )
     assert response.status_code == 302
