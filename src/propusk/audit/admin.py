@@ -12,10 +12,11 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from propusk.audit.models import AuditEntry
+from propusk.core.admin_lists import DateRangeSafeAdminMixin
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(DateRangeSafeAdminMixin, admin.ModelAdmin):
     list_display = ("at", "actor_label", "action", "target_type", "target_id")
     list_filter = ("action", "target_type")
     search_fields = ("actor_label", "action", "target_type", "target_id")

@@ -14,6 +14,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from propusk.audit.services import record
+from propusk.core.admin_lists import DateRangeSafeAdminMixin
 
 
 def _fields_of(message: Any) -> list[str]:
@@ -30,7 +31,9 @@ def _fields_of(message: Any) -> list[str]:
     return names
 
 
-class AuditedAdminMixin(admin.ModelAdmin):
+class AuditedAdminMixin(DateRangeSafeAdminMixin, admin.ModelAdmin):
+    """The base of every admin that can change data (lists refuse out-of-range dates too)."""
+
     def log_addition(self, request: HttpRequest, obj: Model, message: Any) -> Any:
         entry = super().log_addition(request, obj, message)
         record(actor=request.user, action="admin.added", target=obj)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -18,7 +18,7 @@ from propusk.access.models import AccessLevelPolicy
 from propusk.accounts.models import Department
 from propusk.core.time import now as current_time
 from propusk.visits.models import VisitKind, VisitStatus
-from propusk.visits.selectors import eligible_hosts
+from propusk.visits.selectors import eligible_hosts, filterable_days
 from propusk.visits.services import MAX_COURSE, validate_window
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -311,3 +311,19 @@ class VisitFilterForm(forms.Form):
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
     q = forms.CharField(label=_("Visitor's name"), max_length=100, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        earliest, latest = filterable_days()
+        self.fields["day"].widget.attrs.update(min=earliest.isoformat(), max=latest.isoformat())
+
+    def clean_day(self) -> date | None:
+        day: date | None = self.cleaned_data["day"]
+        earliest, latest = filterable_days()
+        if day is not None and not earliest <= day <= latest:
+            raise ValidationError(
+                _("Choose a date between %(earliest)s and %(latest)s."),
+                code="out_of_range",
+                params={"earliest": earliest.isoformat(), "latest": latest.isoformat()},
+            )
+        return day

@@ -33,6 +33,18 @@ def site_today(now: datetime | None = None) -> date:
     return timezone.localtime(now or current_time(), timezone.get_default_timezone()).date()
 
 
+# The lists filter by a site day only within these bounds: far enough back for the archive,
+# far enough ahead for any planned visit, and well inside what date arithmetic and the
+# database can hold (``date.max`` has no next midnight; year 1 has no UTC midnight before it).
+EARLIEST_FILTER_DAY = date(2000, 1, 1)
+FILTER_YEARS_AHEAD = 10
+
+
+def filterable_days(now: datetime | None = None) -> tuple[date, date]:
+    """The first and last day a list may be filtered by (to the end of today's year + 10)."""
+    return EARLIEST_FILTER_DAY, date(site_today(now).year + FILTER_YEARS_AHEAD, 12, 31)
+
+
 def overlapping_day_q(day: date) -> Q:
     """Visits whose planned window overlaps the given site day."""
     start, end = site_day_bounds(day)
@@ -98,7 +110,10 @@ def filter_visits(
     day: date | None = None,
     search: str = "",
 ) -> QuerySet[Visit]:
-    """Narrow a visible set by status, site day and visitor name (every word must match)."""
+    """Narrow a visible set by status, site day and visitor name (every word must match).
+
+    ``day`` must be within ``filterable_days()`` (``VisitFilterForm`` checks it).
+    """
     if status:
         visits = visits.filter(status=status)
     if day is not None:
