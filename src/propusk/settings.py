@@ -7,8 +7,10 @@ With nothing configured the project runs on SQLite and a broker that needs no se
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from propusk.core.env import Env
@@ -40,6 +42,7 @@ INSTALLED_APPS = [
     "propusk.invitations",
     "propusk.audit",
     "propusk.integrations.hikcentral",
+    "axes",  # sign-in throttling (propusk.accounts.signin)
 ]
 
 MIDDLEWARE = [
@@ -52,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Turns a locked-out sign-in into the login page with 429 (propusk.accounts.signin).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "propusk.urls"
@@ -88,6 +93,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+# The first backend refuses a locked-out sign-in; the second checks the password.
+AUTHENTICATION_BACKENDS = [
+    "propusk.accounts.signin.SignInBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -147,6 +157,34 @@ LOOKUP_WINDOW_SECONDS = env.get_int("PROPUSK_LOOKUP_WINDOW_SECONDS", 600)
 # Submissions of the public invitation page, per link and per client IP (REMOTE_ADDR only).
 PUBLIC_SUBMIT_LIMIT = env.get_int("PROPUSK_PUBLIC_SUBMIT_LIMIT", 20)
 PUBLIC_SUBMIT_WINDOW_SECONDS = env.get_int("PROPUSK_PUBLIC_SUBMIT_WINDOW_SECONDS", 3600)
+
+# --- Sign-in throttling (django-axes; propusk.accounts.signin) ---------------------------
+# Failed sign-ins per account and per client address (REMOTE_ADDR only); either at its limit
+# refuses sign-in, the right password too, until those failures are older than the cool-off.
+AXES_FAILURE_LIMIT = env.get_int("PROPUSK_LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.get_int("PROPUSK_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+LOGIN_COOLOFF_MINUTES = env.get_int("PROPUSK_LOGIN_COOLOFF_MINUTES", 15)
+for _name, _value in (
+    ("PROPUSK_LOGIN_FAILURE_LIMIT", AXES_FAILURE_LIMIT),
+    ("PROPUSK_LOGIN_ADDRESS_FAILURE_LIMIT", LOGIN_ADDRESS_FAILURE_LIMIT),
+    ("PROPUSK_LOGIN_COOLOFF_MINUTES", LOGIN_COOLOFF_MINUTES),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name}={_value} must be at least 1")
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "propusk.accounts.signin.SignInAttemptHandler"
+AXES_CLIENT_IP_CALLABLE = "propusk.accounts.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "propusk.accounts.signin.lockout_response"
+# Attempts refused during a lockout neither count nor lengthen it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # this account's failures from this address only
+# Successes and failures go to the audit log; axes keeps only its counters (AccessAttempt),
+# shown in the admin by propusk.accounts.admin.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+# Masked in axes' log lines and in the form data it keeps with a counter.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
 
 # --- HikCentral (see docs/hikcentral.md) -----------------------------------------------
 HCP_BASE_URL = env.get_str("HCP_BASE_URL", "")
@@ -210,5 +248,7 @@ LOGGING = {
         # The HCP client logs each call itself (path, code, duration), without secrets.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # django-axes: failures and lockouts (WARNING, usernames and addresses masked).
+        "axes": {"level": "WARNING"},
     },
 }

@@ -4,11 +4,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from propusk.accounts.forms import SignInForm
 from propusk.core import views as core_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    # Throttled (propusk.accounts.signin); the admin's sign-in uses AdminSignInForm likewise.
+    path("login/", auth_views.LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Open without login: a visitor on the public invitation page switches the language too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

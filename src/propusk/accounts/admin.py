@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import User
@@ -7,6 +9,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from propusk.accounts.forms import AdminSignInForm
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.accounts.roles import roles_of
 from propusk.audit.admin_audit import AuditedAdminMixin
@@ -36,6 +39,14 @@ class EmployeeProfileInline(admin.StackedInline):
 
 
 admin.site.unregister(User)
+# The admin's sign-in is throttled like the site's (propusk.accounts.signin).
+admin.site.login_form = AdminSignInForm
+
+
+@admin.register(AccessAttempt)
+class SignInFailureAdmin(AuditedAdminMixin, AccessAttemptAdmin):
+    """django-axes' counters of failed sign-ins, one row per username, address and browser.
+    Deleting the rows of an account or an address unlocks it (written to the audit log)."""
 
 
 @admin.register(User)
