@@ -79,6 +79,7 @@ def guest_policy(db: None) -> AccessLevelPolicy:
         key="guest",
         name="Guests",
         hcp_access_level_ids=["1"],
+        hosts_may_choose=True,
         early_arrival_minutes=15,
         late_leave_minutes=15,
     )
@@ -101,6 +102,7 @@ def student_policy(db: None) -> AccessLevelPolicy:
         key="student",
         name="Students",
         hcp_access_level_ids=["3"],
+        hosts_may_choose=True,
         early_arrival_minutes=10,
         late_leave_minutes=10,
         single_pass_default=True,

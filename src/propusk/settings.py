@@ -146,11 +146,16 @@ NATIONAL_ID_FORMAT = env.get_str("PROPUSK_NATIONAL_ID_FORMAT", "kz_iin")
 # --- Visits -----------------------------------------------------------------------
 VISIT_MAX_DURATION_HOURS = env.get_int("PROPUSK_VISIT_MAX_DURATION_HOURS", 14 * 24)
 INVITATION_LIFETIME_HOURS = env.get_int("PROPUSK_INVITATION_LIFETIME_HOURS", 72)
+# How far ahead a visit may start or an invitation link may stay open.
+VISIT_PLAN_AHEAD_DAYS = env.get_int("PROPUSK_VISIT_PLAN_AHEAD_DAYS", 366)
 PHOTO_MIN_SIDE_PX = env.get_int("PROPUSK_PHOTO_MIN_SIDE_PX", 240)
 PHOTO_MAX_UPLOAD_BYTES = env.get_int("PROPUSK_PHOTO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 # HCP's face limit is not documented; 200 KB JPEG is what integrators use safely.
 PHOTO_MAX_JPEG_BYTES = env.get_int("PROPUSK_PHOTO_MAX_JPEG_BYTES", 200 * 1024)
 PHOTO_MAX_SIDE_PX = env.get_int("PROPUSK_PHOTO_MAX_SIDE_PX", 1024)
+# Pixels a photo may have (read from its header before decoding); sized for faces. Formats
+# decoded only at full size have lower caps (visitors.photos.FULL_DECODE_MAX_PIXELS).
+PHOTO_MAX_PIXELS = env.get_int("PROPUSK_PHOTO_MAX_PIXELS", 24_000_000)
 
 # --- Throttling (propusk.core.throttle; counters in CACHES) ------------------------------
 # Look-ups of a visitor by national ID, per user, per window.

@@ -22,6 +22,7 @@ from propusk.invitations.services import (
 )
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit, VisitGroup, VisitKind, VisitStatus
+from propusk.visits.services import confirm_visitor_identity
 from tests.factories import make_iin, make_jpeg, make_visitor, visitor_data
 
 pytestmark = pytest.mark.django_db
@@ -194,14 +195,16 @@ def test_group_link_gives_each_visitor_a_visit_in_the_group(group_invitation, wi
     assert not Visitor.objects.filter(family_name="Late").exists()
 
 
-def test_same_person_twice_on_a_group_link_is_refused(group_invitation):
+def test_a_number_already_on_a_group_link_is_not_refused_nor_revealed(group_invitation):
+    """Refusing would tell a link holder that the number is in the group, and would let them
+    block the real person: the second registration gets its own record, checked at the desk."""
     iin = make_iin()
-    _redeem(group_invitation, national_id=iin)
-    with pytest.raises(ValidationError) as caught:
-        _redeem(group_invitation, national_id=iin, family_name="Changed")
-    assert caught.value.code == "already_registered"
-    assert Visit.objects.count() == 1
-    assert Visitor.objects.get().family_name == "Ivanova"  # the update was rolled back
+    first = _redeem(group_invitation, national_id=iin)
+    second = _redeem(group_invitation, national_id=iin, family_name="Changed")
+    assert second.visitor_id != first.visitor_id
+    assert second.visitor.needs_identity_check
+    assert Visitor.objects.get(pk=first.visitor_id).family_name == "Ivanova"
+    assert Visit.objects.count() == 2
 
 
 def test_reused_single_link_is_refused(single_invitation):
@@ -264,24 +267,22 @@ def test_consent_refused_creates_nothing(single_invitation):
     assert single_invitation.uses_count == 0
 
 
-def test_returning_visitor_through_a_link_is_the_same_visitor(single_invitation, timed_invitation):
+def test_returning_visitor_through_a_link_is_matched_at_the_desk(
+    single_invitation, timed_invitation, admin_user
+):
+    """The link attaches nothing to the stored person; reception's confirmation does, and
+    then the same person is one visitor again (one HCP person)."""
     iin = make_iin()
     first = _redeem(single_invitation, national_id=iin)
     second = _redeem(timed_invitation, national_id=iin, photo_jpeg=make_jpeg(color=(9, 9, 9)))
-    assert first.visitor_id == second.visitor_id
+    assert first.visitor_id != second.visitor_id
+    assert Visitor.objects.count() == 2
+
+    confirm_visitor_identity(visit=second, actor=admin_user, same_person=True)
+
+    second.refresh_from_db()
+    assert second.visitor_id == first.visitor_id
     assert Visitor.objects.count() == 1
-
-
-def test_refused_redeem_leaves_no_face_file(group_invitation, settings):
-    from pathlib import Path
-
-    iin = make_iin()
-    _redeem(group_invitation, national_id=iin)
-    faces = Path(settings.MEDIA_ROOT) / "faces"
-    before = set(faces.rglob("*.jpg"))
-    with pytest.raises(ValidationError):
-        _redeem(group_invitation, national_id=iin, photo_jpeg=make_jpeg(color=(5, 5, 5)))
-    assert set(faces.rglob("*.jpg")) == before
 
 
 def test_redeem_refused_after_the_visitor_was_written_leaves_no_face_file(
@@ -324,18 +325,16 @@ def test_link_cannot_replace_a_returning_visitors_face_or_details(single_invitat
     )
 
     visitor = Visitor.objects.get(pk=original.pk)
-    assert visit.visitor_id == original.pk  # one identity, never a duplicate
-    assert Visitor.objects.count() == 1
+    assert visit.visitor_id != original.pk  # nothing attached to the stored person
+    assert visit.visitor.needs_identity_check
     assert visitor.photo.name == original_photo
     with visitor.photo.open("rb") as stored:
         assert stored.read() == original_bytes
     assert (visitor.family_name, visitor.phone) == ("Ivanova", "+77011234567")
-    entry = AuditEntry.objects.filter(action="visitor.returned").get()
-    assert "not applied" in entry.changes["photo"]
-    assert "not applied" in entry.changes["details"]
+    assert not AuditEntry.objects.filter(action="visitor.returned").exists()
 
 
-def test_link_fills_in_a_missing_photo_of_a_returning_visitor(single_invitation):
+def test_link_does_not_fill_in_a_missing_photo_of_a_returning_visitor(single_invitation):
     iin = make_iin()
     original = make_visitor(national_id=iin, photo_jpeg=None)
     assert not original.photo
@@ -346,4 +345,5 @@ def test_link_fills_in_a_missing_photo_of_a_returning_visitor(single_invitation)
         submission_token=uuid.uuid4(),
     )
 
-    assert Visitor.objects.get(pk=original.pk).photo
+    # A stranger's face must never become that person's face.
+    assert not Visitor.objects.get(pk=original.pk).photo

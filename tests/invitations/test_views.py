@@ -217,6 +217,21 @@ def test_detail_lists_the_visits_registered_through_it(client, host, single_invi
     assert "Nurlanova Dana" in response.content.decode()
 
 
+@pytest.mark.parametrize("fixture", ["timed_invitation", "group_invitation"])
+def test_reception_sees_no_name_of_a_visit_it_cannot_open(client, request, reception, fixture):
+    """Tomorrow's visits are outside reception's list: the link's page counts them, never
+    names them (the review found the name shown beside a visit reception could not open)."""
+    invitation = request.getfixturevalue(fixture)
+    client.post(public_url(invitation), form_data())
+    visit = Visit.objects.get()
+    client.force_login(reception)
+    assert client.get(reverse("visits:detail", args=[visit.pk])).status_code == 404
+    page = client.get(reverse("invitations:detail", args=[invitation.pk])).content.decode()
+    assert "Nurlanova" not in page
+    assert "A visitor (not in your list)" in page
+    assert reverse("visits:detail", args=[visit.pk]) not in page
+
+
 @pytest.mark.parametrize("persona", ["security", "no_role_user"])
 def test_security_and_no_role_are_refused(client, request, persona):
     client.force_login(request.getfixturevalue(persona))

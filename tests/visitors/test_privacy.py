@@ -44,5 +44,5 @@ def test_national_id_and_face_stay_out_of_logs_and_audit(caplog, client, admin_u
         assert b64 not in audit
         assert face[200:260].hex() not in logged
     assert (
-        AuditEntry.objects.filter(action__startswith="visitor.").count() == 2
-    )  # registered, returned (with a new face)
+        AuditEntry.objects.filter(action__startswith="visitor.").count() == 3
+    )  # registered, returned (with a new face), photo_viewed

@@ -83,12 +83,10 @@ def test_returning_visitor_is_found_by_national_id_and_updated(
     assert entry.changes == {"family_name": "changed", "phone": "changed", "photo": "updated"}
 
 
-def test_returning_visitor_without_a_new_photo_keeps_the_old_one():
+def test_returning_visitor_without_a_new_photo_keeps_the_old_one(reception):
     iin = make_iin()
     first = make_visitor(national_id=iin)
-    again = register_visitor(
-        data=visitor_data(national_id=iin, photo_jpeg=None), actor=None, actor_label="test"
-    )
+    again = register_visitor(data=visitor_data(national_id=iin, photo_jpeg=None), actor=reception)
     assert again.pk == first.pk
     assert again.photo.name == first.photo.name
     assert again.photo_updated_at == first.photo_updated_at
@@ -172,27 +170,36 @@ def test_face_file_is_kept_when_the_block_succeeds(settings):
     assert _face_files(settings) == before | {visitor.photo.path}
 
 
-def test_a_host_registering_a_known_id_keeps_the_stored_identity(host):
-    """Only desk staff who see the person may replace the face shared by all their visits."""
+@pytest.mark.parametrize("persona", ["host", None])
+def test_a_known_id_from_a_host_or_a_link_gets_a_record_of_its_own(persona, request):
+    """Only desk staff who see the person may touch the identity shared by all their visits;
+    anyone else gets what a new number gives, and reception confirms the match at arrival."""
+    actor = request.getfixturevalue(persona) if persona else None
     iin = make_iin()
     first = make_visitor(national_id=iin)
     old_photo = first.photo.name
 
-    again = register_visitor(
+    claimant = register_visitor(
         data=visitor_data(
             national_id=iin, family_name="Typo", photo_jpeg=make_jpeg(color=(9, 9, 9))
         ),
-        actor=host,
+        actor=actor,
+        actor_label=None if actor else "invitation",
     )
 
-    again.refresh_from_db()
-    assert again.pk == first.pk
-    assert again.family_name == "Ivanova"
-    assert again.photo.name == old_photo
-    entry = AuditEntry.objects.filter(action="visitor.returned").get()
-    assert entry.actor == host
-    assert "not applied" in entry.changes["photo"]
-    assert "not applied" in entry.changes["details"]
+    assert claimant.pk != first.pk
+    assert claimant.family_name == "Typo"
+    assert claimant.photo and claimant.photo.name != old_photo
+    assert claimant.national_id_hash is None  # the number stays first's
+    assert claimant.identity_match_hash == first.national_id_hash
+    assert claimant.needs_identity_check
+    assert claimant.person_code != first.person_code
+    first.refresh_from_db()
+    assert (first.family_name, first.photo.name) == ("Ivanova", old_photo)
+    assert not first.needs_identity_check
+    entry = AuditEntry.objects.get(action="visitor.registered", target_id=str(claimant.pk))
+    assert "to confirm" in entry.changes["identity"]
+    assert not AuditEntry.objects.filter(action="visitor.returned").exists()
 
 
 @pytest.mark.parametrize("persona", ["reception", "admin_user"])

@@ -106,14 +106,14 @@ def test_look_up_finds_by_national_id_and_is_audited(request, persona, returning
     entry = AuditEntry.objects.get(action="visitor.looked_up")
     assert entry.actor == user
     assert (entry.target_type, entry.target_id) == ("visitors.visitor", str(returning.pk))
-    assert entry.changes == {"result": "found", "photo": "on file"}
+    assert entry.changes == {"via": "id_number", "result": "found", "photo": "on file"}
 
 
 def test_look_up_of_nobody_is_audited_too(reception, frozen_now):
     assert look_up_visitor(national_id=make_iin(), actor=reception) is None
     entry = AuditEntry.objects.get(action="visitor.looked_up")
     assert (entry.target_type, entry.target_id) == ("visitors.visitor", "")
-    assert entry.changes == {"result": "not_found"}
+    assert entry.changes == {"via": "id_number", "result": "not_found"}
 
 
 @pytest.mark.parametrize("persona", ["host", "security", "no_role_user"])

@@ -231,7 +231,7 @@ def test_detail_shows_the_visit_in_site_time_with_history_and_allowed_actions(
     login(reception).post(reverse("visits:check_in", args=[today_visit.pk]))
     body = login(reception).get(reverse("visits:detail", args=[today_visit.pk])).content.decode()
     assert today_visit.visitor.full_name in body
-    assert reverse("visitors:photo", args=[today_visit.visitor_id]) in body
+    assert reverse("visits:photo", args=[today_visit.pk]) in body
     assert "12.03.2030 09:50 – 11:50" in body  # Almaty time, not UTC (04:50)  # noqa: RUF001
     assert "Checked in" in body  # status and history
     assert "reception" in body.lower()

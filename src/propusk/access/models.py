@@ -28,6 +28,14 @@ class AccessLevelPolicy(models.Model):
         default=False,
         help_text=_("Access ends at the first exit through a turnstile."),
     )
+    hosts_may_choose = models.BooleanField(
+        _("hosts may choose it"),
+        default=False,
+        help_text=_(
+            "Hosts may give this policy to their guests. Otherwise only reception and "
+            "administrators may (e.g. a VIP policy)."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:

@@ -9,7 +9,9 @@ from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.models import AccessLevelPolicy
+from propusk.access.selectors import choosable_policies
 from propusk.accounts.models import Department
+from propusk.core.text import clean_visible_text
 from propusk.invitations.models import InvitationKind
 from propusk.invitations.services import MAX_GROUP_USES
 from propusk.visits.forms import HostChoiceField, SiteDateTimeField
@@ -61,14 +63,17 @@ class InvitationForm(forms.Form):
         help_text=_("Leave empty for the default lifetime of a link."),
     )
 
-    def __init__(self, *args: Any, fixed_host: User | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, chooser: User, fixed_host: User | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fixed_host = fixed_host
         if fixed_host is not None:
             del self.fields["host"]
         else:
             self.fields["host"].queryset = eligible_hosts()  # type: ignore[attr-defined]
-        policies = AccessLevelPolicy.objects.filter(is_active=True).order_by("name")
+        # Only the policies this user may give (create_invitation checks it again).
+        policies = choosable_policies(chooser)
         self.fields["access_policy"].queryset = policies  # type: ignore[attr-defined]
         guest = policies.filter(key="guest").first()
         if guest is not None:
@@ -80,6 +85,14 @@ class InvitationForm(forms.Form):
             "For one visitor you may leave the time empty: the visitor registers, and you "
             "confirm the time later. A group needs the time."
         )
+
+    # The visitor reads the purpose on the invitation page, and staff the group's name in
+    # every list: no invisible or direction-changing characters (core.text).
+    def clean_purpose(self) -> str:
+        return clean_visible_text(self.cleaned_data["purpose"])
+
+    def clean_group_name(self) -> str:
+        return clean_visible_text(self.cleaned_data["group_name"])
 
     def chosen_host(self) -> User:
         if self.fixed_host is not None:

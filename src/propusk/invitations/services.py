@@ -21,8 +21,10 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from propusk.access.models import AccessLevelPolicy
+from propusk.access.selectors import can_choose_policy
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
 from propusk.core.time import now as current_time
@@ -37,7 +39,6 @@ from propusk.visits.models import Visit, VisitKind, VisitStatus
 from propusk.visits.permissions import can_host, can_register_for
 from propusk.visits.selectors import visit_by_submission_token
 from propusk.visits.services import (
-    AlreadyInGroup,
     create_visit_group,
     register_visit,
     validate_window,
@@ -101,6 +102,7 @@ def create_invitation(
             # Registering after the visit is over makes no sense.
             expires_at = min(expires_at, planned_end)
     _validate_invitation(
+        actor=actor,
         host=host,
         kind=kind,
         access_policy=access_policy,
@@ -206,29 +208,21 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
             raise unavailable(state)
         visitor = register_visitor(data=data, actor=None, actor_label=INVITATION_ACTOR_LABEL)
         planned_start, planned_end, status = _window_for(invitation)
-        try:
-            visit = register_visit(
-                kind=VisitKind.GROUP
-                if invitation.kind == InvitationKind.GROUP
-                else VisitKind.GUEST,
-                visitor=visitor,
-                host=invitation.host,
-                planned_start=planned_start,
-                planned_end=planned_end,
-                access_policy=invitation.access_policy,
-                actor=None,
-                department=invitation.department,
-                purpose=invitation.purpose,
-                group=invitation.group,
-                invitation=invitation,
-                status=status,
-                submission_token=submission_token,
-            )
-        except AlreadyInGroup:
-            # The rule is register_visit's (link and desk alike); the words are the visitor's.
-            raise ValidationError(
-                _("You are already registered with this invitation."), code="already_registered"
-            ) from None
+        visit = register_visit(
+            kind=VisitKind.GROUP if invitation.kind == InvitationKind.GROUP else VisitKind.GUEST,
+            visitor=visitor,
+            host=invitation.host,
+            planned_start=planned_start,
+            planned_end=planned_end,
+            access_policy=invitation.access_policy,
+            actor=None,
+            department=invitation.department,
+            purpose=invitation.purpose,
+            group=invitation.group,
+            invitation=invitation,
+            status=status,
+            submission_token=submission_token,
+        )
         invitation.uses_count += 1
         invitation.save(update_fields=["uses_count"])
     logger.info("invitation %s used: visit %s", invitation.pk, visit.pk)
@@ -258,6 +252,7 @@ def _window_for(invitation: Invitation) -> tuple[datetime, datetime, VisitStatus
 
 def _validate_invitation(
     *,
+    actor: User,
     host: User,
     kind: InvitationKind,
     access_policy: AccessLevelPolicy,
@@ -277,6 +272,12 @@ def _validate_invitation(
         add("host", _("This person cannot host visitors."), "not_a_host")
     if not access_policy.is_active:
         add("access_policy", _("This access policy is switched off."), "inactive_policy")
+    elif not can_choose_policy(actor, access_policy):
+        add(
+            "access_policy",
+            _("Only reception or an administrator may give this access policy."),
+            "policy_not_allowed",
+        )
     if kind not in InvitationKind.values:
         add("kind", _("Choose one visitor or a group."), "bad_kind")
     if has_window:
@@ -300,5 +301,16 @@ def _validate_invitation(
         )
     if expires_at <= moment:
         add("expires_at", _("The link must expire in the future."), "expired")
+    elif expires_at > moment + timedelta(days=settings.VISIT_PLAN_AHEAD_DAYS):
+        add(
+            "expires_at",
+            ngettext_lazy(
+                "A link can stay open at most %(days)d day.",
+                "A link can stay open at most %(days)d days.",
+                settings.VISIT_PLAN_AHEAD_DAYS,
+            )
+            % {"days": settings.VISIT_PLAN_AHEAD_DAYS},
+            "too_far_ahead",
+        )
     if errors:
         raise ValidationError(errors)

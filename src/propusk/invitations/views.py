@@ -48,7 +48,7 @@ from propusk.invitations.services import (
 )
 from propusk.visitors.forms import VisitorForm
 from propusk.visits.forms import add_service_error
-from propusk.visits.models import VisitGroup, VisitStatus
+from propusk.visits.models import Visit, VisitGroup, VisitStatus
 from propusk.visits.permissions import can_register_for
 from propusk.visits.selectors import group_is_over, group_members, visits_visible_to
 
@@ -86,9 +86,9 @@ def create(request: HttpRequest) -> HttpResponse:
     user = _require_inviter(request)
     fixed_host = None if roles_of(user) & ALL_INVITATIONS_ROLES else user
     if request.method != "POST":
-        form = InvitationForm(fixed_host=fixed_host)
+        form = InvitationForm(fixed_host=fixed_host, chooser=user)
         return render(request, "invitations/create.html", {"form": form})
-    form = InvitationForm(request.POST, fixed_host=fixed_host)
+    form = InvitationForm(request.POST, fixed_host=fixed_host, chooser=user)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -122,7 +122,7 @@ def detail(request: HttpRequest, invitation_id: int) -> HttpResponse:
         "invitation": invitation,
         "state": state,
         "url": _public_url(request, invitation),
-        "visits": visits_of(invitation),
+        "visits": _rows_visible_to(user, list(visits_of(invitation))),
         "can_revoke": can_manage(user, invitation) and invitation.revoked_at is None,
     }
     if invitation.group is not None:
@@ -133,17 +133,26 @@ def detail(request: HttpRequest, invitation_id: int) -> HttpResponse:
 def _group_context(user: User, group: VisitGroup) -> dict[str, Any]:
     """A group invitation's page is the group's page: every member, however registered."""
     members = list(group_members(group))
-    # Link only the visits the user may open (reception sees today's, for instance).
-    visible = set(visits_visible_to(user).filter(group=group).values_list("pk", flat=True))
     over = group_is_over(group)
     return {
         "group": group,
-        "members": [{"visit": visit, "visible": visit.pk in visible} for visit in members],
+        "members": _rows_visible_to(user, members),
         "member_count": sum(1 for visit in members if visit.status != VisitStatus.CANCELLED),
         "desk_count": sum(1 for visit in members if visit.invitation_id is None),
         "group_over": over,
         "may_add_member": can_register_for(user, group.host) and not over,
     }
+
+
+def _rows_visible_to(user: User, visits: list[Visit]) -> list[dict[str, Any]]:
+    """Rows for a list of visits: only those the user may open show the visitor (reception
+    sees today's, for instance); the others are counted, never named."""
+    visible = set(
+        visits_visible_to(user)
+        .filter(pk__in=[visit.pk for visit in visits])
+        .values_list("pk", flat=True)
+    )
+    return [{"visit": visit, "visible": visit.pk in visible} for visit in visits]
 
 
 @require_POST

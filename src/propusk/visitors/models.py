@@ -43,6 +43,14 @@ class Visitor(models.Model):
     national_id_hash = models.CharField(
         max_length=64, null=True, blank=True, unique=True, editable=False
     )
+    # Set on a record registered by someone who may not see or change a stored identity (a
+    # host, an invitation link) with an ID number that already belonged to another visitor:
+    # this record holds what they submitted, and reception confirms at arrival whether it is
+    # the same person (then its visits move to the stored identity and this record goes).
+    # See services.register_visitor and docs/visits.md "Returning visitors".
+    identity_match_hash = models.CharField(  # noqa: DJ001 - NULL: no match (as the hash above)
+        max_length=64, null=True, blank=True, db_index=True, editable=False
+    )
     photo = models.ImageField(
         _("face photo"), storage=face_storage, upload_to=face_upload_to, blank=True
     )
@@ -69,4 +77,9 @@ class Visitor(models.Model):
 
     @property
     def has_national_id(self) -> bool:
-        return bool(self.national_id_hash)
+        return bool(self.national_id_hash or self.identity_match_hash)
+
+    @property
+    def needs_identity_check(self) -> bool:
+        """Its ID number matches another visitor's: reception confirms who this is."""
+        return bool(self.identity_match_hash)

@@ -11,7 +11,10 @@ the photo stays required, so the stored face is shown only after an audited look
 
 from __future__ import annotations
 
+import time
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.core.exceptions import ValidationError
 
@@ -48,3 +51,32 @@ def returning_visitor(
     except ValidationError:
         return None
     return Visitor.objects.filter(pk=visitor_id, national_id_hash=lookup_hash).first()
+
+
+# --- Seeing a stored face after a look-up ------------------------------------------------
+# A face shown on a page outside any visit (the form after "Find", the identity check at the
+# desk) is served only to the session that made the audited look-up, for an hour.
+_FACE_GRANTS_KEY = "propusk.face_grants"
+
+
+def grant_face_view(session: SessionBase, visitor: Visitor) -> None:
+    """After an audited look-up found ``visitor``: this session may see their face."""
+    grants = _live_grants(session)
+    grants[str(visitor.pk)] = time.time() + MAX_AGE_SECONDS
+    session[_FACE_GRANTS_KEY] = grants
+
+
+def has_face_grant(session: SessionBase, visitor_id: int) -> bool:
+    return str(visitor_id) in _live_grants(session)
+
+
+def _live_grants(session: SessionBase) -> dict[str, float]:
+    stored = session.get(_FACE_GRANTS_KEY)
+    if not isinstance(stored, dict):
+        return {}
+    moment = time.time()
+    return {
+        key: expiry
+        for key, expiry in stored.items()
+        if isinstance(expiry, int | float) and expiry > moment
+    }

@@ -8,19 +8,9 @@ from propusk.accounts.roles import Role, has_role
 from propusk.visitors.crypto import national_id_lookup_hash
 from propusk.visitors.models import Visitor
 
-# Roles that work with every visitor; a host sees only the visitors of their own visits.
-_ALL_VISITORS_ROLES = (Role.ADMINISTRATOR, Role.SECURITY, Role.RECEPTION)
 # Roles that may look a visitor up by national ID at the desk. Not hosts: a host typing
 # arbitrary ID numbers could learn who has visited. Not security: it registers nobody.
 LOOKUP_ROLES = (Role.ADMINISTRATOR, Role.RECEPTION)
-
-
-def can_view_photo(user: AbstractBaseUser | AnonymousUser, visitor: Visitor) -> bool:
-    if has_role(user, *_ALL_VISITORS_ROLES):
-        return True
-    if not has_role(user, Role.HOST):
-        return False
-    return visitor.visits.filter(host_id=user.pk).exists()
 
 
 def can_look_up_visitors(user: AbstractBaseUser | AnonymousUser) -> bool:

@@ -1,9 +1,12 @@
-"""Writes for visitors: registration (new or returning), photo replacement, and the audited
-look-up of a returning visitor at the desk.
+"""Writes for visitors: registration (new or returning), the audited look-up of a returning
+visitor at the desk, and reception's confirmation of an identity at arrival.
 
-A returning visitor is found by the keyed hash of their national ID and updated in place -
-one visitor identity, one HCP person. Visitors are never merged by name. Audit entries say
-which fields changed, never the values of the ID number or the face.
+A returning visitor is found by the keyed hash of their national ID - one visitor identity,
+one HCP person - and only desk staff who may look visitors up (reception, administrators)
+ever learn who is behind a number or change that identity. A host or an invitation link
+submitting a known number gets a record of its own, as for a new number; reception later
+confirms at the desk whether it is the same person. Visitors are never merged by name.
+Audit entries say which fields changed, never the values of the ID number or the face.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -23,14 +27,17 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from propusk.accounts.roles import Role, has_role
 from propusk.audit.services import record
 from propusk.core import throttle
 from propusk.core.time import now
 from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import normalize_national_id
-from propusk.visitors.selectors import can_look_up_visitors, visitor_by_national_id
+from propusk.visitors.selectors import (
+    can_look_up_visitors,
+    face_photo_bytes,
+    visitor_by_national_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +109,15 @@ def register_visitor(
     """Create a visitor, or register the returning visitor with the same national ID again.
 
     A returning visitor's stored face, name and contacts are one identity shared by all their
-    visits (one HCP person). Anyone who knows a person's ID number could type it, so only
-    desk staff who see the person (``may_update_identity``: reception, administrators) replace
-    them; from anyone else (a host, an invitation link) the stored identity is kept, a
-    missing photo is filled in, and the audit entry notes what was not applied.
+    visits (one HCP person). Who is behind an ID number is disclosed only to desk staff who
+    may look visitors up (``may_update_identity``: reception, administrators); they see the
+    person, so what they submit replaces the stored identity.
+
+    Anyone else (a host, an invitation link) who submits an ID number that is already on file
+    gets exactly what a new number gives: a new record holding what they submitted, marked
+    with ``identity_match_hash``. The stored identity is neither shown, nor changed, nor
+    attached to their visit; reception confirms at arrival whether it is the same person
+    (``merge_into_stored_identity``), and only then do the visits move to the stored identity.
     """
     if not data.consent:
         raise ValidationError(
@@ -113,35 +125,32 @@ def register_visitor(
         )
     national_id = normalize_national_id(data.national_id) if data.national_id else None
     lookup_hash = national_id_lookup_hash(national_id) if national_id else None
+    may_update = may_update_identity(actor)
+    arguments: dict[str, Any] = {
+        "data": data,
+        "national_id": national_id,
+        "actor": actor,
+        "actor_label": actor_label,
+    }
     with delete_new_photos_on_failure(), transaction.atomic():
         visitor = _find_for_update(lookup_hash)
         if visitor is None:
             try:
                 with transaction.atomic():
-                    return _create(
-                        data=data,
-                        national_id=national_id,
-                        lookup_hash=lookup_hash,
-                        actor=actor,
-                        actor_label=actor_label,
-                    )
+                    return _create(lookup_hash=lookup_hash, **arguments)
             except IntegrityError:
-                # Someone registered the same ID number a moment ago: update that visitor.
+                # Someone registered the same ID number a moment ago.
                 visitor = _find_for_update(lookup_hash)
                 if visitor is None:
                     raise
-        return _update(
-            visitor=visitor,
-            data=data,
-            actor=actor,
-            actor_label=actor_label,
-            may_update=may_update_identity(actor),
-        )
+        if not may_update:
+            return _create(lookup_hash=None, identity_match_hash=lookup_hash, **arguments)
+        return _update(visitor=visitor, data=data, actor=actor, actor_label=actor_label)
 
 
 def may_update_identity(actor: Actor) -> bool:
-    """Whether ``actor`` may replace a returning visitor's stored face and details."""
-    return actor is not None and has_role(actor, Role.RECEPTION, Role.ADMINISTRATOR)
+    """Whether ``actor`` may see and replace a returning visitor's stored face and details."""
+    return actor is not None and can_look_up_visitors(actor)
 
 
 class LookupThrottled(Exception):
@@ -174,6 +183,30 @@ def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
     (every attempt counts, a malformed number too); beyond that ``LookupThrottled`` is raised,
     nothing is looked up and ``visitor.lookup_throttled`` is audited.
     """
+    _count_disclosure(actor)
+    visitor = visitor_by_national_id(national_id)
+    _audit_disclosure(actor, visitor, via="id_number")
+    return visitor
+
+
+def look_up_identity_match(*, claimant: Visitor, actor: Actor) -> Visitor | None:
+    """The stored visitor whose ID number ``claimant`` was registered with, for reception to
+    compare with the person at the desk (``Visitor.needs_identity_check``).
+
+    A disclosure like ``look_up_visitor``: the same roles, the same throttle, audited as
+    ``visitor.looked_up``. None when nobody holds that number any more (then confirming
+    makes ``claimant`` the identity). ``ValidationError`` if there is nothing to confirm.
+    """
+    if not claimant.identity_match_hash:
+        raise ValidationError(_("This visitor's identity needs no check."), code="no_match")
+    _count_disclosure(actor)
+    stored = Visitor.objects.filter(national_id_hash=claimant.identity_match_hash).first()
+    _audit_disclosure(actor, stored, via="identity_check", claimant=claimant)
+    return stored
+
+
+def _count_disclosure(actor: Actor) -> None:
+    """Check the role and count one look-up against the user's allowance (or refuse)."""
     if actor is None or not can_look_up_visitors(actor):
         raise PermissionDenied(_("You are not allowed to look visitors up."))
     allowance = throttle.hit(
@@ -194,24 +227,133 @@ def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
         )
         logger.warning("visitor look-up by user %s throttled", actor.pk)
         raise LookupThrottled(allowance.retry_after)
-    visitor = visitor_by_national_id(national_id)
+
+
+def _audit_disclosure(
+    actor: Actor, visitor: Visitor | None, *, via: str, claimant: Visitor | None = None
+) -> None:
+    assert actor is not None  # noqa: S101 - _count_disclosure refused None
+    changes: dict[str, Any] = {"via": via}
+    if claimant is not None:
+        changes["claimant"] = claimant.pk
     if visitor is None:
+        changes["result"] = "not_found"
+        record(actor=actor, action="visitor.looked_up", target=Visitor, changes=changes)
+        logger.info("visitor look-up by user %s (%s): no match", actor.pk, via)
+        return
+    changes["result"] = "found"
+    changes["photo"] = "on file" if visitor.photo else "none"
+    record(actor=actor, action="visitor.looked_up", target=visitor, changes=changes)
+    logger.info("visitor look-up by user %s (%s): visitor %s", actor.pk, via, visitor.pk)
+
+
+def merge_into_stored_identity(
+    *, claimant: Visitor, actor: Actor, take_submitted: bool
+) -> tuple[Visitor, list[int]]:
+    """Reception confirmed at the desk: ``claimant`` is the person stored with its ID number.
+
+    Its visits move to the stored visitor (one identity, one HCP person) and ``claimant`` is
+    deleted with its face file. ``take_submitted``: the details and face submitted with
+    ``claimant`` replace the stored ones (the person looks different now); otherwise the
+    stored ones stay. If nobody holds the number any more, ``claimant`` becomes the identity.
+    Returns the visitor that now holds the visits and the ids of the visits moved. Call inside
+    the caller's transaction (``visits.services.confirm_visitor_identity``), which re-checks
+    the visit and announces the access change.
+    """
+    _require_identity_staff(actor)
+    claimant = Visitor.objects.select_for_update().get(pk=claimant.pk)
+    match_hash = claimant.identity_match_hash
+    if not match_hash:
+        raise ValidationError(_("This visitor's identity needs no check."), code="no_match")
+    stored = _find_for_update(match_hash)
+    if stored is None:
+        claimant.national_id_hash, claimant.identity_match_hash = match_hash, None
+        claimant.save(update_fields=["national_id_hash", "identity_match_hash", "updated_at"])
         record(
             actor=actor,
-            action="visitor.looked_up",
-            target=Visitor,
-            changes={"result": "not_found"},
+            action="visitor.identity_confirmed",
+            target=claimant,
+            changes={"result": "became the identity (no other visitor holds the number)"},
         )
-        logger.info("visitor look-up by user %s: no match", actor.pk)
+        return claimant, []
+    changes: dict[str, Any] = {"merged_from": claimant.pk}
+    if take_submitted:
+        for field in _PLAIN_FIELDS:
+            if getattr(claimant, field) != getattr(stored, field):
+                setattr(stored, field, getattr(claimant, field))
+                changes[field] = "changed"
+        submitted_face = _face_bytes(claimant)
+        if submitted_face is not None:
+            _set_photo(stored, submitted_face)
+            changes["photo"] = "updated"
+    else:
+        changes["details"] = "kept"
+    _record_consent(stored)
+    stored.save()
+    moved = list(claimant.visits.values_list("pk", flat=True))
+    claimant.visits.update(visitor=stored)
+    changes["visits"] = moved
+    _delete_visitor(claimant)
+    record(actor=actor, action="visitor.identity_confirmed", target=stored, changes=changes)
+    logger.info("visitor %s merged into visitor %s at the desk", claimant.pk, stored.pk)
+    return stored, moved
+
+
+def reject_identity_match(*, claimant: Visitor, actor: Actor) -> Visitor:
+    """Reception found at the desk that ``claimant`` is not the person stored with the ID
+    number it was registered with: the number is removed from ``claimant`` (it is not
+    theirs); its visits stay with it, and the stored visitor is untouched."""
+    _require_identity_staff(actor)
+    claimant = Visitor.objects.select_for_update().get(pk=claimant.pk)
+    if not claimant.identity_match_hash:
+        raise ValidationError(_("This visitor's identity needs no check."), code="no_match")
+    claimant.identity_match_hash = None
+    claimant.national_id_encrypted = ""
+    claimant.save(update_fields=["identity_match_hash", "national_id_encrypted", "updated_at"])
+    record(
+        actor=actor,
+        action="visitor.identity_rejected",
+        target=claimant,
+        changes={"national_id": "removed (not this person's)"},
+    )
+    return claimant
+
+
+def _require_identity_staff(actor: Actor) -> None:
+    if not may_update_identity(actor):
+        raise PermissionDenied(_("Only reception can confirm a visitor's identity."))
+
+
+def _face_bytes(visitor: Visitor) -> bytes | None:
+    if not visitor.photo:
+        return None
+    with visitor.photo.open("rb") as stored:
+        return stored.read()
+
+
+def _delete_visitor(visitor: Visitor) -> None:
+    """Delete a visitor row now and its face file once the deletion is committed."""
+    photo_name = visitor.photo.name if visitor.photo else ""
+    storage = visitor.photo.storage
+    visitor.delete()
+    if photo_name:
+        transaction.on_commit(lambda: storage.delete(photo_name))
+
+
+def disclose_face(*, visitor: Visitor, actor: Actor, visit_id: int | None = None) -> bytes | None:
+    """The visitor's stored face for ``actor``, audited as ``visitor.photo_viewed`` (who,
+    whose, when, through which visit); None if there is no face. The caller has checked that
+    ``actor`` may see it (``visits.permissions.can_view_face``, or a look-up grant)."""
+    data = face_photo_bytes(visitor)
+    if data is None:
         return None
     record(
         actor=actor,
-        action="visitor.looked_up",
+        action="visitor.photo_viewed",
         target=visitor,
-        changes={"result": "found", "photo": "on file" if visitor.photo else "none"},
+        changes={"visit": visit_id} if visit_id is not None else {"via": "look-up"},
     )
-    logger.info("visitor look-up by user %s: visitor %s", actor.pk, visitor.pk)
-    return visitor
+    return data
 
 
 def _find_for_update(lookup_hash: str | None) -> Visitor | None:
@@ -227,13 +369,17 @@ def _create(
     lookup_hash: str | None,
     actor: Actor,
     actor_label: str | None,
+    identity_match_hash: str | None = None,
 ) -> Visitor:
     visitor = Visitor(**{field: _clean(getattr(data, field)) for field in _PLAIN_FIELDS})
     changes: dict[str, str] = {field: "set" for field in _PLAIN_FIELDS if getattr(visitor, field)}
     if national_id is not None:
         visitor.national_id_encrypted = encrypt_national_id(national_id)
         visitor.national_id_hash = lookup_hash
+        visitor.identity_match_hash = identity_match_hash
         changes["national_id"] = "set"
+        if identity_match_hash is not None:
+            changes["identity"] = "matches a stored visitor: to confirm at the desk"
     _record_consent(visitor)
     changes["consent"] = CONSENT_TEXT_VERSION
     if data.photo_jpeg:
@@ -263,29 +409,21 @@ def _update(
     data: VisitorData,
     actor: Actor,
     actor_label: str | None,
-    may_update: bool,
 ) -> Visitor:
-    """Register a returning visitor again; replace their identity only if ``may_update``."""
+    """Register a returning visitor again at the desk: what was submitted replaces the
+    stored details; a new photo replaces the stored face (none submitted: the face is kept)."""
     changes: dict[str, str] = {}
     if visitor.consent_text_version != CONSENT_TEXT_VERSION:
         changes["consent"] = CONSENT_TEXT_VERSION
     _record_consent(visitor)
-    differing = {
-        field: value
-        for field in _PLAIN_FIELDS
-        if (value := _clean(getattr(data, field))) != getattr(visitor, field)
-    }
-    if may_update:
-        for field, value in differing.items():
+    for field in _PLAIN_FIELDS:
+        value = _clean(getattr(data, field))
+        if value != getattr(visitor, field):
             setattr(visitor, field, value)
             changes[field] = "changed"
-    elif differing:
-        changes["details"] = "submitted details not applied (identity kept)"
-    if data.photo_jpeg and (may_update or not visitor.photo):
+    if data.photo_jpeg:
         changes["photo"] = "updated" if visitor.photo else "set"
         _set_photo(visitor, data.photo_jpeg)
-    elif data.photo_jpeg:
-        changes["photo"] = "submitted photo not applied (identity kept)"
     visitor.save()
     record(
         actor=actor,

@@ -4,17 +4,29 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from propusk.accounts.roles import Role, has_role
 from propusk.visitors.models import Visitor
-from propusk.visitors.selectors import can_view_photo, face_photo_bytes
+from propusk.visitors.returning import has_face_grant
+from propusk.visitors.services import disclose_face
 
 
 @require_GET
 def photo(request: HttpRequest, visitor_id: int) -> HttpResponse:
-    """A visitor's face, for staff who may see it; 404 for everyone else (no hint it exists)."""
-    visitor = get_object_or_404(Visitor, pk=visitor_id)
-    if not can_view_photo(request.user, visitor):
+    """A stored face outside any visit: for administrators (the admin's visitor page), and
+    for the session whose audited look-up found this visitor in the last hour (the form after
+    "Find", the identity check at the desk). 404 for everyone else, so nothing leaks.
+
+    A face on a visit's page comes from ``visits.views.photo``, which follows the visit.
+    """
+    if not (
+        has_role(request.user, Role.ADMINISTRATOR) or has_face_grant(request.session, visitor_id)
+    ):
         raise Http404
-    data = face_photo_bytes(visitor)
+    visitor = get_object_or_404(Visitor, pk=visitor_id)
+    return face_response(disclose_face(visitor=visitor, actor=request.user))
+
+
+def face_response(data: bytes | None) -> HttpResponse:
     if data is None:
         raise Http404
     response = HttpResponse(data, content_type="image/jpeg")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.models import AccessLevelPolicy
+from propusk.access.selectors import choosable_policies
 from propusk.accounts.models import Department
 from propusk.core.time import now as current_time
 from propusk.visits.models import VisitKind, VisitStatus
@@ -182,11 +183,15 @@ class RegisterVisitForm(forms.Form):
         *args: Any,
         fixed_host: User | None = None,
         default_mode: RegistrationMode = RegistrationMode.LATER,
+        chooser: User | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("initial", {"submission_token": uuid.uuid4(), "mode": default_mode.value})
         super().__init__(*args, **kwargs)
         self.fixed_host = fixed_host
+        if chooser is not None:
+            # Only the policies this user may give (the services check it again).
+            self.fields["access_policy"].queryset = choosable_policies(chooser)  # type: ignore[attr-defined]
         if fixed_host is not None:
             del self.fields["host"]
         else:
@@ -215,7 +220,8 @@ class RegisterVisitForm(forms.Form):
             # The student block is on the page for every kind; it only counts for students.
             data["student_id"], data["student_group"], data["course"] = "", "", None
         if data.get("access_policy") is None and kind:
-            policy = AccessLevelPolicy.objects.filter(key=kind, is_active=True).first()
+            choosable = self.fields["access_policy"].queryset  # type: ignore[attr-defined]
+            policy = choosable.filter(key=kind).first()
             if policy is None:
                 self.add_error(
                     "access_policy",
@@ -293,6 +299,20 @@ class WindowForm(forms.Form):
             )
         else:
             self.fields["planned_start"].required = True
+
+
+class IdentityDecision(models.TextChoices):
+    SAME_KEEP_STORED = "same_keep", _("The same person: keep the photo and details on file")
+    SAME_TAKE_SUBMITTED = "same_take", _("The same person: take the new photo and details instead")
+    DIFFERENT = "different", _("Not this person: the ID number is not theirs")
+
+
+class IdentityDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=_("The identity document shows"),
+        choices=IdentityDecision.choices,
+        widget=forms.RadioSelect,
+    )
 
 
 class CancelForm(forms.Form):

@@ -70,6 +70,21 @@ def roles_reaching(user: AnyUser, visit: Visit, *, now: datetime | None = None) 
     return frozenset(reaching)
 
 
+def can_view_face(user: AnyUser, visit: Visit, *, now: datetime | None = None) -> bool:
+    """Faces follow the visit, more narrowly than the visit itself.
+
+    Administrators see the face of any visit; reception and security of the visits of the
+    desk's day (``in_reception_scope``: today's, anyone inside) - not of every past visit;
+    a host of their own visits, except cancelled ones.
+    """
+    reaching = roles_reaching(user, visit, now=now)
+    if Role.ADMINISTRATOR in reaching:
+        return True
+    if reaching & {Role.RECEPTION, Role.SECURITY} and in_reception_scope(visit, user, now=now):
+        return True
+    return Role.HOST in reaching and visit.status != VisitStatus.CANCELLED
+
+
 def can(
     user: AnyUser | None, action: VisitAction, visit: Visit, *, now: datetime | None = None
 ) -> bool:

@@ -38,12 +38,15 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from propusk.access.models import AccessLevelPolicy
+from propusk.access.selectors import can_choose_policy
 from propusk.access.windows import access_window
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
+from propusk.core.db import in_pages
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation
 from propusk.visitors.models import Visitor
+from propusk.visitors.services import merge_into_stored_identity, reject_identity_match
 from propusk.visits.lifecycle import VisitAction, status_allows
 from propusk.visits.models import (
     ACTIVE_STATUSES,
@@ -178,6 +181,18 @@ def validate_window(
     moment = now or current_time()
     if planned_end <= moment:
         _refuse_window("planned_end", _("The end of the visit is already in the past."), "past")
+    latest_start = moment + timedelta(days=settings.VISIT_PLAN_AHEAD_DAYS)
+    if planned_start > latest_start:
+        _refuse_window(
+            "planned_start",
+            ngettext_lazy(
+                "A visit can be planned at most %(days)d day ahead.",
+                "A visit can be planned at most %(days)d days ahead.",
+                "days",
+            ),
+            "too_far_ahead",
+            {"days": settings.VISIT_PLAN_AHEAD_DAYS},
+        )
 
 
 def _refuse_window(
@@ -191,7 +206,11 @@ def _add(errors: dict[str, list[ValidationError]], field: str, error: Validation
 
 
 def _check_host_and_policy(
-    errors: dict[str, list[ValidationError]], *, host: User, access_policy: AccessLevelPolicy
+    errors: dict[str, list[ValidationError]],
+    *,
+    host: User,
+    access_policy: AccessLevelPolicy,
+    actor: Actor,
 ) -> None:
     if not can_host(host):
         _add(
@@ -207,6 +226,15 @@ def _check_host_and_policy(
             errors,
             "access_policy",
             ValidationError(_("This access policy is switched off."), code="inactive_policy"),
+        )
+    elif not can_choose_policy(actor, access_policy):
+        _add(
+            errors,
+            "access_policy",
+            ValidationError(
+                _("Only reception or an administrator may give this access policy."),
+                code="policy_not_allowed",
+            ),
         )
 
 
@@ -243,6 +271,7 @@ def _validate_registration(
     course: int | None,
     group: VisitGroup | None,
     now: datetime,
+    actor: Actor,
 ) -> None:
     errors: dict[str, list[ValidationError]] = {}
     try:
@@ -251,7 +280,7 @@ def _validate_registration(
         for field, field_errors in exc.error_dict.items():
             for error in field_errors:
                 _add(errors, field, error)
-    _check_host_and_policy(errors, host=host, access_policy=access_policy)
+    _check_host_and_policy(errors, host=host, access_policy=access_policy, actor=actor)
     if department is not None and not department.is_active:
         _add(
             errors,
@@ -383,6 +412,8 @@ def register_visit(
         course=course,
         group=group,
         now=moment,
+        # A group's own policy was checked when the group was made.
+        actor=None if group is not None and access_policy.pk == group.access_policy_id else actor,
     )
     if department is None:
         department = _department_of(host)
@@ -542,7 +573,7 @@ def create_visit_group(
         errors.update(exc.error_dict)
     if not name.strip():
         _add(errors, "name", ValidationError(_("Name the group."), code="required"))
-    _check_host_and_policy(errors, host=host, access_policy=access_policy)
+    _check_host_and_policy(errors, host=host, access_policy=access_policy, actor=actor)
     _check_length(errors, "purpose", purpose.strip())
     if errors:
         raise ValidationError(errors)
@@ -728,6 +759,44 @@ def change_window(
     return _refreshed(visit, locked)
 
 
+# --- Identity at the desk ----------------------------------------------------------------
+
+
+def confirm_visitor_identity(
+    *, visit: Visit, actor: Actor, same_person: bool, take_submitted: bool = False
+) -> Visit:
+    """Reception checked the ID document of a visitor whose ID number matched a stored
+    visitor (``Visitor.needs_identity_check``; see ``visitors.services.register_visitor``).
+
+    ``same_person``: every visit of the submitted record moves to the stored identity (one
+    HCP person), keeping the stored details and face unless ``take_submitted``. Otherwise the
+    number is removed from the submitted record and its visits stay with it. Reception and
+    administrators who may open the visit (``PermissionDenied`` otherwise). Each moved visit
+    is audited and announced to the access engine.
+    """
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.VIEW, locked)
+        claimant = locked.visitor
+        if not same_person:
+            reject_identity_match(claimant=claimant, actor=actor)
+            return _refreshed(visit, _lock(visit))
+        holder, moved = merge_into_stored_identity(
+            claimant=claimant, actor=actor, take_submitted=take_submitted
+        )
+        for visit_id in moved:
+            record(
+                actor=actor,
+                action="visit.visitor_confirmed",
+                target=Visit(pk=visit_id),
+                changes={"visitor": [claimant.pk, holder.pk]},
+            )
+            announce_access_change(visit_id, reason="identity_confirmed")
+        locked = _lock(visit)
+    logger.info("visit %s: visitor identity confirmed at the desk", visit.pk)
+    return _refreshed(visit, locked)
+
+
 # --- Expiry ---------------------------------------------------------------------------
 
 
@@ -754,7 +823,7 @@ def close_expired_visits(*, now: datetime | None = None) -> ClosedCounts:
         .select_related("access_policy")
         .order_by("planned_end", "pk")
     )
-    for visit in candidates.iterator(chunk_size=500):
+    for visit in in_pages(candidates, order=("planned_end", "pk")):
         if visit.status == VisitStatus.PENDING:
             if _claim(
                 visit,

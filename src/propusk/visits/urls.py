@@ -20,4 +20,6 @@ urlpatterns = [
     path("<int:visit_id>/cancel/", views.cancel, name="cancel"),
     path("<int:visit_id>/time/", views.change_window, name="change_window"),
     path("<int:visit_id>/confirm/", views.confirm, name="confirm"),
+    path("<int:visit_id>/photo/", views.photo, name="photo"),
+    path("<int:visit_id>/identity/", views.identity, name="identity"),
 ]

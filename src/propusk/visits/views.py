@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -30,19 +30,23 @@ from propusk.accounts.roles import Role, roles_of
 from propusk.invitations.selectors import invitation_of_group
 from propusk.visitors.forms import VisitorForm
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
-from propusk.visitors.returning import returning_token, returning_visitor
-from propusk.visitors.selectors import can_look_up_visitors, visitor_by_national_id
+from propusk.visitors.returning import grant_face_view, returning_token, returning_visitor
+from propusk.visitors.selectors import can_look_up_visitors
 from propusk.visitors.services import (
     LookupThrottled,
     delete_new_photos_on_failure,
+    disclose_face,
+    look_up_identity_match,
     look_up_visitor,
-    may_update_identity,
     register_visitor,
 )
+from propusk.visitors.views import face_response
 from propusk.visits import selectors, services
 from propusk.visits.forms import (
     CancelForm,
     GroupMemberForm,
+    IdentityDecision,
+    IdentityDecisionForm,
     RegisterVisitForm,
     RegistrationMode,
     VisitFilterForm,
@@ -57,6 +61,7 @@ from propusk.visits.permissions import (
     STAFF_ROLES,
     available_actions,
     can_register_for,
+    can_view_face,
 )
 
 VISITOR_PREFIX = "visitor"
@@ -117,6 +122,7 @@ def reception(request: HttpRequest) -> HttpResponse:
             "inside": [row for row in rows if row[0].status == VisitStatus.CHECKED_IN],
             "finished": [row for row in rows if row[0].status in FINAL_STATUSES],
             "cancel_form": CancelForm(),
+            "may_check_identity": can_look_up_visitors(user),
         },
     )
 
@@ -144,6 +150,7 @@ def _register_form_options(user: User) -> dict[str, Any]:
     return {
         "fixed_host": None if desk else user,
         "default_mode": RegistrationMode.NOW if Role.RECEPTION in held else RegistrationMode.LATER,
+        "chooser": user,
     }
 
 
@@ -167,7 +174,6 @@ def register(request: HttpRequest) -> HttpResponse:
     visit_ok = form.is_valid()  # both forms are checked, so every error shows at once
     if not (visitor_form.is_valid() and visit_ok):
         return _render_register(request, form, visitor_form, status=400)
-    identity_kept = _identity_will_be_kept(visitor_form, user)
     try:
         visit = _register(form, visitor_form, user)
     except ValidationError as exc:
@@ -178,25 +184,7 @@ def register(request: HttpRequest) -> HttpResponse:
         request,
         _("The visit of %(name)s is registered.") % {"name": visit.visitor.full_name},
     )
-    if identity_kept:
-        messages.info(
-            request,
-            _(
-                "This visitor was registered before: their stored photo and details were kept. "
-                "The pass office can update them at the desk."
-            ),
-        )
     return redirect("visits:detail", visit_id=visit.pk)
-
-
-def _identity_will_be_kept(visitor_form: VisitorForm, user: User) -> bool:
-    """A known ID number typed by someone who may not change that visitor's identity."""
-    national_id = visitor_form.cleaned_data.get("national_id")
-    return bool(
-        national_id
-        and not may_update_identity(user)
-        and visitor_by_national_id(national_id) is not None
-    )
 
 
 @sensitive_post_parameters(*_SENSITIVE_FIELDS)
@@ -446,6 +434,8 @@ def _look_up(request: HttpRequest, user: User) -> tuple[VisitorForm, Lookup, int
     except ValidationError as exc:
         return as_typed(), Lookup(found=None, message=" ".join(exc.messages)), 400
     national_id = normalize_national_id(typed)
+    if visitor is not None:
+        grant_face_view(request.session, visitor)  # the form shows the face on file
     if visitor is None:
         message = (
             _("No visitor with this IIN yet: fill in the form.")
@@ -497,6 +487,8 @@ def _render_detail(
         "visits/detail.html",
         {
             "visit": visit,
+            "face_visible": can_view_face(user, visit),
+            "identity_check": visit.visitor.needs_identity_check and can_look_up_visitors(user),
             "group_url": group_url,
             "may_add_member": may_add_member,
             "actions": available_actions(user, visit),
@@ -521,6 +513,73 @@ def _group_links(user: User, group: VisitGroup | None) -> tuple[str | None, bool
     if not can_register_for(user, group.host):
         return None, False
     return _group_page_url(group), not selectors.group_is_over(group)
+
+
+@require_GET
+def photo(request: HttpRequest, visit_id: int) -> HttpResponse:
+    """The face of a visit's visitor, for those who may see it (``can_view_face``); audited.
+    404 otherwise, so nothing leaks."""
+    user = _staff(request)
+    visit = selectors.get_visit_for(user, visit_id)
+    if not can_view_face(user, visit):
+        raise Http404
+    return face_response(disclose_face(visitor=visit.visitor, actor=user, visit_id=visit.pk))
+
+
+@require_http_methods(["GET", "POST"])
+def identity(request: HttpRequest, visit_id: int) -> HttpResponse:
+    """Reception checks a visitor whose ID number matched a stored visitor: the stored
+    identity beside what was submitted (a look-up: throttled and audited), then a decision."""
+    user = _looker_up(request)
+    visit = selectors.get_visit_for(user, visit_id)
+    if not visit.visitor.needs_identity_check:
+        messages.info(request, _("This visitor's identity needs no check."))
+        return redirect("visits:detail", visit_id=visit.pk)
+    if request.method == "POST":
+        return _decide_identity(request, visit, user)
+    try:
+        stored = look_up_identity_match(claimant=visit.visitor, actor=user)
+    except LookupThrottled as exc:
+        messages.error(request, exc.message)
+        return redirect("visits:detail", visit_id=visit.pk)
+    if stored is not None:
+        grant_face_view(request.session, stored)
+    return render(
+        request,
+        "visits/identity.html",
+        {
+            "visit": visit,
+            "claimant": visit.visitor,
+            "stored": stored,
+            "face_visible": can_view_face(user, visit),
+            "form": IdentityDecisionForm(),
+        },
+    )
+
+
+def _decide_identity(request: HttpRequest, visit: Visit, user: User) -> HttpResponse:
+    form = IdentityDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose what the identity document showed."))
+        return redirect("visits:identity", visit_id=visit.pk)
+    decision = form.cleaned_data["decision"]
+    try:
+        services.confirm_visitor_identity(
+            visit=visit,
+            actor=user,
+            same_person=decision != IdentityDecision.DIFFERENT,
+            take_submitted=decision == IdentityDecision.SAME_TAKE_SUBMITTED,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("The identity is confirmed.")
+            if decision != IdentityDecision.DIFFERENT
+            else _("The ID number was removed from this visitor."),
+        )
+    return redirect("visits:detail", visit_id=visit.pk)
 
 
 @require_POST

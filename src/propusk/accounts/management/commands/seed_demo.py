@@ -79,13 +79,14 @@ class DemoPolicy:
     early_arrival_minutes: int
     late_leave_minutes: int
     single_pass_default: bool
+    hosts_may_choose: bool
 
 
 # The HCP simulator's demo seed has these access levels: 1 Guests, 2 VIP guests, 3 Students.
 POLICIES = (
-    DemoPolicy("guest", "Гости", ("1",), 15, 30, False),
-    DemoPolicy("vip", "VIP-гости", ("2",), 30, 60, False),
-    DemoPolicy("student", "Студенты и абитуриенты", ("3",), 10, 10, True),
+    DemoPolicy("guest", "Гости", ("1",), 15, 30, False, hosts_may_choose=True),
+    DemoPolicy("vip", "VIP-гости", ("2",), 30, 60, False, hosts_may_choose=False),
+    DemoPolicy("student", "Студенты и абитуриенты", ("3",), 10, 10, True, hosts_may_choose=True),
 )
 
 
@@ -156,6 +157,7 @@ class Command(BaseCommand):
                 "early_arrival_minutes": spec.early_arrival_minutes,
                 "late_leave_minutes": spec.late_leave_minutes,
                 "single_pass_default": spec.single_pass_default,
+                "hosts_may_choose": spec.hosts_may_choose,
             },
         )
         return policy
