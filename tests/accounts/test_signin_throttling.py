@@ -48,22 +48,22 @@ def _limits(settings, time_machine):
 
 
 @pytest.fixture
-def aigerim(db) -> User:
+def aigerim(db: None) -> User:
     return make_user("aigerim", Role.RECEPTION)
 
 
 @pytest.fixture
-def dauren(db) -> User:
+def dauren(db: None) -> User:
     return make_user("dauren", Role.HOST)
 
 
 @pytest.fixture
-def saule(db) -> User:
+def saule(db: None) -> User:
     return make_user("saule", Role.HOST)
 
 
 @pytest.fixture
-def nurlan_admin(db) -> User:
+def nurlan_admin(db: None) -> User:
     user = make_user("nurlan", Role.ADMINISTRATOR)
     user.is_staff = user.is_superuser = True
     user.save()
@@ -354,7 +354,9 @@ def test_no_password_reaches_the_audit_log_the_logs_or_the_counters(aigerim, cap
     caplog.set_level(logging.DEBUG)
     browser = Client(enforce_csrf_checks=True)
     page = browser.get(LOGIN).content.decode()
-    csrf_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert match is not None
+    csrf_token = match.group(1)
     response = browser.post(
         LOGIN,
         {"username": "aigerim", "password": WRONG[5], "csrfmiddlewaretoken": csrf_token},
