@@ -48,6 +48,7 @@ class AccessLevelPolicyForm(forms.ModelForm):
             "early_arrival_minutes",
             "late_leave_minutes",
             "single_pass_default",
+            "hosts_may_choose",
             "is_active",
         )
 
@@ -62,9 +63,10 @@ class AccessLevelPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "early_arrival_minutes",
         "late_leave_minutes",
         "single_pass_default",
+        "hosts_may_choose",
         "is_active",
     )
-    list_filter = ("is_active", "single_pass_default")
+    list_filter = ("is_active", "hosts_may_choose", "single_pass_default")
     search_fields = ("name", "key")
 
     @admin.display(description=_("HCP access level ids"))
