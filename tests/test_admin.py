@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from propusk.access.models import AccessLevelPolicy
@@ -95,29 +96,162 @@ def test_non_staff_user_is_refused(client, host, objects):
 def test_visitor_admin_never_shows_the_national_id(client, staff_admin, objects):
     visitor = objects["visitors.visitor"]
     client.force_login(staff_admin)
-    for url in (
-        _url("visitors.visitor", "changelist"),
-        _url("visitors.visitor", "change", visitor.pk),
+    face = reverse("visitors:photo", args=[visitor.pk])  # the protected, audited view
+    for url, shows_face in (
+        (_url("visitors.visitor", "changelist"), False),  # a page of faces is a bulk download
+        (_url("visitors.visitor", "change", visitor.pk), True),
     ):
         html = client.get(url).content.decode()
         assert visitor.national_id_encrypted not in html
         assert visitor.national_id_hash not in html
-        assert reverse("visitors:photo", args=[visitor.pk]) in html  # the protected view
+        assert (face in html) is shows_face
 
 
-def test_visitor_found_by_full_national_id(client, staff_admin, guest_policy):
+FIND_URL = "admin:visitors_visitor_find_by_national_id"
+
+
+def _request_lines(response) -> list[str]:
+    """What an access log would print for each request of a (followed) response."""
+    lines = [f"{response.request['REQUEST_METHOD']} {response.request['PATH_INFO']}"]
+    lines.append(response.request.get("QUERY_STRING", ""))
+    lines.extend(url for url, _status in getattr(response, "redirect_chain", []))
+    return lines
+
+
+def test_visitor_found_by_national_id_through_a_post(client, staff_admin):
     iin = make_iin()
-    wanted = make_visitor(national_id=iin, family_name="Wanted")
-    make_visitor(national_id=make_iin(), family_name="Other")
+    wanted = make_visitor(national_id=iin, family_name="Сейтжанова", given_name="Үміт")
+    make_visitor(national_id=make_iin(), family_name="Омарова", given_name="Ғалия")
     client.force_login(staff_admin)
-    response = client.get(_url("visitors.visitor", "changelist"), {"q": iin})
+    changelist = _url("visitors.visitor", "changelist")
+    assert f'action="{reverse(FIND_URL)}"' in client.get(changelist).content.decode()
+
+    response = client.post(reverse(FIND_URL), {"national_id": iin}, follow=True)
+
+    assert response.redirect_chain == [(f"{changelist}?id__exact={wanted.pk}", 302)]
+    assert not [line for line in _request_lines(response) if iin in line]
     html = response.content.decode()
-    assert "Wanted" in html
-    assert "Other" not in html
+    assert "Сейтжанова" in html
+    assert "Омарова" not in html
+    assert iin not in html
     assert wanted.national_id_encrypted not in html
     entry = AuditEntry.objects.get(action="visitor.looked_up")
     assert (entry.actor, entry.target_id) == (staff_admin, str(wanted.pk))
+    assert entry.changes["result"] == "found"
     assert iin not in str(entry.changes)
+
+
+def test_national_id_in_the_search_box_looks_nothing_up(client, staff_admin):
+    """The search box is a GET: an ID number typed there would be in the URL and the access
+    log, so it only searches names and contacts, and nothing is looked up or audited."""
+    iin = make_iin()
+    make_visitor(national_id=iin, family_name="Сейтжанова")
+    client.force_login(staff_admin)
+
+    response = client.get(_url("visitors.visitor", "changelist"), {"q": iin})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Сейтжанова" not in html
+    assert "0 results" in html
+    assert not AuditEntry.objects.filter(action__startswith="visitor.look").exists()
+
+
+def test_unknown_national_id_says_so_and_is_audited(client, staff_admin):
+    make_visitor(national_id=make_iin(), family_name="Омарова")
+    client.force_login(staff_admin)
+
+    response = client.post(reverse(FIND_URL), {"national_id": make_iin()}, follow=True)
+
+    assert response.redirect_chain == [(_url("visitors.visitor", "changelist"), 302)]
+    assert "No visitor with this ID number." in response.content.decode()
+    entry = AuditEntry.objects.get(action="visitor.looked_up")
+    assert entry.changes["result"] == "not_found"
+
+
+@pytest.mark.parametrize("typed", ["123456789012", "12345", ""])
+def test_malformed_national_id_is_explained_and_finds_nothing(client, staff_admin, typed):
+    client.force_login(staff_admin)
+
+    response = client.post(reverse(FIND_URL), {"national_id": typed})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="find-by-national-id"' in html
+    assert "errorlist" in html
+    assert not AuditEntry.objects.filter(target_id__gt="").exists()
+
+
+@override_settings(LOOKUP_LIMIT=2, LOOKUP_WINDOW_SECONDS=600)
+def test_find_by_national_id_is_throttled_like_the_desk(client, staff_admin):
+    iin = make_iin()
+    make_visitor(national_id=iin, family_name="Сейтжанова")
+    client.force_login(staff_admin)
+    for _attempt in range(2):
+        assert client.post(reverse(FIND_URL), {"national_id": iin}).status_code == 302
+
+    response = client.post(reverse(FIND_URL), {"national_id": iin}, follow=True)
+
+    assert "Too many look-ups; try again in" in response.content.decode()
+    assert response.redirect_chain == [(_url("visitors.visitor", "changelist"), 302)]
+    assert AuditEntry.objects.filter(action="visitor.looked_up").count() == 2
+    assert AuditEntry.objects.filter(action="visitor.lookup_throttled").count() == 1
+
+
+def test_find_by_national_id_is_a_post_with_csrf(staff_admin):
+    iin = make_iin()
+    make_visitor(national_id=iin)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_admin)
+
+    assert client.get(reverse(FIND_URL), {"national_id": iin}).status_code == 405
+    assert client.post(reverse(FIND_URL), {"national_id": iin}).status_code == 403  # no token
+    assert not AuditEntry.objects.filter(action="visitor.looked_up").exists()
+
+
+def test_staff_without_the_look_up_role_neither_sees_nor_uses_the_find_form(
+    client, security, guest_policy
+):
+    """Security may be given the admin's view permission, never the look-up."""
+    from django.contrib.auth.models import Permission
+
+    iin = make_iin()
+    make_visitor(national_id=iin)
+    security.is_staff = True
+    security.save()
+    security.user_permissions.add(Permission.objects.get(codename="view_visitor"))
+    client.force_login(security)
+
+    changelist = client.get(_url("visitors.visitor", "changelist"))
+    assert changelist.status_code == 200
+    assert "find-by-national-id" not in changelist.content.decode()
+    assert client.post(reverse(FIND_URL), {"national_id": iin}).status_code == 403
+    assert not AuditEntry.objects.filter(action="visitor.looked_up").exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\u202eвоннаИ", "\u200b", "Иван\u200d", "\u00ad", "\u2066Иванов\u2069", "---"],  # noqa: RUF001
+)
+def test_admin_refuses_a_name_with_invisible_characters_or_no_letter(
+    client, staff_admin, objects, name
+):
+    visitor = objects["visitors.visitor"]
+    client.force_login(staff_admin)
+    form = {
+        "family_name": name,
+        "given_name": visitor.given_name,
+        "middle_name": "",
+        "phone": visitor.phone,
+        "email": visitor.email,
+    }
+
+    response = client.post(_url("visitors.visitor", "change", visitor.pk), form)
+
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    visitor.refresh_from_db()
+    assert visitor.family_name == "Ivanova"
 
 
 def test_admin_edits_are_in_the_audit_log_with_field_names_only(client, staff_admin, objects):

@@ -1,16 +1,25 @@
+# Russian and Kazakh names next to invisible characters look confusable to ruff: they are meant.
+# ruff: noqa: RUF001
+
 """VisitorForm: validation, normalisation and keeping an accepted photo across errors."""
 
 from __future__ import annotations
 
 import time
+from uuid import uuid4
 
 import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template.loader import render_to_string
+from django.urls import reverse
 
+from propusk.invitations.models import InvitationKind
+from propusk.invitations.services import create_invitation
 from propusk.visitors import pending_photos
 from propusk.visitors.forms import VisitorForm, normalize_phone
+from propusk.visitors.models import Visitor
+from propusk.visits.models import Visit
 from tests.factories import make_iin, make_jpeg
 
 IIN = make_iin()
@@ -174,3 +183,159 @@ def test_works_with_a_prefix():
     token = broken.pending_photo_token
     again = VisitorForm(_data("visitor", photo_token=token), prefix="visitor")
     assert again.is_valid(), again.errors
+
+
+# --- Names: one rule on every page that takes them -----------------------------------------
+# Invisible and direction-changing characters could make one name display as another; a name
+# needs a letter. Checked over HTTP on the staff registration page and the public invitation
+# page: refused with a message on the field, and nothing is created.
+
+INVISIBLE_NAMES = {
+    "right-to-left override": "\u202eвоннаИ",
+    "zero-width space only": "\u200b",
+    "zero-width joiner": "Иван\u200d",
+    "soft hyphen only": "\u00ad",
+    "isolates": "\u2066Иванов\u2069",
+    "byte order mark": "\ufeffАйгерим",
+    "left-to-right mark": "\u200eАхмет",
+    "word joiner only": "\u2060\u2061\u2064",
+    "left-to-right embedding": "\u202aЕрлан\u202c",
+    "Hangul filler": "\u3164",
+    "control character": "Ами\x07р",
+}
+NAMES_WITHOUT_A_LETTER = ["---", "12345", "' '", ". ."]
+INVISIBLE_MESSAGE = "This contains invisible or control characters"
+NO_LETTER_MESSAGE = "A name must contain at least one letter."
+
+
+@pytest.fixture
+def register(client, reception, host, guest_policy):
+    client.force_login(reception)
+
+    def post(**visitor: str):
+        names = {"family_name": "Сапарова", "given_name": "Әсел", "middle_name": ""}
+        names.update(visitor)
+        data = {
+            "submission_token": str(uuid4()),
+            "mode": "now",
+            "kind": "guest",
+            "duration": "60",
+            "host": str(host.pk),
+            "purpose": "Семинар",
+            **{f"visitor-{key}": value for key, value in names.items()},
+            "visitor-phone": "+7 701 234 56 78",
+            "visitor-consent": "on",
+            **_photo("visitor"),
+        }
+        return client.post(reverse("visits:register"), data)
+
+    return post
+
+
+@pytest.fixture
+def invitation(host, guest_policy):
+    return create_invitation(
+        host=host,
+        actor=host,
+        kind=InvitationKind.SINGLE,
+        access_policy=guest_policy,
+        purpose="Консультация",
+        department=None,
+    )
+
+
+@pytest.fixture
+def submit(client, invitation):
+    def post(**visitor: str):
+        names = {"family_name": "Сапарова", "given_name": "Әсел", "middle_name": ""}
+        names.update(visitor)
+        data = {
+            **names,
+            "phone": "+7 701 555 44 33",
+            "consent": "on",
+            "submission_token": str(uuid4()),
+            **_photo(),
+        }
+        return client.post(reverse("invitations:public", args=[invitation.token]), data)
+
+    return post
+
+
+def _nothing_registered():
+    assert not Visitor.objects.exists()
+    assert not Visit.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["family_name", "given_name", "middle_name"])
+@pytest.mark.parametrize("name", INVISIBLE_NAMES.values(), ids=INVISIBLE_NAMES.keys())
+def test_registration_page_refuses_invisible_characters_in_a_name(register, field, name):
+    response = register(**{field: name})
+
+    assert response.status_code == 400
+    assert INVISIBLE_MESSAGE in response.content.decode()
+    _nothing_registered()
+
+
+@pytest.mark.parametrize("field", ["family_name", "given_name", "middle_name"])
+@pytest.mark.parametrize("name", NAMES_WITHOUT_A_LETTER)
+def test_registration_page_refuses_a_name_without_a_letter(register, field, name):
+    response = register(**{field: name})
+
+    assert response.status_code == 400
+    assert NO_LETTER_MESSAGE in response.content.decode()
+    _nothing_registered()
+
+
+@pytest.mark.parametrize("field", ["family_name", "given_name", "middle_name"])
+@pytest.mark.parametrize("name", INVISIBLE_NAMES.values(), ids=INVISIBLE_NAMES.keys())
+def test_public_invitation_page_refuses_invisible_characters_in_a_name(
+    submit, invitation, field, name
+):
+    response = submit(**{field: name})
+
+    assert response.status_code == 400
+    assert INVISIBLE_MESSAGE in response.content.decode()
+    _nothing_registered()
+    invitation.refresh_from_db()
+    assert invitation.uses_count == 0
+
+
+@pytest.mark.parametrize("name", NAMES_WITHOUT_A_LETTER)
+def test_public_invitation_page_refuses_a_name_without_a_letter(submit, name):
+    response = submit(family_name=name)
+
+    assert response.status_code == 400
+    assert NO_LETTER_MESSAGE in response.content.decode()
+    _nothing_registered()
+
+
+@pytest.mark.parametrize(
+    ("family_name", "given_name", "middle_name"),
+    [
+        ("Өмірзақ", "Әлихан", "Нұрланұлы"),
+        ("Қасымова", "Іңкәр", "Ғаниқызы"),
+        ("Һадиева", "Үміт", ""),
+        ("О'Нил", "Жан-Поль", ""),
+        ("O\u2019Brien", "Mary Ann", ""),
+        ("Сейт-Жанова", "Ғалия", "Серікқызы"),
+    ],
+)
+def test_russian_kazakh_and_foreign_names_pass(register, family_name, given_name, middle_name):
+    response = register(family_name=family_name, given_name=given_name, middle_name=middle_name)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    visitor = Visitor.objects.get()
+    assert (visitor.family_name, visitor.given_name, visitor.middle_name) == (
+        family_name,
+        given_name,
+        middle_name,
+    )
+
+
+def test_names_are_stored_composed_and_single_spaced(submit):
+    # "й" typed as "и" plus a combining breve; spaces of several kinds.
+    response = submit(family_name="  Каи\u0306ырбаева\u00a0 \t Оспан ", given_name="Алёна")
+
+    assert response.status_code == 200, response.content.decode()[:3000]
+    visitor = Visitor.objects.get()
+    assert visitor.family_name == "Ка\u0439ырбаева Оспан"

@@ -326,6 +326,9 @@ def test_same_person_keeps_the_stored_identity(
     entry = AuditEntry.objects.get(action="visitor.identity_confirmed")
     assert (entry.actor, entry.target_id) == (reception, str(stored.pk))
     assert entry.changes["visits"] == [claimant_visit.pk]
+    page = client.get(reverse("visits:detail", args=[claimant_visit.pk])).content.decode()
+    assert "Identity confirmed at the desk" in page
+    assert "check ID" not in client.get(reverse("visits:reception")).content.decode()
 
 
 def test_same_person_may_take_the_new_photo_and_details(

@@ -1,22 +1,63 @@
 """Visitors in the admin: names and contacts are editable; the national ID is never shown
-(only whether one is on file) and the face is shown through the protected photo view."""
+(only whether one is on file) and the face is shown through the protected photo view.
+
+**Find by national ID** is a small POST form on the list (``find_by_national_id``): the number
+never goes into a URL, so never into an access log or the browser's history. It is the
+audited, throttled ``look_up_visitor`` of the desk. The list's search box (a GET) searches
+names and contacts only.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
 from propusk.audit.admin_audit import AuditedAdminMixin
+from propusk.core.text import clean_name
 from propusk.visitors.models import Visitor
-from propusk.visitors.national_id import normalize_national_id
 from propusk.visitors.selectors import can_look_up_visitors
 from propusk.visitors.services import LookupThrottled, look_up_visitor
+
+
+class VisitorAdminForm(forms.ModelForm):
+    """Names follow the same rule as on the registration pages (``core.text.clean_name``)."""
+
+    class Meta:
+        model = Visitor
+        fields = ("family_name", "given_name", "middle_name", "phone", "email")
+
+    def clean_family_name(self) -> str:
+        return clean_name(self.cleaned_data["family_name"])
+
+    def clean_given_name(self) -> str:
+        return clean_name(self.cleaned_data["given_name"])
+
+    def clean_middle_name(self) -> str:
+        return clean_name(self.cleaned_data["middle_name"])
+
+
+class FindByNationalIdForm(forms.Form):
+    national_id = forms.CharField(
+        label=_("Find by national ID"),
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "inputmode": "numeric"}
+        ),
+    )
 
 
 class HasNationalIdFilter(admin.SimpleListFilter):
@@ -49,9 +90,11 @@ class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = (HasNationalIdFilter, "consent_text_version", "created_at")
     search_fields = ("family_name", "given_name", "middle_name", "phone", "email", "person_code")
     search_help_text = _(
-        "Name, phone, email or HCP person code. A full national ID number finds its owner "
-        "by the keyed hash (the look-up is audited); the number is never stored in clear."
+        "Name, phone, email or HCP person code. To find a visitor by national ID, use "
+        '"Find by national ID": that look-up is audited and the number stays out of the '
+        "address."
     )
+    form = VisitorAdminForm
     date_hierarchy = "created_at"
     fields = (
         "family_name",
@@ -83,25 +126,56 @@ class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
         # Visitors come in through registration (consent, photo checks), never typed here.
         return False
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Visitor], search_term: str
-    ) -> tuple[QuerySet[Visitor], bool]:
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if not search_term.strip() or not can_look_up_visitors(request.user):
-            return results, may_have_duplicates
+    def get_urls(self) -> list[URLPattern]:
+        find = path(
+            "find-by-national-id/",
+            self.admin_site.admin_view(self.find_by_national_id),
+            name="visitors_visitor_find_by_national_id",
+        )
+        return [find, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if can_look_up_visitors(request.user):
+            extra_context = {**(extra_context or {}), "find_form": FindByNationalIdForm()}
+        return super().changelist_view(request, extra_context)
+
+    @method_decorator(sensitive_post_parameters("national_id"))
+    @method_decorator(require_POST)
+    def find_by_national_id(self, request: HttpRequest) -> HttpResponse:
+        """The audited look-up of the desk; the list then shows the visitor found."""
+        if not (self.has_view_permission(request) and can_look_up_visitors(request.user)):
+            raise PermissionDenied
+        changelist = reverse("admin:visitors_visitor_changelist")
+        form = FindByNationalIdForm(request.POST)
+        if not form.is_valid():
+            return self._find_again(request, form)
         try:
-            normalize_national_id(search_term)
-        except ValidationError:
-            return results, may_have_duplicates
-        # A full ID number: the audited look-up (by the keyed hash), as at the desk.
-        try:
-            found = look_up_visitor(national_id=search_term, actor=request.user)
+            found = look_up_visitor(
+                national_id=form.cleaned_data["national_id"], actor=request.user
+            )
         except LookupThrottled as exc:
             messages.error(request, exc.message)
-            return results, may_have_duplicates
+            return HttpResponseRedirect(changelist)
+        except ValidationError as exc:
+            form.add_error("national_id", exc)
+            return self._find_again(request, form)
         if found is None:
-            return results, may_have_duplicates
-        return results | queryset.filter(pk=found.pk), may_have_duplicates
+            messages.info(request, gettext("No visitor with this ID number."))
+            return HttpResponseRedirect(changelist)
+        return HttpResponseRedirect(f"{changelist}?id__exact={found.pk}")
+
+    def _find_again(self, request: HttpRequest, form: FindByNationalIdForm) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Find by national ID"),
+            "find_form": form,
+        }
+        return TemplateResponse(
+            request, "admin/visitors/visitor/find_by_national_id.html", context, status=400
+        )
 
     @admin.display(description=_("full name"), ordering="family_name")
     def full_name(self, obj: Visitor) -> str:

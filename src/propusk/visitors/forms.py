@@ -23,6 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 from PIL import Image
 
+from propusk.core.text import clean_name
 from propusk.visitors import pending_photos
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
@@ -44,10 +45,6 @@ def normalize_phone(value: str) -> str:
             _("Enter a phone number of 10 to 15 digits, e.g. +7 701 234 5678."), code="phone"
         )
     return cleaned
-
-
-def _single_line(value: str) -> str:
-    return " ".join(value.split())
 
 
 class VisitorForm(forms.Form):
@@ -122,13 +119,13 @@ class VisitorForm(forms.Form):
             national_id.help_text = _("With it we recognise you on your next visit.")
 
     def clean_family_name(self) -> str:
-        return _single_line(self.cleaned_data["family_name"])
+        return clean_name(self.cleaned_data["family_name"])
 
     def clean_given_name(self) -> str:
-        return _single_line(self.cleaned_data["given_name"])
+        return clean_name(self.cleaned_data["given_name"])
 
     def clean_middle_name(self) -> str:
-        return _single_line(self.cleaned_data["middle_name"])
+        return clean_name(self.cleaned_data["middle_name"])
 
     def clean_phone(self) -> str:
         return normalize_phone(self.cleaned_data["phone"])

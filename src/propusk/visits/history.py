@@ -28,6 +28,9 @@ ACTION_LABELS = {
     "visit.cancelled": pgettext_lazy("visit history", "Cancelled"),
     "visit.window_changed": pgettext_lazy("visit history", "Time changed"),
     "visit.no_show": pgettext_lazy("visit history", "Closed as a no-show"),
+    "visit.visitor_confirmed": pgettext_lazy(
+        "visit history", "Identity confirmed at the desk: the visitor on file"
+    ),
 }
 # Fields worth showing in the history; the rest (ids) are on the page already.
 SHOWN_FIELDS = (
