@@ -394,3 +394,38 @@ def test_a_stored_face_is_served_only_after_a_look_up_in_this_session(
     assert client.get(url).status_code == 404
     client.force_login(admin_user)
     assert client.get(url).status_code == 200
+
+
+def test_confirming_a_second_registration_in_a_group_warns_about_the_duplicate(
+    client, frozen, host, reception, guest_policy, stored
+):
+    invitation = create_invitation(
+        host=host,
+        actor=host,
+        kind=InvitationKind.GROUP,
+        access_policy=guest_policy,
+        purpose="Open day",
+        department=None,
+        planned_start=NOW.replace(hour=11),
+        planned_end=NOW.replace(hour=16),
+        max_uses=5,
+    )
+    client.force_login(reception)  # the desk registers the stored person first
+    form = _register_form(_stored_iin(stored), STORED_NAME[0])
+    desk = {k: v for k, v in form.items() if k.startswith("visitor-")}
+    desk["submission_token"] = str(uuid.uuid4())
+    client.post(reverse("visits:register_member", args=[invitation.group.pk]), desk)
+    client.logout()
+    client.post(
+        reverse("invitations:public", args=[invitation.token]),
+        _public_form(_stored_iin(stored), "Again"),
+    )
+    linked = Visit.objects.get(visitor__given_name="Again")
+
+    client.force_login(reception)
+    response = client.post(
+        reverse("visits:identity", args=[linked.pk]), {"decision": "same_keep"}, follow=True
+    )
+
+    assert "now has two visits in the group" in response.content.decode()
+    assert invitation.group.visits.filter(visitor=stored).count() == 2

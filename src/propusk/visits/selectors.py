@@ -168,6 +168,12 @@ def is_group_member(group: VisitGroup, visitor_id: int) -> bool:
     return group.visits.filter(visitor_id=visitor_id).exclude(status=VisitStatus.CANCELLED).exists()
 
 
+def group_visits_of(group: VisitGroup, visitor_id: int) -> int:
+    """How many visits (not cancelled) the visitor has in the group: more than one only after
+    reception confirmed that two registrations were the same person."""
+    return group.visits.filter(visitor_id=visitor_id).exclude(status=VisitStatus.CANCELLED).count()
+
+
 def visit_group_for(user: AnyUser, group_id: int) -> VisitGroup:
     """A group the user may register members for; 404 otherwise, so existence does not leak.
 

@@ -579,6 +579,15 @@ def _decide_identity(request: HttpRequest, visit: Visit, user: User) -> HttpResp
             if decision != IdentityDecision.DIFFERENT
             else _("The ID number was removed from this visitor."),
         )
+        if visit.group is not None and selectors.group_visits_of(visit.group, visit.visitor_id) > 1:
+            messages.warning(
+                request,
+                _(
+                    "This visitor now has two visits in the group %(group)s: cancel the one "
+                    "that is not needed."
+                )
+                % {"group": visit.group.name},
+            )
     return redirect("visits:detail", visit_id=visit.pk)
 
 
