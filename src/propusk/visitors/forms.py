@@ -139,8 +139,9 @@ class VisitorForm(forms.Form):
         previous_token = str(self.data.get(self.add_prefix("photo_token"), "") or "")
         if upload:
             if upload.size is not None:
-                check_upload_size(upload.size)  # before reading a huge file into memory
-            self._photo_jpeg = normalize_face_photo(upload.read())
+                check_upload_size(upload.size)  # before opening a huge file
+            # The file itself: Pillow reads what it needs, a spooled upload stays on disk.
+            self._photo_jpeg = normalize_face_photo(upload)
             if previous_token:
                 pending_photos.discard(previous_token)
             return None
@@ -192,7 +193,7 @@ class VisitorForm(forms.Form):
             try:
                 if upload.size is not None:
                     check_upload_size(upload.size)
-                self._photo_jpeg = normalize_face_photo(upload.read())
+                self._photo_jpeg = normalize_face_photo(upload)
             except ValidationError:
                 self._photo_jpeg = None
             else:

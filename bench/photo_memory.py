@@ -1,0 +1,311 @@
+"""Peak memory of processing the worst face photos that are still accepted.
+
+Generates, at the pixel budgets of ``propusk.visitors.photos`` (``PROPUSK_PHOTO_MAX_PIXELS``,
+24 MP, and the lower caps of formats decoded at full size), the most expensive input of each
+accepted format: a 24 MP baseline JPEG (4:4:4), a progressive CMYK JPEG, an RGBA PNG, an RGBA
+WEBP and an RGBA AVIF, each padded with an ignorable segment/chunk/box to just under the
+upload limit (the upload's bytes are in memory too); plus the 8000 x 7999 PNG of the outside
+review, which must now be refused before decoding.
+
+Each input is processed by ``normalize_face_photo`` in a fresh child process, in a worker
+thread as a threaded web server would. The child reports its peak RSS (``ru_maxrss``) and
+its RSS after processing (what the web process keeps). A baseline child only imports Django
+and Pillow (``django.setup()``, every Pillow plugin). Each is repeated ``--repeat`` times (5);
+medians are printed, then one JSON line last:
+
+    {"bench": "photo_memory", "baseline_mb": ..., "inputs": {...}, "worst_accepted_peak_mb": ...}
+
+``peak_mb`` is the child's whole peak; ``over_baseline_mb`` subtracts the baseline median.
+Linux only (``ru_maxrss`` in KiB, ``/proc/self/statm``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_ENV = {
+    "DJANGO_SETTINGS_MODULE": "propusk.settings",
+    "PROPUSK_ENV_FILE": os.devnull,
+    "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
+    "PROPUSK_FIELD_ENCRYPTION_KEYS": "Z2l2ZS1tZS1hLXRlc3Qta2V5LW9mLTMyLWJ5dGVzISE=",
+    "PROPUSK_LOOKUP_HASH_KEY": "bench-only-lookup-hash-key",
+}
+_MB = 1024 * 1024
+
+
+def _setup_django() -> None:
+    for name, value in _ENV.items():
+        os.environ.setdefault(name, value)
+    import django
+
+    django.setup()
+
+
+# --- The child ----------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / _MB
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(path: str | None) -> None:
+    _setup_django()
+    from PIL import Image
+
+    from propusk.visitors.photos import PhotoRejected, normalize_face_photo
+
+    Image.init()
+    report: dict[str, Any] = {"before_mb": _rss_mb(), "after_mb": _rss_mb()}
+    if path is not None:
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            started = time.perf_counter()
+            # As the form passes an upload Django spooled to disk (above 2.5 MB).
+            with open(path, "rb") as upload:
+                try:
+                    outcome["result"] = f"accepted ({len(normalize_face_photo(upload))} bytes)"
+                except PhotoRejected as rejected:
+                    outcome["result"] = f"refused ({rejected.code})"
+            outcome["seconds"] = time.perf_counter() - started
+            # Measured in the thread, which lives on as a web server's thread would.
+            outcome["after_mb"] = _rss_mb()
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+        report.update(outcome)
+    report["peak_mb"] = _peak_mb()
+    print(json.dumps(report))
+
+
+# --- Inputs -------------------------------------------------------------------------
+
+
+def _face_like(width: int, height: int, mode: str) -> Any:
+    """A smooth picture with some texture (gradients), cheap to make at any size."""
+    from PIL import Image
+
+    ramp = Image.linear_gradient("L").resize((width, height))
+    bands = [ramp, ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT), ramp.rotate(90)]
+    image = Image.merge("RGB", bands)
+    if mode == "RGBA":
+        image.putalpha(ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM))
+    elif mode != "RGB":
+        image = image.convert(mode)
+    return image
+
+
+def _encode(width: int, height: int, mode: str, image_format: str, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    _face_like(width, height, mode).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def _pad_jpeg(data: bytes, size: int) -> bytes:
+    """APP15 segments (ignored by decoders) right after SOI, up to ``size`` bytes."""
+    segments = []
+    room = size - len(data)
+    while room > 4 + 16:
+        payload = min(65533, room - 4)
+        segments.append(b"\xff\xef" + struct.pack(">H", payload + 2) + b"\0" * payload)
+        room -= payload + 4
+    return data[:2] + b"".join(segments) + data[2:]
+
+
+def _pad_png(data: bytes, size: int) -> bytes:
+    """A private ancillary chunk (``prVt``, skipped by decoders) after IHDR."""
+    payload = b"\0" * max(0, size - len(data) - 12)
+    chunk = (
+        struct.pack(">I", len(payload))
+        + b"prVt"
+        + payload
+        + struct.pack(">I", zlib.crc32(b"prVt" + payload))
+    )
+    ihdr_end = 8 + 25
+    return data[:ihdr_end] + chunk + data[ihdr_end:]
+
+
+def _pad_webp(data: bytes, size: int) -> bytes:
+    """An unknown RIFF chunk at the end (the extended format allows and skips it)."""
+    payload = b"\0" * max(0, (size - len(data) - 8) & ~1)
+    body = data[12:] + b"PADD" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+def _pad_isobmff(data: bytes, size: int) -> bytes:
+    """A top-level ``free`` box at the end (ISO BMFF: ignored)."""
+    payload = b"\0" * max(0, size - len(data) - 8)
+    return data + struct.pack(">I", 8 + len(payload)) + b"free" + payload
+
+
+def _exif_for_container() -> bytes:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 1  # orientation: makes Pillow write the extended WEBP container
+    return exif.tobytes()
+
+
+def _side_for(pixels: int, ratio: tuple[int, int]) -> tuple[int, int]:
+    """The largest width x height of this aspect ratio within ``pixels``."""
+    unit = int((pixels / (ratio[0] * ratio[1])) ** 0.5)
+    width, height = unit * ratio[0], unit * ratio[1]
+    while (width + ratio[0]) * (height + ratio[1]) <= pixels:  # pragma: no cover - rounding
+        width, height = width + ratio[0], height + ratio[1]
+    return width, height
+
+
+def make_inputs(directory: Path) -> None:
+    """Write the inputs into ``directory``; print one JSON line describing them."""
+    _setup_django()
+    from django.conf import settings
+    from PIL import Image
+
+    from propusk.visitors.photos import format_label, pixel_budget
+
+    limit = settings.PHOTO_MAX_UPLOAD_BYTES - 1024  # a little under the upload limit
+
+    def jpeg() -> bytes:
+        width, height = _side_for(pixel_budget("JPEG"), (3, 2))
+        return _pad_jpeg(_encode(width, height, "RGB", "JPEG", quality=95, subsampling=0), limit)
+
+    def progressive_jpeg() -> bytes:
+        width, height = _side_for(pixel_budget("progressive JPEG"), (3, 2))
+        data = _encode(width, height, "CMYK", "JPEG", quality=95, progressive=True)
+        return _pad_jpeg(data, limit)
+
+    def png() -> bytes:
+        width, height = _side_for(pixel_budget("PNG"), (3, 2))
+        return _pad_png(_encode(width, height, "RGBA", "PNG"), limit)
+
+    def webp() -> bytes:
+        width, height = _side_for(pixel_budget("WEBP"), (3, 2))
+        data = _encode(width, height, "RGBA", "WEBP", quality=90, exif=_exif_for_container())
+        return _pad_webp(data, limit)
+
+    def avif() -> bytes:
+        width, height = _side_for(pixel_budget("AVIF"), (3, 2))
+        data = _encode(width, height, "RGBA", "AVIF", quality=90, subsampling="4:4:4")
+        return _pad_isobmff(data, limit)
+
+    def review_png() -> bytes:
+        return _encode(8000, 7999, "RGB", "PNG", optimize=True)
+
+    recipes: dict[str, Callable[[], bytes]] = {
+        "jpeg_at_budget": jpeg,
+        "progressive_cmyk_jpeg_at_budget": progressive_jpeg,
+        "png_rgba_at_budget": png,
+        "webp_rgba_at_budget": webp,
+        "avif_rgba_at_budget": avif,
+        "png_8000x7999_refused": review_png,
+    }
+    described = {}
+    for name, recipe in recipes.items():
+        path = directory / name
+        path.write_bytes(recipe())
+        with Image.open(path) as image:
+            label = format_label(image)
+            described[name] = {
+                "path": str(path),
+                "format": label,
+                "width": image.width,
+                "height": image.height,
+                "budget_megapixels": pixel_budget(label) / 1e6,
+                "file_bytes": path.stat().st_size,
+            }
+    print(json.dumps(described))
+
+
+# --- The parent ---------------------------------------------------------------------
+
+
+def _run(arguments: list[str]) -> Any:
+    # The parent stays small (no Django, no Pillow): a child's ru_maxrss starts from the RSS of
+    # the process that spawned it (Linux keeps the high-water mark across exec).
+    command = [sys.executable, __file__, *arguments]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **_ENV}, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(arguments)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--child", nargs="?", const="", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--make-inputs", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child or None)
+        return
+    if args.make_inputs is not None:
+        make_inputs(Path(args.make_inputs))
+        return
+    with tempfile.TemporaryDirectory(prefix="propusk-bench-") as tmp:
+        os.environ.setdefault("PROPUSK_VAR_DIR", tmp)
+        described = _run(["--make-inputs", tmp])
+        baseline = statistics.median(_run(["--child"])["peak_mb"] for _ in range(args.repeat))
+        print(f"baseline (imports only): peak {baseline:.1f} MB (median of {args.repeat})")
+        inputs: dict[str, Any] = {}
+        for name, about in described.items():
+            runs = [_run(["--child", about["path"]]) for _ in range(args.repeat)]
+            peak = statistics.median(run["peak_mb"] for run in runs)
+            after = statistics.median(run["after_mb"] for run in runs)
+            seconds = statistics.median(run["seconds"] for run in runs)
+            result = " / ".join(sorted({run["result"] for run in runs}))
+            width, height = about["width"], about["height"]
+            inputs[name] = {
+                **{k: v for k, v in about.items() if k != "path"},
+                "megapixels": round(width * height / 1e6, 2),
+                "result": result,
+                "peak_mb": round(peak, 1),
+                "over_baseline_mb": round(peak - baseline, 1),
+                "after_mb": round(after, 1),
+                "seconds": round(seconds, 3),
+            }
+            print(
+                f"{name}: {about['format']} {width}x{height}, "
+                f"{about['file_bytes'] / _MB:.1f} MB file, {result}: peak {peak:.1f} MB "
+                f"({peak - baseline:+.1f} over baseline), {after:.1f} MB after, {seconds:.2f} s"
+            )
+        accepted = [v for v in inputs.values() if v["result"].startswith("accepted")]
+        worst = max(accepted, key=lambda v: v["peak_mb"])
+        print(
+            json.dumps(
+                {
+                    "bench": "photo_memory",
+                    "repeat": args.repeat,
+                    "baseline_mb": round(baseline, 1),
+                    "inputs": inputs,
+                    "worst_accepted_peak_mb": worst["peak_mb"],
+                    "worst_accepted_over_baseline_mb": worst["over_baseline_mb"],
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
