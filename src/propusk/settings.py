@@ -236,20 +236,34 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Every handler masks invitation tokens and ID numbers (propusk.core.logging), Django's own
+# included: its default 'django' logger handlers (a console printing with DEBUG on, and
+# mail_admins) are replaced here, since they had no mask.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"mask_secrets": {"()": "propusk.core.logging.MaskSecretsFilter"}},
+    "filters": {
+        "mask_secrets": {"()": "propusk.core.logging.MaskSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["mask_secrets"],
-        }
+        },
+        # Errors by mail to ADMINS (none by default), DEBUG off, as Django's default does.
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "mask_secrets"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.get_str("PROPUSK_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Its lines reach the console through root.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # The HCP client logs each call itself (path, code, duration), without secrets.
@@ -259,3 +273,7 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+# Error reports (the DEBUG page, the mail to ADMINS) never show an ID number, a face or a
+# secret: propusk.core.debug.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "propusk.core.debug.PersonalDataReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "propusk.core.debug.PersonalDataExceptionReporter"

@@ -140,6 +140,9 @@ def test_anonymous_pages_without_personal_data_are_left_alone(client, db):
     assert response.get("Pragma") is None  # the login page keeps Django's own never_cache
 
 
+# live_server makes the test transactional: serialized_rollback brings back what the flush after it
+# removes (the role groups, content types), as the other live-server tests do.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_static_files_are_not_affected(live_server, client, admin_user):
     client.force_login(admin_user)
     cookies = {"sessionid": client.cookies["sessionid"].value}
