@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from propusk.core.text import clean_name, clean_visible_text
 from propusk.invitations.models import Invitation
+from propusk.visitors.names import with_clean_names
+from tests.factories import visitor_data
 
 BIDI_AND_INVISIBLE = [
     *map(chr, range(0x200B, 0x2010)),  # zero-width space, joiners, LRM, RLM
@@ -129,3 +131,33 @@ def test_invitation_keeps_ordinary_text(create):
     invitation = Invitation.objects.get()
     assert invitation.group is not None
     assert invitation.group.name == "Школа № 12, 11 «А»"
+
+
+# --- The services' check of a visitor's names ----------------------------------------------
+
+
+def test_visitor_data_names_are_normalised_for_the_services():
+    data = visitor_data(
+        family_name="  Каи\u0306ырбаева ", given_name="Нұрлан\u00a0", middle_name=""
+    )
+
+    cleaned = with_clean_names(data)
+
+    assert (cleaned.family_name, cleaned.given_name, cleaned.middle_name) == (
+        "Кайырбаева",
+        "Нұрлан",
+        "",
+    )
+    assert cleaned.photo_jpeg == data.photo_jpeg
+
+
+def test_visitor_data_with_a_bad_name_is_refused_field_by_field():
+    data = visitor_data(family_name="\u202eвонави", given_name="   ", middle_name="\u200b")
+
+    with pytest.raises(ValidationError) as refused:
+        with_clean_names(data)
+
+    errors = refused.value.error_dict
+    assert sorted(errors) == ["family_name", "given_name", "middle_name"]
+    assert errors["family_name"][0].code == "invisible"
+    assert errors["given_name"][0].code == "no_letter"  # a required name, empty
