@@ -26,3 +26,10 @@ LANGUAGE_CODE = "en"
 # leak between runs through a shared server. The throttle itself only uses cache.add/incr, which
 # every Django cache backend provides (checked once by hand against Redis: CACHE_URL=redis://...).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# SQLite: the test database is a file (in the throwaway var directory), like `make run`'s, not
+# Django's default in-memory one. Threads and processes (the concurrency tests, a real worker)
+# then each open their own connection and meet the same locking as under `make run`: WAL,
+# IMMEDIATE transactions, busy timeout (core/env.py). It costs no measurable time.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(_var / "test.sqlite3")}  # noqa: F405

@@ -81,6 +81,8 @@ TEMPLATES = [
     },
 ]
 
+# SQLite (the default, `make run`) is opened for several writers at once: WAL, IMMEDIATE
+# transactions and a busy timeout, PROPUSK_SQLITE_BUSY_TIMEOUT_SECONDS (core/env.py).
 DATABASES = {
     "default": env.db("DATABASE_URL", f"sqlite:///{VAR_DIR / 'propusk.sqlite3'}"),
 }

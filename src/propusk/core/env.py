@@ -137,7 +137,29 @@ class Env:
         if config.get("ENGINE", "").endswith("postgresql"):
             config.setdefault("CONN_MAX_AGE", 60)
             config["CONN_HEALTH_CHECKS"] = True
+        else:
+            config["OPTIONS"] = {**self._sqlite_options(), **config.get("OPTIONS", {})}
         return config
+
+    def _sqlite_options(self) -> dict[str, Any]:
+        """SQLite with several writers (web, worker, threads): no "database is locked".
+
+        Every transaction begins IMMEDIATE, taking the write lock at its start, so the reads it
+        makes are never overtaken by another writer (a deferred transaction that read first
+        fails at once when it then writes). A writer that finds the lock taken waits up to
+        ``PROPUSK_SQLITE_BUSY_TIMEOUT_SECONDS`` (20) instead of failing. WAL lets readers go on
+        while one writes; ``synchronous=NORMAL`` is WAL's usual pairing: a commit survives the
+        process dying, only an OS crash or power cut may lose the last commits.
+        """
+        name = "PROPUSK_SQLITE_BUSY_TIMEOUT_SECONDS"
+        timeout = self.get_float(name, 20.0)
+        if not 0 < timeout <= 600:
+            raise ImproperlyConfigured(f"{name}={timeout:g} must be more than 0 and at most 600")
+        return {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": timeout,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
 
     def cache(self, name: str) -> dict[str, Any]:
         """A cache from a URL (``redis://host:6379/1``, ``locmemcache://``), or, unset, a
