@@ -208,22 +208,39 @@ HCP_UTC_OFFSET = env.get_str("HCP_UTC_OFFSET", "+05:00")
 
 # --- Celery -------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport needs no server (make run, tests).
+# What each broker does with the task of a worker that dies: docs/architecture.md
+# "Background work". In short, every periodic task is a sweep the next beat tick repeats, so
+# no work depends on a message surviving a dead worker.
 CELERY_BROKER_URL = env.get_str("CELERY_BROKER_URL", "filesystem://")
+# A task is killed after this long (prefork pool; the solo pool of `make run` cannot kill).
+CELERY_TASK_TIME_LIMIT = 10 * 60
+# Redis gives an unacknowledged message to another worker after the visibility timeout: it
+# must be longer than any task (TIME_LIMIT) plus its longest retry countdown (60 s,
+# celery.PeriodicTask), or a slow task would run twice.
+_REDIS_VISIBILITY_TIMEOUT = 60 * 60
 _celery_fs_dir = VAR_DIR / "celery"
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
+if CELERY_BROKER_URL.startswith("filesystem"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_fs_dir / "queue"),
         "data_folder_out": str(_celery_fs_dir / "queue"),
         "processed_folder": str(_celery_fs_dir / "processed"),
         "control_folder": str(_celery_fs_dir / "control"),
         "store_processed": False,
     }
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
-)
+elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _REDIS_VISIBILITY_TIMEOUT}
+else:
+    # RabbitMQ: its own consumer_timeout (30 min by default) plays that part, server-side.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_IGNORE_RESULT = True
+# Acknowledged when finished: a task whose worker dies mid-way is delivered again where the
+# broker can (RabbitMQ, Redis; a killed prefork child on any broker), not on the filesystem
+# transport.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Lost the broker connection: stop the running late-acknowledged tasks, since the broker
+# hands their messages to another worker (Celery 6's default; silences its warning).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {

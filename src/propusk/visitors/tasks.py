@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from propusk.celery import PeriodicTask
 from propusk.visitors import pending_photos
 
 
-@shared_task(name="propusk.visitors.tasks.sweep_pending_photos", ignore_result=True)
+@shared_task(base=PeriodicTask, name="propusk.visitors.tasks.sweep_pending_photos")
 def sweep_pending_photos() -> int:
     """Delete faces kept for a form with errors once their token has expired.
 
