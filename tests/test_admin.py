@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -64,7 +65,7 @@ def objects(staff_admin, host, department, guest_policy):
     }
 
 
-def _url(label: str, page: str, *args) -> str:
+def _url(label: str, page: str, *args: Any) -> str:
     app, model = label.split(".")
     return reverse(f"admin:{app}_{model}_{page}", args=args)
 
@@ -110,7 +111,7 @@ def test_visitor_admin_never_shows_the_national_id(client, staff_admin, objects)
 FIND_URL = "admin:visitors_visitor_find_by_national_id"
 
 
-def _request_lines(response) -> list[str]:
+def _request_lines(response: Any) -> list[str]:
     """What an access log would print for each request of a (followed) response."""
     lines = [f"{response.request['REQUEST_METHOD']} {response.request['PATH_INFO']}"]
     lines.append(response.request.get("QUERY_STRING", ""))

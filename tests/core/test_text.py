@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -95,7 +96,7 @@ def create(client, host, guest_policy):
     client.force_login(host)
     start = timezone.localtime() + timedelta(days=1)
 
-    def post(**fields: str):
+    def post(**fields: str) -> Any:
         data = {
             "kind": "group",
             "purpose": "День открытых дверей",

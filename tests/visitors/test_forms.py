@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -212,7 +213,7 @@ NO_LETTER_MESSAGE = "A name must contain at least one letter."
 def register(client, reception, host, guest_policy):
     client.force_login(reception)
 
-    def post(**visitor: str):
+    def post(**visitor: str) -> Any:
         names = {"family_name": "Сапарова", "given_name": "Әсел", "middle_name": ""}
         names.update(visitor)
         data = {
@@ -246,7 +247,7 @@ def invitation(host, guest_policy):
 
 @pytest.fixture
 def submit(client, invitation):
-    def post(**visitor: str):
+    def post(**visitor: str) -> Any:
         names = {"family_name": "Сапарова", "given_name": "Әсел", "middle_name": ""}
         names.update(visitor)
         data = {

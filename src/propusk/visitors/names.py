@@ -35,4 +35,9 @@ def with_clean_names(data: VisitorData) -> VisitorData:
             errors[field] = ValidationError(NO_LETTER, code="no_letter")
     if errors:
         raise ValidationError(errors)
-    return dataclasses.replace(data, **cleaned)
+    return dataclasses.replace(
+        data,
+        family_name=cleaned["family_name"],
+        given_name=cleaned["given_name"],
+        middle_name=cleaned["middle_name"],
+    )
