@@ -125,18 +125,19 @@ def test_group_member_find_over_the_limit_is_429(client, reception, host, guest_
     assert "Too many look-ups" in response.content.decode()
 
 
-def test_admin_search_over_the_limit_shows_a_message_and_looks_nothing_up(client, admin_user):
+def test_admin_find_over_the_limit_shows_a_message_and_looks_nothing_up(client, admin_user):
     admin_user.is_staff = True
     admin_user.is_superuser = True  # as seed_demo makes the administrator
     admin_user.save()
     iin = make_iin()
     make_visitor(national_id=iin, family_name="Wanted")
     client.force_login(admin_user)
-    url = reverse("admin:visitors_visitor_changelist")
+    find_url = reverse("admin:visitors_visitor_find_by_national_id")
     for _ in range(2):
-        client.get(url, {"q": make_iin()})
-    response = client.get(url, {"q": iin})
-    html = response.content.decode()
-    assert "Too many look-ups; try again in 10 minutes." in html
-    assert "Wanted" not in html
+        client.post(find_url, {"national_id": make_iin()})
+    response = client.post(find_url, {"national_id": iin}, follow=True)
+    assert "Too many look-ups; try again in 10 minutes." in response.content.decode()
+    # Back to the whole list, not to the visitor: nothing was looked up.
+    assert response.redirect_chain == [(reverse("admin:visitors_visitor_changelist"), 302)]
+    assert AuditEntry.objects.filter(action="visitor.looked_up").count() == 2
     assert AuditEntry.objects.filter(action="visitor.lookup_throttled").count() == 1
