@@ -26,7 +26,13 @@ from typing import Any
 import uvicorn
 
 from hcp_simulator.clock import parse_offset
-from hcp_simulator.config import DEFAULT_DENIAL_EVENT_TYPE, SimulatorConfig
+from hcp_simulator.config import SimulatorConfig
+from hcp_simulator.quirks import (
+    APPLICATION_RESULT_SHAPES,
+    PICTURE_FORMATS,
+    PRESETS,
+    Quirks,
+)
 
 log = logging.getLogger("hcp_simulator")
 
@@ -62,12 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds from reapplication to the change reaching devices (default 1.0; 0 = at once)",
     )
     add(
-        "--denial-event-type",
-        type=int,
-        default=DEFAULT_DENIAL_EVENT_TYPE,
-        help=f"event type of denied passages (default {DEFAULT_DENIAL_EVENT_TYPE}; unknown on HCP)",
-    )
-    add(
         "--timestamp-window",
         type=float,
         default=900.0,
@@ -83,27 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--quota-rps", type=float, default=None, help="call quota, requests per second")
     add("--latency-ms", type=float, default=0.0, help="added to every OpenAPI call")
     add("--admin-password", default=None, help="require adminPassword on person delete")
-    add(
-        "--strict-door-events",
-        action="store_true",
-        help="door/events requires doorIndexCodes and an eventType or personName (older guides)",
-    )
-    add(
-        "--picture-format",
-        choices=("binary", "base64"),
-        default="binary",
-        help="picture_data/event pictures as image/jpeg bytes or as a base64 data URI",
-    )
-    add(
-        "--total-num-paths",
-        default="",
-        help="comma-separated globs of API paths whose pages say totalNum instead of total",
-    )
-    add(
-        "--numeric-code-paths",
-        default="",
-        help="comma-separated globs of API paths answering a numeric code (beyond subscriptions)",
-    )
+    _add_quirk_options(parser)
     add("--max-face-bytes", type=int, default=200 * 1024, help="largest accepted face JPEG")
     add("--soft-version", default="V2.6.0", help="softVersion answered by common/v1/version")
     add("--state-file", type=Path, default=None, help="JSON snapshot loaded at start, kept saved")
@@ -153,16 +133,12 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         utc_offset=offset,
         seed_demo=args.seed_demo,
         apply_delay=args.apply_delay,
-        denial_event_type=args.denial_event_type,
         timestamp_window=args.timestamp_window,
         auth_failure_status=args.auth_failure_status,
         quota_rps=args.quota_rps or None,
         latency_ms=args.latency_ms,
         admin_password=args.admin_password,
-        strict_door_events=args.strict_door_events,
-        picture_format=args.picture_format,
-        total_num_paths=_globs(args.total_num_paths),
-        numeric_code_paths=_globs(args.numeric_code_paths),
+        quirks=quirks_from_args(args),
         max_face_bytes=args.max_face_bytes,
         soft_version=args.soft_version,
         state_file=args.state_file,
@@ -176,8 +152,120 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     )
 
 
-def _globs(text: str) -> tuple[str, ...]:
-    return tuple(glob.strip() for glob in text.split(",") if glob.strip())
+# The switchable behaviours (quirks.py): option name -> (Quirks field, help).
+_QUIRK_OPTIONS: dict[str, tuple[str, str]] = {
+    "--numeric-code-paths": (
+        "numeric_code_paths",
+        "comma-separated globs of API paths answering a numeric code (beyond subscriptions)",
+    ),
+    "--total-num-paths": (
+        "total_num_paths",
+        "comma-separated globs of API paths whose pages say totalNum instead of total",
+    ),
+    "--empty-page-without-list": (
+        "empty_page_without_list",
+        "an empty page has no `list` and says pageNo/pageSize 0 (default: off)",
+    ),
+    "--numeric-person-ids": (
+        "numeric_person_ids",
+        "personIds are short numbers like a live server's, not GUIDs (default: on)",
+    ),
+    "--empty-pic-uri-without-face": (
+        "empty_pic_uri_without_face",
+        'a person without a face has personPhoto {"picUri": ""}, not none (default: on)',
+    ),
+    "--omit-empty-cards": (
+        "omit_empty_cards",
+        "a person without cards has no `cards` key, not [] (default: on)",
+    ),
+    "--delete-answers-remain-lock-number": (
+        "delete_answers_remain_lock_number",
+        'person delete answers {"remainLockNumber": 5}, not "" (default: on)',
+    ),
+    "--empty-string-for-null": (
+        "empty_string_for_null",
+        'person update and reapplication answer "" instead of "null" (default: off)',
+    ),
+    "--ignore-event-type-filter": (
+        "ignore_event_type_filter",
+        "door/events ignores eventType/eventTypes (default: off)",
+    ),
+    "--application-result-shape": (
+        "application_result_shape",
+        "applicationResult type 1 answer (default counts; no public source shows it)",
+    ),
+    "--denial-event-type": (
+        "denial_event_type",
+        "one event type for every denied passage (default: the code of each reason)",
+    ),
+    "--picture-format": (
+        "picture_format",
+        "picture_data/event pictures as image/jpeg bytes or as a base64 data URI",
+    ),
+    "--strict-door-events": (
+        "strict_door_events",
+        "door/events requires doorIndexCodes and an eventType or personName (older guides)",
+    ),
+    "--max-persons-per-level-call": (
+        "max_persons_per_level_call",
+        "most persons per access-level addPersons/deletePersons call (default 20; 0: no limit)",
+    ),
+}
+_QUIRK_CHOICES: dict[str, tuple[str, ...]] = {
+    "application_result_shape": APPLICATION_RESULT_SHAPES,
+    "picture_format": PICTURE_FORMATS,
+}
+
+
+def _add_quirk_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "switchable behaviours",
+        "Defaults follow public sources (docs/hcp-simulator.md); --quirks picks a preset that "
+        "the options after it change; the control API changes them at run time.",
+    )
+    group.add_argument(
+        "--quirks",
+        choices=PRESETS,
+        default="default",
+        help="off: every answer in its textbook shape; on: every variation at once",
+    )
+    defaults = Quirks()
+    for option, (name, help_text) in _QUIRK_OPTIONS.items():
+        current = getattr(defaults, name)
+        if isinstance(current, bool):
+            group.add_argument(
+                option,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        elif isinstance(current, tuple):
+            group.add_argument(option, dest=name, default=None, metavar="GLOBS", help=help_text)
+        elif name == "denial_event_type" or isinstance(current, int):
+            group.add_argument(
+                option, dest=name, type=int, default=None, metavar="N", help=help_text
+            )
+        else:
+            group.add_argument(
+                option, dest=name, choices=_QUIRK_CHOICES[name], default=None, help=help_text
+            )
+
+
+def quirks_from_args(args: argparse.Namespace) -> Quirks:
+    """The preset named by --quirks, changed by every quirk option given."""
+    changes: dict[str, Any] = {}
+    for name, _help in _QUIRK_OPTIONS.values():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name in ("numeric_code_paths", "total_num_paths"):
+            value = tuple(glob.strip() for glob in value.split(",") if glob.strip())
+        changes[name] = value
+    try:
+        return replace(Quirks().preset(args.quirks), **changes)
+    except ValueError as exc:
+        raise SystemExit(f"hcp-simulator: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

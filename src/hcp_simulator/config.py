@@ -6,10 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from pathlib import Path
 
-# Event type codes. Only the granted-by-face code is documented; the denial code is a guess
-# (it is the code used in the developer guide's door/events example) and is configurable.
-GRANTED_BY_FACE = 196893
-DEFAULT_DENIAL_EVENT_TYPE = 197151
+from hcp_simulator.quirks import Quirks
 
 
 @dataclass(frozen=True)
@@ -23,7 +20,6 @@ class SimulatorConfig:
     seed_demo: bool = False
     # Devices: seconds between a reapplication call and the change reaching the turnstiles.
     apply_delay: float = 1.0
-    denial_event_type: int = DEFAULT_DENIAL_EVENT_TYPE
     # Gateway.
     timestamp_window: float = 900.0
     auth_failure_status: int = 200
@@ -31,11 +27,9 @@ class SimulatorConfig:
     latency_ms: float = 0.0
     admin_password: str | None = None
     admin_lock_attempts: int = 5
-    # Quirks whose real behaviour is unknown.
-    strict_door_events: bool = False
-    picture_format: str = "binary"  # "binary" (image/jpeg bytes) or "base64" (data URI text)
-    total_num_paths: tuple[str, ...] = ()
-    numeric_code_paths: tuple[str, ...] = ()
+    # Switchable behaviours (quirks.py); the control API changes them at run time and
+    # `reset` restores these.
+    quirks: Quirks = field(default_factory=Quirks)
     max_face_bytes: int = 200 * 1024
     soft_version: str = "V2.6.0"
     # Storage and housekeeping.

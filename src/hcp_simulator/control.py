@@ -213,7 +213,7 @@ async def passage(request: Request) -> Any:
         decision=decision,
         direction=direction,
         now=now,
-        denial_event_type=sim.config.denial_event_type,
+        one_denial_code=sim.quirks.denial_event_type,
         max_events=sim.config.max_events,
     )
     sim.push.publish(event)
@@ -329,7 +329,7 @@ async def read_state(request: Request) -> Any:
         ],
         "push": sim.push.status(),
         "faults": sim.faults.to_json(),
-        "quirks": _quirks_json(sim),
+        "quirks": sim.quirks.to_json(),
     }
 
 
@@ -409,35 +409,21 @@ async def retry_push(request: Request) -> Any:
     return {"buffered": sim.push.retry_now()}
 
 
-def _quirks_json(sim: Simulator) -> dict[str, Any]:
-    return {
-        "numericCodePaths": list(sim.quirks.numeric_code_paths),
-        "totalNumPaths": list(sim.quirks.total_num_paths),
-    }
-
-
 async def read_quirks(request: Request) -> Any:
-    return _quirks_json(_sim(request))
+    return _sim(request).quirks.to_json()
 
 
 async def set_quirks(request: Request) -> Any:
-    """{numericCodePaths: [globs], totalNumPaths: [globs]}: API paths (after /artemis) whose
-    envelope carries a numeric code / whose pages say totalNum. Omitted keys are unchanged;
-    reset restores the command-line values."""
+    """Change switchable behaviours (quirks.py): any of the keys `GET /quirks` answers, and
+    `preset` ("default", "off" or "on") applied first. Omitted keys are unchanged; `reset`
+    restores the command-line values. A bad key or value changes nothing."""
     sim = _sim(request)
     body = await _body(request)
     if not isinstance(body, dict):
         raise ControlError("expected a JSON object")
-    values = {}
-    for key in ("numericCodePaths", "totalNumPaths"):
-        globs = body.get(key)
-        if globs is None:
-            continue
-        if not isinstance(globs, list) or not all(isinstance(g, str) and g for g in globs):
-            raise ControlError(f"{key} must be a list of path globs")
-        values[key] = tuple(g.removeprefix("/artemis") for g in globs)
-    if "numericCodePaths" in values:
-        sim.quirks.numeric_code_paths = values["numericCodePaths"]
-    if "totalNumPaths" in values:
-        sim.quirks.total_num_paths = values["totalNumPaths"]
-    return _quirks_json(sim)
+    try:
+        sim.quirks = sim.quirks.updated(body)
+    except ValueError as exc:
+        raise ControlError(str(exc)) from exc
+    log.info("quirks changed: %s", ", ".join(sorted(body)))
+    return sim.quirks.to_json()

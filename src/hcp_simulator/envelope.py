@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
-from dataclasses import dataclass
 from typing import Any, Final
 
 # Gateway codes (answered before any business logic).
@@ -67,37 +65,22 @@ def error_body(error: HcpError, *, numeric: bool = False) -> bytes:
 
 
 def page(
-    items: list[Any], page_no: int, page_size: int, *, total_key: str = "total"
+    items: list[Any],
+    page_no: int,
+    page_size: int,
+    *,
+    total_key: str = "total",
+    empty_without_list: bool = False,
 ) -> dict[str, Any]:
-    """One page of `items` (the full, filtered list). HCP's quirks: a page with no rows has
-    no `list` key at all, and an empty result reports pageNo and pageSize 0."""
+    """One page of `items` (the full, filtered list). A page past the end has `list: []`.
+    With `empty_without_list` (a quirk) a page with no rows has no `list` key, and an empty
+    result reports pageNo and pageSize 0."""
     total = len(items)
-    if total == 0:
+    if total == 0 and empty_without_list:
         return {total_key: 0, "pageNo": 0, "pageSize": 0}
     start = (page_no - 1) * page_size
     rows = items[start : start + page_size]
     result: dict[str, Any] = {total_key: total, "pageNo": page_no, "pageSize": page_size}
-    if rows:
+    if rows or not empty_without_list:
         result["list"] = rows
     return result
-
-
-@dataclass
-class Quirks:
-    """Envelope variations seen on some servers, switchable per API path (globs).
-
-    Always on, as on every HCP: the subscription calls' numeric code, no `list` on an empty
-    page, plain-string `data` (person add answers the id, update answers "null")."""
-
-    numeric_code_paths: tuple[str, ...] = ()
-    total_num_paths: tuple[str, ...] = ()
-
-    def numeric_code(self, api_path: str) -> bool:
-        return _matches(api_path, self.numeric_code_paths)
-
-    def total_key(self, api_path: str) -> str:
-        return "totalNum" if _matches(api_path, self.total_num_paths) else "total"
-
-
-def _matches(path: str, globs: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(path, glob) for glob in globs)

@@ -8,12 +8,45 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hcp_simulator.clock import format_hcp_time
-from hcp_simulator.config import GRANTED_BY_FACE
 from hcp_simulator.devices import PassageDecision
 from hcp_simulator.pictures import event_picture
+from hcp_simulator.quirks import (
+    CARD_EXPIRED,
+    DENIED_BY_FACE,
+    FACE_RECOGNITION_FAILED,
+    GRANTED_BY_FACE,
+    INVALID_TIME_PERIOD,
+    NO_ACCESS_LEVEL,
+)
 from hcp_simulator.state import Door, Event, SiteState, new_id, new_pic_uri
 
 DIRECTIONS = {"in": 1, "out": 2}
+
+# The event type of each denial reason, from the names in a production receiver's code
+# table (OPENAPI.md 7a). Which code a real device sends in each situation is our reading of
+# those names: a device that does not hold the face cannot recognise it (197160).
+DENIAL_EVENT_TYPES = {
+    "face_not_matched": FACE_RECOGNITION_FAILED,
+    "unknown_person": FACE_RECOGNITION_FAILED,
+    "not_applied": FACE_RECOGNITION_FAILED,
+    "no_face": FACE_RECOGNITION_FAILED,
+    "no_access_level": NO_ACCESS_LEVEL,
+    "door_not_in_access_level": DENIED_BY_FACE,
+    "not_yet_valid": INVALID_TIME_PERIOD,
+    "expired": CARD_EXPIRED,
+}
+
+
+def event_type_for(decision: PassageDecision, *, now: datetime, one_denial_code: int | None) -> int:
+    """The event type a passage is reported with."""
+    if decision.granted:
+        return GRANTED_BY_FACE
+    if one_denial_code is not None:
+        return one_denial_code
+    reason = decision.reason
+    if reason == "outside_validity" and decision.record is not None:
+        reason = "not_yet_valid" if now < decision.record.begin_time else "expired"
+    return DENIAL_EVENT_TYPES[reason]
 
 
 def record_passage(
@@ -23,7 +56,7 @@ def record_passage(
     decision: PassageDecision,
     direction: str,
     now: datetime,
-    denial_event_type: int,
+    one_denial_code: int | None,
     max_events: int,
 ) -> Event:
     record = decision.record
@@ -31,7 +64,7 @@ def record_passage(
     event = Event(
         seq=state.event_seq,
         event_id=new_id(),
-        event_type=GRANTED_BY_FACE if decision.granted else denial_event_type,
+        event_type=event_type_for(decision, now=now, one_denial_code=one_denial_code),
         time=now.replace(microsecond=0),  # HCP keeps whole seconds
         door_code=door.door_index_code,
         door_name=door.door_name,
@@ -53,8 +86,8 @@ class EventQuery:
     end: datetime
     door_codes: frozenset[str]
     event_types: frozenset[int]
-    person_id: str | None = None
-    person_code: str | None = None
+    person_ids: frozenset[str] | None = None
+    person_codes: frozenset[str] | None = None
     person_name: str | None = None
     ascending: bool = False
 
@@ -67,8 +100,8 @@ def search(state: SiteState, query: EventQuery) -> list[Event]:
         if query.start <= event.time <= query.end
         and (not query.door_codes or event.door_code in query.door_codes)
         and (not query.event_types or event.event_type in query.event_types)
-        and (query.person_id is None or event.person_id == query.person_id)
-        and (query.person_code is None or event.person_code == query.person_code)
+        and (query.person_ids is None or event.person_id in query.person_ids)
+        and (query.person_codes is None or event.person_code in query.person_codes)
         and (name is None or name in event.person_name.lower())
     ]
     found.sort(key=lambda event: (event.time, event.seq), reverse=not query.ascending)
@@ -83,20 +116,28 @@ def _reader(event: Event) -> tuple[str, str]:
 
 def door_event_record(event: Event, tz: timezone) -> dict[str, Any]:
     """One row of acs/v1/door/events."""
-    reader_code, reader_name = _reader(event)
     when = format_hcp_time(event.time, tz)
     return {
         "eventId": event.event_id,
         "eventType": event.event_type,
         "eventTime": when,
-        "deviceTime": when,
+        "doorIndexCode": event.door_code,
+        "doorName": event.door_name,
+        **_person_fields(event, tz),
+    }
+
+
+def _person_fields(event: Event, tz: timezone) -> dict[str, Any]:
+    """What door/events rows and the push's `data` share (OPENAPI.md 7a: a production
+    receiver reads these names in `data`). personType is a string, as in live rows."""
+    reader_code, reader_name = _reader(event)
+    return {
+        "deviceTime": format_hcp_time(event.time, tz),
         "personId": event.person_id,
         "personCode": event.person_code,
         "personName": event.person_name,
-        "personType": 1 if event.person_id else 0,
+        "personType": "1" if event.person_id else "0",
         "cardNo": "",
-        "doorIndexCode": event.door_code,
-        "doorName": event.door_name,
         "picUri": event.pic_uri,
         "checkInAndOutType": event.check_in_and_out_type,
         "temperatureData": "",
@@ -108,8 +149,7 @@ def door_event_record(event: Event, tz: timezone) -> dict[str, Any]:
 
 
 def notify_payload(event: Event, tz: timezone, send_time: datetime) -> dict[str, Any]:
-    """HCP's OnEventNotify body for one event (OPENAPI.md section 4, "Event push")."""
-    reader_code, reader_name = _reader(event)
+    """HCP's OnEventNotify body for one event (OPENAPI.md section 4, "Event push", and 7a)."""
     return {
         "method": "OnEventNotify",
         "params": {
@@ -125,18 +165,7 @@ def notify_payload(event: Event, tz: timezone, send_time: datetime) -> dict[str,
                     "srcType": "door",
                     "status": 0,
                     "timeout": 0,
-                    "data": {
-                        "personId": event.person_id,
-                        "personCode": event.person_code,
-                        "cardNo": "",
-                        "checkInAndOutType": event.check_in_and_out_type,
-                        "picUri": event.pic_uri,
-                        "readerIndexCode": reader_code,
-                        "readerName": reader_name,
-                        "temperatureData": "",
-                        "temperatureStatus": 0,
-                        "wearMaskStatus": 0,
-                    },
+                    "data": _person_fields(event, tz),
                 }
             ],
         },

@@ -20,8 +20,9 @@ from hcp_simulator.clock import MAX_WALL_TIME, format_hcp_time
 from hcp_simulator.envelope import NO_DATA, USER_LOCKED, HcpError, page
 from hcp_simulator.params import Params
 from hcp_simulator.pictures import MIN_FACE_SIDE, jpeg_dimensions
+from hcp_simulator.quirks import MAX_EVENT_TYPE, MIN_EVENT_TYPE
 from hcp_simulator.simulator import Simulator
-from hcp_simulator.state import Face, Person, new_id, new_pic_uri
+from hcp_simulator.state import Face, Person, new_pic_uri
 
 PERSON_CODE_RE = re.compile(r"[A-Za-z0-9]{1,16}")
 CARD_NO_RE = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -71,7 +72,14 @@ def endpoint(
 
 
 def _page(sim: Simulator, path: str, items: list[Any], page_no: int, size: int) -> dict[str, Any]:
-    return page(items, page_no, size, total_key=sim.quirks.total_key(path))
+    quirks = sim.quirks
+    return page(
+        items,
+        page_no,
+        size,
+        total_key=quirks.total_key(path),
+        empty_without_list=quirks.empty_page_without_list,
+    )
 
 
 def _time(sim: Simulator, moment: datetime) -> str:
@@ -135,13 +143,16 @@ def person_info(sim: Simulator, person: Person) -> dict[str, Any]:
         "phoneNo": person.phone_no,
         "email": person.email,
         "remark": person.remark,
-        "cards": [{"cardNo": card} for card in person.cards],
         "beginTime": _time(sim, person.begin_time),
         "endTime": _time(sim, person.end_time),
         "customFieldList": [],
     }
+    if person.cards or not sim.quirks.omit_empty_cards:
+        info["cards"] = [{"cardNo": card} for card in person.cards]
     if person.face is not None:
         info["personPhoto"] = {"picUri": person.face.pic_uri}
+    elif sim.quirks.empty_pic_uri_without_face:
+        info["personPhoto"] = {"picUri": ""}
     return info
 
 
@@ -218,7 +229,7 @@ def person_add(sim: Simulator, params: Params, caller: Caller) -> Any:
     if code in state.person_codes:
         raise HcpError.already_exists("personCode")
     person = Person(
-        person_id=new_id(),
+        person_id=state.new_person_id(numeric=sim.quirks.numeric_person_ids),
         person_code=code,
         family_name=family,
         given_name=given,
@@ -263,7 +274,7 @@ def person_update(sim: Simulator, params: Params, caller: Caller) -> Any:
     person.gender, person.phone_no, person.email, person.remark = gender, phone, email, remark
     person.cards = cards
     person.begin_time, person.end_time = begin, end
-    return "null"
+    return sim.quirks.null_answer
 
 
 def _person_by_id(sim: Simulator, params: Params) -> Person:
@@ -315,6 +326,8 @@ def person_delete(sim: Simulator, params: Params, caller: Caller) -> Any:
     person = _person_by_id_or_code(sim, params)
     # Devices keep the person until the deletion is applied (reapplication).
     sim.state.remove_person(person)
+    if sim.quirks.delete_answers_remain_lock_number:
+        return {"remainLockNumber": sim.config.admin_lock_attempts}
     return ""
 
 
@@ -372,7 +385,7 @@ def face_check(sim: Simulator, params: Params, caller: Caller) -> Any:
 
 
 def picture(sim: Simulator, jpeg: bytes) -> Binary:
-    if sim.config.picture_format == "base64":
+    if sim.quirks.picture_format == "base64":
         text = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
         return Binary(text.encode(), "text/plain;charset=UTF-8")
     return Binary(jpeg)
@@ -424,13 +437,26 @@ def _level(sim: Simulator, params: Params) -> Any:
 
 
 def _member_ids(sim: Simulator, params: Params) -> list[str]:
+    """`list: [{id} or {personCode}, ...]`, at most `maxPersonsPerLevelCall` (the catalogue:
+    "Up to 20 person IDs are allowed"); any unknown person: 128 and nothing changes."""
+    limit = sim.quirks.max_persons_per_level_call or None
     ids = []
-    for item in params.list_of("list", required=True, max_len=1000):
-        person_id = item.get("id") if isinstance(item, dict) else None
-        if not isinstance(person_id, str) or not person_id:
+    for item in params.list_of("list", required=True, max_len=limit):
+        if not isinstance(item, dict):
+            raise HcpError.bad_parameter("list")
+        person_id, code = item.get("id"), item.get("personCode")
+        if person_id is not None:
+            if not isinstance(person_id, str) or not person_id:
+                raise HcpError.bad_parameter("id")
+            if person_id not in sim.state.persons:
+                raise HcpError.not_found("id")
+        elif isinstance(code, str) and code:
+            person = sim.state.person_by_code(code)
+            if person is None:
+                raise HcpError.not_found("personCode")
+            person_id = person.person_id
+        else:
             raise HcpError.bad_parameter("id")
-        if person_id not in sim.state.persons:
-            raise HcpError.not_found("id")
         ids.append(person_id)
     return ids
 
@@ -469,7 +495,9 @@ def level_members(sim: Simulator, params: Params, caller: Caller) -> Any:
 
 @endpoint("/api/visitor/v1/auth/reapplication", mutates=True)
 def reapplication(sim: Simulator, params: Params, caller: Caller) -> Any:
-    params.string("orderId", required=True, max_len=64)
+    """`{orderId?, ImmediateDownload?, personIds?, doorIndexCodes?}`; `{}` or no body applies
+    every pending change (the catalogue's example has no orderId; integrations send "")."""
+    params.string("orderId", max_len=64)
     immediate = params.integer("ImmediateDownload", choices=(0, 1)) or 0
     person_ids = params.comma_list("personIds")
     door_codes = params.comma_list("doorIndexCodes")
@@ -484,21 +512,32 @@ def reapplication(sim: Simulator, params: Params, caller: Caller) -> Any:
         skip_failed=immediate == 1,
     )
     sim.catch_up()  # with --apply-delay 0 the change is on the devices before we answer
-    return ""
+    return sim.quirks.null_answer
 
 
 APPLICATION_RESULT = "/api/acs/v1/auth/applicationResult"
 
 
+# Element statuses of the visitor module's elementDownloadDetail (the one public per-device
+# status answer): 0 applied, 1 pending, 2 failed.
+ELEMENT_STATUS = {"applied": 0, "waiting": 1, "applying": 1, "failed": 2}
+
+
 @endpoint(APPLICATION_RESULT)
 def application_result(sim: Simulator, params: Params, caller: Caller) -> Any:
-    """Type 1: counts of persons with changes to be applied, being applied, failed.
-    Type 2: a page of failures (person, door, reason). Visitors (type 2) have none."""
+    """Type 1: the state of application, in the shape `applicationResultShape` picks (no
+    public source shows HCP's). Type 2: a page of failures (person, door, reason).
+    Visitors (type 2) have none."""
     result_type = params.required_int("applicationResultType", choices=(1, 2))
     level_type = params.required_int("type", choices=(1, 2))
     state = sim.state
     if result_type == 1:
         statuses = devices.pair_statuses(state) if level_type == 1 else {}
+        shape = sim.quirks.application_result_shape
+        if shape == "empty":
+            return ""
+        if shape == "element-status":
+            return {"ElementDetailList": {"ElementDetail": _element_details(sim, statuses)}}
         by_status: dict[str, set[str]] = {"waiting": set(), "applying": set(), "failed": set()}
         for (person_id, _door), status in statuses.items():
             if status.status in by_status:
@@ -531,6 +570,25 @@ def application_result(sim: Simulator, params: Params, caller: Caller) -> Any:
     return _page(sim, APPLICATION_RESULT, items, page_no, size)
 
 
+def _element_details(
+    sim: Simulator, statuses: dict[devices.Pair, devices.PairStatus]
+) -> list[dict[str, Any]]:
+    details = []
+    for (person_id, door_code), status in statuses.items():
+        record = status.desired or status.applied
+        door = sim.state.doors.get(door_code)
+        details.append(
+            {
+                "personId": person_id,
+                "personCode": record.person_code if record else "",
+                "doorIndexCode": door_code,
+                "acsDevIndexCode": door.acs_dev_index_code if door else "",
+                "ElementStatus": [{"elementStatus": ELEMENT_STATUS[status.status]}],
+            }
+        )
+    return details
+
+
 # --- Doors and events ---------------------------------------------------------------------
 
 DOOR_LIST = "/api/resource/v1/acsDoor/acsDoorList"
@@ -553,8 +611,16 @@ def door_list(sim: Simulator, params: Params, caller: Caller) -> Any:
     return _page(sim, DOOR_LIST, items, page_no, size)
 
 
+# Person filters of door/events: at most one of them (the catalogue).
+PERSON_FILTERS = ("personName", "personId", "personCode", "personCodes")
+
+
 @endpoint(DOOR_EVENTS)
 def door_events(sim: Simulator, params: Params, caller: Caller) -> Any:
+    """The catalogue's door/events: `eventType` or `eventTypes` (not both); one of
+    `personName`, `personId` (comma list), `personCode`, `personCodes` (comma list);
+    `doorIndexCodes` <= 10 (empty: all); `personType`, `maskStatus`, temperature and mask
+    statuses accepted, not filtered on."""
     start = params.time("startTime", required=True)
     end = params.time("endTime", required=True)
     assert start is not None  # noqa: S101 - required
@@ -568,11 +634,19 @@ def door_events(sim: Simulator, params: Params, caller: Caller) -> Any:
     types_text = params.string("eventTypes", max_len=4096)
     if types_text and not EVENT_TYPES_RE.fullmatch(types_text):
         raise HcpError.bad_parameter("eventTypes")
+    if event_type is not None and types_text:
+        raise HcpError.bad_parameter("eventTypes")  # mutually exclusive
     event_types = {int(t) for t in types_text.split(",")} if types_text else set()
     if event_type is not None:
         event_types.add(event_type)
+    given = [name for name in PERSON_FILTERS if params.body.get(name) not in (None, "")]
+    if len(given) > 1:
+        raise HcpError.bad_parameter(given[1])  # mutually exclusive
     person_name = params.string("personName", max_len=32)
-    if sim.config.strict_door_events:
+    person_ids = params.comma_list("personId")
+    person_code = params.string("personCode", max_len=16)
+    person_codes = params.comma_list("personCodes")
+    if sim.quirks.strict_door_events:
         # What older guides document: doors required, and an event type or a person name.
         if not doors:
             raise HcpError.bad_parameter("doorIndexCodes")
@@ -582,16 +656,20 @@ def door_events(sim: Simulator, params: Params, caller: Caller) -> Any:
     if sort_field is not None and sort_field != "SwipeTime":
         raise HcpError.bad_parameter("sortField")
     order = params.integer("orderType", choices=(0, 1))
-    params.integer("temperatureStatus", low=-1, high=2)
-    params.integer("wearMaskStatus", low=-1, high=2)
+    params.integer("personType", low=-1)
+    for status in ("temperatureStatus", "wearMaskStatus", "maskStatus"):
+        params.integer(status, low=-1, high=2)
     page_no, size = params.paging()
+    if sim.quirks.ignore_event_type_filter:
+        event_types = set()
+    codes = set(person_codes or ()) | ({person_code} if person_code else set())
     query = events.EventQuery(
         start=start,
         end=end,
         door_codes=frozenset(doors),
         event_types=frozenset(event_types),
-        person_id=params.string("personId") or None,
-        person_code=params.string("personCode") or None,
+        person_ids=frozenset(person_ids) if person_ids else None,
+        person_codes=frozenset(codes) if codes else None,
         person_name=person_name or None,
         ascending=order == 0,
     )
@@ -613,8 +691,12 @@ def event_pictures(sim: Simulator, params: Params, caller: Caller) -> Any:
 
 
 def _event_type_list(params: Params) -> list[int]:
+    """At most 256 event type codes, each in 100000..2147483647 (the catalogue)."""
     types = params.list_of("eventTypes", required=True, max_len=MAX_SUBSCRIBED_TYPES)
-    if any(isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in types):
+    if any(
+        isinstance(t, bool) or not isinstance(t, int) or not MIN_EVENT_TYPE <= t <= MAX_EVENT_TYPE
+        for t in types
+    ):
         raise HcpError.bad_parameter("eventTypes")
     return types
 
@@ -635,7 +717,11 @@ def subscribe(sim: Simulator, params: Params, caller: Caller) -> Any:
 def subscription_view(sim: Simulator, params: Params, caller: Caller) -> Any:
     return {
         "detail": [
-            {"eventTypes": list(sub.event_types), "eventDest": sub.event_dest}
+            {
+                "eventTypes": list(sub.event_types),
+                "eventDest": sub.event_dest,
+                "passBack": sub.pass_back,
+            }
             for sub in sim.state.subscriptions.values()
         ]
     }

@@ -15,9 +15,9 @@ from hcp_simulator.auth import SignatureVerifier
 from hcp_simulator.clock import SimClock
 from hcp_simulator.config import SimulatorConfig
 from hcp_simulator.devices import run_due_applications
-from hcp_simulator.envelope import Quirks
 from hcp_simulator.faults import FaultBook
 from hcp_simulator.push import PushDispatcher
+from hcp_simulator.quirks import Quirks
 from hcp_simulator.state import SiteState
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Simulator:
             {config.app_key: config.app_secret}, config.timestamp_window
         )
         self.faults = FaultBook(config.quota_rps)
-        self.quirks = self.default_quirks()
+        self.quirks: Quirks = config.quirks
         self.push = PushDispatcher(config, lambda: self.state, self.now)
         # Wrong adminPassword attempts per client address: (failures, locked until).
         self.admin_failures: dict[str, tuple[int, datetime | None]] = {}
@@ -43,9 +43,6 @@ class Simulator:
 
     def now(self) -> datetime:
         return self.clock.now()
-
-    def default_quirks(self) -> Quirks:
-        return Quirks(self.config.numeric_code_paths, self.config.total_num_paths)
 
     def catch_up(self) -> None:
         """Let devices finish applications whose delay has elapsed. Called on every request:
@@ -60,7 +57,7 @@ class Simulator:
         self.state = SiteState.fresh(seed_demo=demo)
         self.clock = SimClock(0.0)
         self.faults.clear()
-        self.quirks = self.default_quirks()
+        self.quirks = self.config.quirks
         self.push.reset()
         self.admin_failures.clear()
         self.mark_dirty()

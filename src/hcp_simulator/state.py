@@ -20,7 +20,7 @@ ROOT_PARENT = "0"
 
 
 def new_id() -> str:
-    """HCP's ids look like GUIDs without dashes."""
+    """A GUID without dashes (event ids; person ids unless they are numeric, see quirks)."""
     return uuid.uuid4().hex
 
 
@@ -158,6 +158,8 @@ class SiteState:
     pending: list[PendingApplication] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     event_seq: int = 0
+    # Last short numeric personId handed out (never reused, like a database sequence).
+    person_seq: int = 0
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     clock_offset: float = 0.0
     # Derived index, rebuilt on load.
@@ -178,6 +180,15 @@ class SiteState:
 
     def levels_of(self, person_id: str) -> list[AccessLevel]:
         return [level for level in self.levels.values() if person_id in level.members]
+
+    def new_person_id(self, *, numeric: bool) -> str:
+        """A personId: the next short number ("1", "2", ...) or a GUID."""
+        if not numeric:
+            return new_id()
+        self.person_seq += 1
+        while str(self.person_seq) in self.persons:
+            self.person_seq += 1
+        return str(self.person_seq)
 
     def add_person(self, person: Person) -> None:
         self.persons[person.person_id] = person
@@ -232,6 +243,7 @@ class SiteState:
             ],
             "events": [{**vars(e), "time": e.time.isoformat()} for e in self.events],
             "eventSeq": self.event_seq,
+            "personSeq": self.person_seq,
             "subscriptions": [vars(sub) for sub in self.subscriptions.values()],
         }
 
@@ -271,6 +283,7 @@ class SiteState:
             state.events.append(event)
             state.events_by_pic[event.pic_uri] = event
         state.event_seq = int(data.get("eventSeq", len(state.events)))
+        state.person_seq = int(data.get("personSeq", 0))
         for item in data["subscriptions"]:
             state.subscriptions[item["event_dest"]] = Subscription(**item)
         return state

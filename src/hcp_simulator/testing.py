@@ -204,24 +204,30 @@ class SimulatorControl:
             self._call("POST", "/clock", {"set": moment.isoformat()})["now"]
         )
 
-    def set_quirks(
-        self,
-        *,
-        numeric_code_paths: Sequence[str] | None = None,
-        total_num_paths: Sequence[str] | None = None,
-    ) -> None:
-        """Envelope quirks per API path glob, e.g. numeric_code_paths=["/api/resource/*"]."""
-        body: dict[str, Any] = {}
-        if numeric_code_paths is not None:
-            body["numericCodePaths"] = list(numeric_code_paths)
-        if total_num_paths is not None:
-            body["totalNumPaths"] = list(total_num_paths)
-        self._call("PUT", "/quirks", body)
+    def quirks(self) -> dict[str, Any]:
+        """The switchable behaviours now in force (control API names)."""
+        result: dict[str, Any] = self._call("GET", "/quirks")
+        return result
+
+    def set_quirks(self, *, preset: str | None = None, **changes: Any) -> dict[str, Any]:
+        """Change switchable behaviours: `preset` ("default", "off", "on") first, then each
+        change by its snake_case name, e.g. `numeric_code_paths=["/api/resource/*"]`,
+        `application_result_shape="empty"`, `denial_event_type=None` (by reason)."""
+        body: dict[str, Any] = {_camel(name): value for name, value in changes.items()}
+        if preset is not None:
+            body["preset"] = preset
+        result: dict[str, Any] = self._call("PUT", "/quirks", body)
+        return result
 
     def retry_push(self) -> int:
         """Retry failed pushes now; returns how many events are still queued."""
         buffered: int = self._call("POST", "/push/retry")["buffered"]
         return buffered
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 @dataclass
@@ -263,6 +269,7 @@ def running_simulator(
     auth_failure_status: int | None = None,
     admin_password: str | None = None,
     strict_door_events: bool = False,
+    quirks: str = "default",
     control_api: bool = True,
     extra_args: Sequence[str] = (),
     startup_timeout: float = 15.0,
@@ -297,6 +304,7 @@ def running_simulator(
         (auth_failure_status is not None, ["--auth-failure-status", str(auth_failure_status)]),
         (admin_password is not None, ["--admin-password", str(admin_password)]),
         (strict_door_events, ["--strict-door-events"]),
+        (quirks != "default", ["--quirks", quirks]),
         (not control_api, ["--no-control-api"]),
     ]
     for enabled, flags in optional:

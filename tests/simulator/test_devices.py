@@ -36,7 +36,8 @@ def add_guest(api: Artemis, code: str = "G0001", level: str | None = "1", **fiel
 
 
 def reapply(api: Artemis, **selection: Any) -> None:
-    assert api.ok(REAPPLY, {"orderId": "", "ImmediateDownload": 0, **selection}) == ""
+    # The catalogue's answer is "null" (the simulator's default).
+    assert api.ok(REAPPLY, {"orderId": "", "ImmediateDownload": 0, **selection}) == "null"
 
 
 def stats(api: Artemis) -> dict[str, int]:
@@ -52,7 +53,7 @@ def test_demo_access_levels_and_doors(api: Artemis) -> None:
         ("3", "Students"),
     ]
     assert levels["list"][0]["timeSchedule"] == {"indexCode": "1", "name": "All-day Template"}
-    assert "list" not in api.ok(LEVELS, {"pageNo": 1, "pageSize": 10, "type": 2})
+    assert api.ok(LEVELS, {"pageNo": 1, "pageSize": 10, "type": 2})["list"] == []
     doors = api.ok(DOORS, {"pageNo": 1, "pageSize": 10})
     assert [d["doorName"] for d in doors["list"]] == [
         "Main entrance turnstile 1",
@@ -77,8 +78,8 @@ def test_a_fresh_simulator_has_only_the_root_org() -> None:
             assert orgs["list"] == [
                 {"orgIndexCode": "1", "orgName": "Root", "parentOrgIndexCode": "0"}
             ]
-            assert "list" not in api.ok(DOORS, {"pageNo": 1, "pageSize": 10})
-            assert "list" not in api.ok(LEVELS, {"pageNo": 1, "pageSize": 10, "type": 1})
+            assert api.ok(DOORS, {"pageNo": 1, "pageSize": 10})["list"] == []
+            assert api.ok(LEVELS, {"pageNo": 1, "pageSize": 10, "type": 1})["list"] == []
         finally:
             api.close()
 
@@ -109,7 +110,7 @@ def test_membership_errors(api: Artemis) -> None:
     assert api.call(ADD_MEMBERS, unknown_person)["code"] == "128"
     # All or nothing: the known person was not added either.
     members = api.ok(MEMBERS, {"privilegeGroupId": "1", "type": 1, "pageNo": 1, "pageSize": 10})
-    assert "list" not in members
+    assert members["list"] == []
     empty = api.call(ADD_MEMBERS, {"privilegeGroupId": "1", "type": 1, "list": []})
     assert empty["code"] == "2"
     assert "[list parameter error]" in empty["msg"]
@@ -178,16 +179,18 @@ def test_deleted_persons_stay_on_devices_until_reapplied(
 
 
 @pytest.mark.parametrize(
-    ("setup", "door", "reason"),
+    ("setup", "door", "reason", "event_type"),
     [
-        ("no_face", "1", "no_face"),
-        ("no_level", "1", "no_access_level"),
-        ("other_door", "3", "door_not_in_access_level"),
-        ("future", "1", "outside_validity"),
-        ("expired", "1", "outside_validity"),
+        ("no_face", "1", "no_face", 197160),  # facial recognition failed
+        ("no_level", "1", "no_access_level", 197635),  # no access level assigned
+        ("other_door", "3", "door_not_in_access_level", 197151),  # access denied by face
+        ("future", "1", "outside_validity", 197384),  # invalid time period
+        ("expired", "1", "outside_validity", 197633),  # card no. expired
     ],
 )
-def test_denials(sim: SimulatorHandle, api: Artemis, setup: str, door: str, reason: str) -> None:
+def test_denials(
+    sim: SimulatorHandle, api: Artemis, setup: str, door: str, reason: str, event_type: int
+) -> None:
     fields: dict[str, Any] = {}
     level: str | None = "1"
     if setup == "no_face":
@@ -202,7 +205,10 @@ def test_denials(sim: SimulatorHandle, api: Artemis, setup: str, door: str, reas
     reapply(api)
     result = sim.control.passage(door, person_code="G0001")
     assert (result.granted, result.reason) == (False, reason)
-    assert result.event_type == 197151
+    assert result.event_type == event_type
+    # Switched back to one code for every denial.
+    sim.control.set_quirks(denial_event_type=197151)
+    assert sim.control.passage(door, person_code="G0001").event_type == 197151
 
 
 def test_an_unknown_face_is_denied_without_a_person(sim: SimulatorHandle, api: Artemis) -> None:
@@ -210,6 +216,7 @@ def test_an_unknown_face_is_denied_without_a_person(sim: SimulatorHandle, api: A
     reapply(api)
     result = sim.control.passage("1", unknown_face=True)
     assert (result.granted, result.reason, result.person_id) == (False, "face_not_matched", "")
+    assert result.event_type == 197160  # facial recognition failed
     assert sim.control.passage("1", person_code="NOBODY").reason == "unknown_person"
 
 
@@ -243,7 +250,7 @@ def test_validity_is_checked_at_the_simulator_clock(sim: SimulatorHandle, api: A
 
 
 def test_reapplication_validates_its_input(api: Artemis) -> None:
-    assert "[orderId parameter error]" in api.call(REAPPLY, {})["msg"]
+    assert "[orderId parameter error]" in api.call(REAPPLY, {"orderId": 1})["msg"]
     assert api.call(REAPPLY, {"orderId": "", "doorIndexCodes": "1,99"})["code"] == "128"
     assert api.call(REAPPLY, {"orderId": "", "personIds": ["a"]})["code"] == "2"
     assert api.call(REAPPLY, {"orderId": "", "ImmediateDownload": 2})["code"] == "2"
@@ -283,7 +290,7 @@ def test_an_offline_door_fails_application_and_is_reported(
     assert stats(api)["failedNum"] == 1
     reapply(api)
     assert stats(api) == {"toBeAppliedNum": 0, "applyingNum": 0, "failedNum": 0}
-    assert "list" not in api.ok(RESULT, {"applicationResultType": 2, "type": 1})
+    assert api.ok(RESULT, {"applicationResultType": 2, "type": 1})["list"] == []
     assert sim.control.passage("3", person_code="G0001").granted
 
 
@@ -321,3 +328,78 @@ def test_control_api_changes_to_levels_make_persons_wait(
     assert sim.control.passage("3", person_code="G0001").reason == "not_applied"
     reapply(api)
     assert sim.control.passage("3", person_code="G0001").granted
+
+
+def test_reapplication_without_order_id_or_body_applies_everything(
+    sim: SimulatorHandle, api: Artemis
+) -> None:
+    """The catalogue's example has no orderId; integrations also send {} or no body."""
+    for number, body in enumerate(
+        [{"ImmediateDownload": 0, "personIds": "", "doorIndexCodes": "1,2"}, {}, b""]
+    ):
+        code = f"G{number}"
+        add_guest(api, code)
+        assert sim.control.passage("1", person_code=code).reason == "not_applied"
+        assert api.ok(REAPPLY, body) == "null"
+        assert sim.control.passage("1", person_code=code).granted, body
+
+
+def test_membership_by_person_code(sim: SimulatorHandle, api: Artemis) -> None:
+    first = add_guest(api, "G1", level=None)
+    add_guest(api, "G2", level=None)
+    body = {"privilegeGroupId": "1", "type": 1, "list": [{"personCode": "G1"}, {"id": first}]}
+    assert api.ok(ADD_MEMBERS, body) == ""
+    members = api.ok(MEMBERS, {"privilegeGroupId": "1", "type": 1, "pageNo": 1, "pageSize": 10})
+    assert members["list"] == [{"id": first, "personCode": "G1"}]
+    unknown = {
+        "privilegeGroupId": "1",
+        "type": 1,
+        "list": [{"personCode": "G2"}, {"personCode": "NOBODY"}],
+    }
+    assert api.call(ADD_MEMBERS, unknown)["code"] == "128"
+    assert (
+        api.ok(DELETE_MEMBERS, {"privilegeGroupId": "1", "type": 1, "list": [{"personCode": "G1"}]})
+        == ""
+    )
+    assert sim.control.state()["accessLevels"][0]["personIds"] == []
+    nameless = api.call(ADD_MEMBERS, {"privilegeGroupId": "1", "type": 1, "list": [{}]})
+    assert "[id parameter error]" in nameless["msg"]
+
+
+def test_at_most_20_persons_per_membership_call(sim: SimulatorHandle, api: Artemis) -> None:
+    """The catalogue: "Up to 20 person IDs are allowed"; switchable for servers without it."""
+    ids = [add_guest(api, f"G{n}", level=None) for n in range(21)]
+    members = [{"id": pid} for pid in ids]
+    too_many = {"privilegeGroupId": "1", "type": 1, "list": members}
+    for path in (ADD_MEMBERS, DELETE_MEMBERS):
+        envelope = api.call(path, too_many)
+        assert (envelope["code"], "[list parameter error]" in envelope["msg"]) == ("2", True)
+    assert sim.control.state()["accessLevels"][0]["personIds"] == []
+    assert api.ok(ADD_MEMBERS, {**too_many, "list": members[:20]}) == ""
+    sim.control.set_quirks(max_persons_per_level_call=0)
+    assert api.ok(ADD_MEMBERS, too_many) == ""
+    assert len(sim.control.state()["accessLevels"][0]["personIds"]) == 21
+
+
+def test_application_result_in_each_shape(sim: SimulatorHandle, api: Artemis) -> None:
+    """No public source shows the answer: the simulator offers three shapes."""
+    sim.control.add_fault("door_offline", doorIndexCode="2")
+    person_id = add_guest(api, "G1")  # doors 1, 2
+    add_guest(api, "G2")
+    reapply(api, personIds=person_id)
+    assert stats(api) == {"toBeAppliedNum": 1, "applyingNum": 0, "failedNum": 1}
+
+    sim.control.set_quirks(application_result_shape="element-status")
+    details = api.ok(RESULT, {"applicationResultType": 1, "type": 1})["ElementDetailList"]
+    statuses = {
+        (item["personCode"], item["doorIndexCode"]): item["ElementStatus"][0]["elementStatus"]
+        for item in details["ElementDetail"]
+    }
+    # 0 applied, 1 pending, 2 failed (the visitor module's elementDownloadDetail codes).
+    assert statuses == {("G1", "1"): 0, ("G1", "2"): 2, ("G2", "1"): 1, ("G2", "2"): 1}
+
+    sim.control.set_quirks(application_result_shape="empty")
+    assert api.ok(RESULT, {"applicationResultType": 1, "type": 1}) == ""
+    # The failure list keeps its page shape.
+    failures = api.ok(RESULT, {"applicationResultType": 2, "type": 1, "pageNo": 1, "pageSize": 5})
+    assert [(f["personId"], f["doorIndexCode"]) for f in failures["list"]] == [(person_id, "2")]

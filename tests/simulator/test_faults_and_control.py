@@ -208,14 +208,99 @@ def test_quirks_can_be_switched_per_test(sim: SimulatorHandle, api: Artemis) -> 
     assert api.call(VERSION)["code"] == "0"
     page = api.call(LIST, {"pageNo": 1, "pageSize": 5})
     assert page["code"] == 0
-    assert page["data"] == {"totalNum": 0, "pageNo": 0, "pageSize": 0}
+    assert page["data"] == {"totalNum": 0, "pageNo": 1, "pageSize": 5, "list": []}
     assert api.call(BY_CODE, {"personCode": "X"})["code"] == 128
     sim.control.reset()
     assert api.call(LIST, {"pageNo": 1, "pageSize": 5})["data"] == {
         "total": 0,
-        "pageNo": 0,
-        "pageSize": 0,
+        "pageNo": 1,
+        "pageSize": 5,
+        "list": [],
     }
+
+
+# Every answer switch in its textbook shape ("off") and with every variation ("on").
+OFF = {
+    "numericCodePaths": [],
+    "totalNumPaths": [],
+    "emptyPageWithoutList": False,
+    "numericPersonIds": False,
+    "emptyPicUriWithoutFace": False,
+    "omitEmptyCards": False,
+    "deleteAnswersRemainLockNumber": False,
+    "emptyStringForNull": False,
+    "ignoreEventTypeFilter": False,
+    "applicationResultShape": "counts",
+    "denialEventType": None,
+    "pictureFormat": "binary",
+    "strictDoorEvents": False,
+    "maxPersonsPerLevelCall": 20,
+}
+ON = {
+    **{key: not value for key, value in OFF.items() if isinstance(value, bool)},
+    "numericCodePaths": ["/api/*"],
+    "totalNumPaths": ["/api/*"],
+    "applicationResultShape": "empty",
+    "denialEventType": 197151,
+    "pictureFormat": "base64",
+    # What a server demands of the caller is not an answer's shape: presets keep it.
+    "strictDoorEvents": False,
+    "maxPersonsPerLevelCall": 20,
+}
+
+
+def test_the_defaults_follow_the_public_sources(sim: SimulatorHandle) -> None:
+    assert sim.control.quirks() == {
+        **OFF,
+        "numericPersonIds": True,  # a live log, the catalogue's examples
+        "emptyPicUriWithoutFace": True,  # a live log
+        "omitEmptyCards": True,  # a live log
+        "deleteAnswersRemainLockNumber": True,  # the V3 catalogue
+    }
+
+
+def test_presets_and_single_switches_through_the_control_api(
+    sim: SimulatorHandle, api: Artemis
+) -> None:
+    assert sim.control.set_quirks(preset="on") == ON
+    assert api.call(VERSION)["code"] == 0
+    assert sim.control.set_quirks(preset="off", application_result_shape="element-status") == {
+        **OFF,
+        "applicationResultShape": "element-status",
+    }
+    assert sim.control.state()["quirks"]["applicationResultShape"] == "element-status"
+    for body in (
+        {"noSuchQuirk": True},
+        {"emptyPageWithoutList": "yes"},
+        {"applicationResultShape": "guess"},
+        {"denialEventType": 42},
+        {"maxPersonsPerLevelCall": -1},
+        {"preset": "loud"},
+        {"preset": "on", "numericCodePaths": "/api/*"},
+    ):
+        response = httpx.put(sim.base_url + "/simulator/v1/quirks", json=body)
+        assert response.status_code == 400, body
+        assert "error" in response.json()
+    # A refused change changes nothing; reset restores the command line's values.
+    assert sim.control.quirks()["applicationResultShape"] == "element-status"
+    assert sim.control.quirks()["numericCodePaths"] == []
+    sim.control.reset()
+    assert sim.control.quirks()["numericPersonIds"] is True
+
+
+def test_quirks_from_the_command_line() -> None:
+    args = ["--quirks", "on", "--no-empty-page-without-list", "--max-persons-per-level-call", "0"]
+    with running_simulator(extra_args=args) as sim:
+        assert sim.control.quirks() == {
+            **ON,
+            "emptyPageWithoutList": False,
+            "maxPersonsPerLevelCall": 0,
+        }
+        sim.control.set_quirks(preset="off")
+        sim.control.reset()
+        assert sim.control.quirks()["emptyStringForNull"] is True
+    with running_simulator(quirks="off") as sim:
+        assert sim.control.quirks() == OFF
 
 
 def test_the_control_api_can_be_disabled() -> None:
@@ -260,6 +345,8 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
             picture = api.raw("/api/acs/v1/event/pictures", {"picUri": event.pic_uri})
             assert picture.headers["content-type"] == "image/jpeg"
             assert sim.control.passage("2", person_id=person_id).granted
+            # Short personIds go on from where they were, never reused.
+            assert api.ok(ADD, person("G0002")) == str(int(person_id) + 1)
         finally:
             api.close()
 
