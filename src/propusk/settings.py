@@ -163,9 +163,18 @@ PHOTO_MAX_PIXELS = env.get_int("PROPUSK_PHOTO_MAX_PIXELS", 24_000_000)
 # Look-ups of a visitor by national ID, per user, per window.
 LOOKUP_LIMIT = env.get_int("PROPUSK_LOOKUP_LIMIT", 30)
 LOOKUP_WINDOW_SECONDS = env.get_int("PROPUSK_LOOKUP_WINDOW_SECONDS", 600)
-# Submissions of the public invitation page, per link and per client IP (REMOTE_ADDR only).
-PUBLIC_SUBMIT_LIMIT = env.get_int("PROPUSK_PUBLIC_SUBMIT_LIMIT", 20)
+# Refused submissions of the public invitation page (registrations never count), per window:
+# per link and client address (REMOTE_ADDR only) LINK_FAILURES plus two for every use the link
+# allows (a 50-use group link: 110), and per address over all links ADDRESS_FAILURES.
+PUBLIC_SUBMIT_LINK_FAILURES = env.get_int("PROPUSK_PUBLIC_SUBMIT_LINK_FAILURES", 10)
+PUBLIC_SUBMIT_ADDRESS_FAILURES = env.get_int("PROPUSK_PUBLIC_SUBMIT_ADDRESS_FAILURES", 200)
 PUBLIC_SUBMIT_WINDOW_SECONDS = env.get_int("PROPUSK_PUBLIC_SUBMIT_WINDOW_SECONDS", 3600)
+if env.get_str("PROPUSK_PUBLIC_SUBMIT_LIMIT", ""):
+    raise ImproperlyConfigured(
+        "PROPUSK_PUBLIC_SUBMIT_LIMIT is gone: registrations are no longer counted; refused "
+        "submissions are limited by PROPUSK_PUBLIC_SUBMIT_LINK_FAILURES and "
+        "PROPUSK_PUBLIC_SUBMIT_ADDRESS_FAILURES (docs/visits.md#throttling)"
+    )
 
 # --- Sign-in throttling (django-axes; propusk.accounts.signin) ---------------------------
 # Failed sign-ins per account and per client address (REMOTE_ADDR only); either at its limit

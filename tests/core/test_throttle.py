@@ -79,13 +79,37 @@ def test_keys_hold_a_hash_never_the_ident():
     assert IIN not in throttle.cache_key("test", IIN, 1)
 
 
-def test_hit_all_counts_every_check_and_refuses_if_any_refuses():
+def test_peek_counts_nothing_and_refuses_once_a_limit_is_reached():
+    clock = Clock(60 * 1000 + 20)
+    checks = [("t", "x", 2), ("i", "ip", 3)]
+    for _ in range(5):
+        assert throttle.peek_all(checks, window=60, clock=clock).allowed  # peeking is free
+    assert throttle.record("t", "x", window=60, clock=clock) == 1
+    assert throttle.peek_all(checks, window=60, clock=clock).allowed
+    throttle.record("t", "x", window=60, clock=clock)
+    refused = throttle.peek_all(checks, window=60, clock=clock)
+    assert not refused.allowed  # "x" recorded its limit of 2
+    assert refused.count == 2
+    assert refused.retry_after == 40
+    # The same address with another token: the address's own count (0 of 3) allows it.
+    assert throttle.peek_all([("t", "y", 2), ("i", "ip", 3)], window=60, clock=clock).allowed
+
+
+def test_record_and_hit_share_the_counter():
     clock = Clock()
-    for _ in range(2):
-        assert throttle.hit_all([("t", "x"), ("i", "ip")], limit=2, window=60, clock=clock).allowed
-    # "x" is spent; a new token from the same IP is refused by the IP counter.
-    assert not throttle.hit_all([("t", "y"), ("i", "ip")], limit=2, window=60, clock=clock).allowed
-    assert hit(clock, ident="y", scope="t", limit=2).count == 2  # "y" was counted too
+    throttle.record("test", IIN, window=60, clock=clock)
+    throttle.record("test", IIN, window=60, clock=clock)
+    assert hit(clock).count == 3
+    assert not throttle.peek_all([("test", IIN, 3)], window=60, clock=clock).allowed
+    clock.now += 60  # the next window
+    assert throttle.peek_all([("test", IIN, 3)], window=60, clock=clock).allowed
+
+
+def test_peek_with_a_limit_of_zero_ignores_that_check():
+    clock = Clock()
+    for _ in range(5):
+        throttle.record("off", "x", window=60, clock=clock)
+    assert throttle.peek_all([("off", "x", 0)], window=60, clock=clock).allowed
 
 
 def test_time_machine_moves_the_window(time_machine):

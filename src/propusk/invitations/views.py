@@ -46,11 +46,17 @@ from propusk.invitations.services import (
     revoke_invitation,
     unavailable,
 )
+from propusk.visitors import pending_photos
 from propusk.visitors.forms import VisitorForm
 from propusk.visits.forms import add_service_error
 from propusk.visits.models import Visit, VisitGroup, VisitStatus
 from propusk.visits.permissions import can_register_for
-from propusk.visits.selectors import group_is_over, group_members, visits_visible_to
+from propusk.visits.selectors import (
+    group_is_over,
+    group_members,
+    visit_by_submission_token,
+    visits_visible_to,
+)
 
 
 def _require_inviter(request: HttpRequest) -> User:
@@ -174,21 +180,48 @@ def _unavailable_page(request: HttpRequest, error: InvitationUnavailable) -> Htt
     )
 
 
-def _submit_allowance(request: HttpRequest, token: str) -> throttle.Throttle:
-    """Count one submission against the link and against the client's address.
+# Refused submissions (an unknown or closed link, a form with errors) are counted; registrations
+# never are, since max_uses bounds them. See docs/visits.md#throttling.
+_FAILURES_PER_USE = 2
+_ADDRESS_SCOPE = "invitation-failures-address"
+_LINK_SCOPE = "invitation-failures-link-address"
+_GIVEN_NAME_MAX_LENGTH = 100  # VisitorForm's
 
-    The address is ``REMOTE_ADDR`` only: ``X-Forwarded-For`` is not trusted. Behind a reverse
-    proxy, have the proxy (or the WSGI server) put the real client address in REMOTE_ADDR, or
-    every visitor shares the proxy's counter.
-    """
-    return throttle.hit_all(
-        [
-            ("invitation-submit-token", token),
-            ("invitation-submit-ip", str(request.META.get("REMOTE_ADDR", ""))),
-        ],
-        limit=settings.PUBLIC_SUBMIT_LIMIT,
+
+def _client_address(request: HttpRequest) -> str:
+    """``REMOTE_ADDR`` only: ``X-Forwarded-For`` is not trusted. Behind a reverse proxy, have
+    the proxy (or the WSGI server) put the real client address in REMOTE_ADDR, or every
+    visitor shares the proxy's counters."""
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def _failure_counters(
+    request: HttpRequest, token: str, invitation: Invitation | None
+) -> list[tuple[str, str, int]]:
+    """(scope, ident, limit) of the counters a refused submission adds to: the address's, and
+    the (link, address) pair's when the link exists. A link's budget is per address, so junk
+    from one address never uses up what the others have; it grows with the link's uses, so a
+    class behind one NAT address can make its typing mistakes."""
+    address = _client_address(request)
+    counters = [(_ADDRESS_SCOPE, address, settings.PUBLIC_SUBMIT_ADDRESS_FAILURES)]
+    if invitation is not None:
+        limit = settings.PUBLIC_SUBMIT_LINK_FAILURES + _FAILURES_PER_USE * invitation.max_uses
+        counters.append((_LINK_SCOPE, f"{token}\0{address}", limit))
+    return counters
+
+
+def _failure_allowance(
+    request: HttpRequest, token: str, invitation: Invitation | None
+) -> throttle.Throttle:
+    return throttle.peek_all(
+        _failure_counters(request, token, invitation),
         window=settings.PUBLIC_SUBMIT_WINDOW_SECONDS,
     )
+
+
+def _count_failure(request: HttpRequest, token: str, invitation: Invitation | None) -> None:
+    for scope, ident, _limit in _failure_counters(request, token, invitation):
+        throttle.record(scope, ident, window=settings.PUBLIC_SUBMIT_WINDOW_SECONDS)
 
 
 def _throttled_page(request: HttpRequest, allowance: throttle.Throttle) -> HttpResponse:
@@ -218,40 +251,68 @@ def _submission_token(request: HttpRequest) -> uuid.UUID:
 @require_http_methods(["GET", "POST"])
 def public(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
-        # Before anything is read or kept (the form, a pending photo): a refused submission
-        # stores nothing.
-        allowance = _submit_allowance(request, token)
-        if not allowance.allowed:
-            return _throttled_page(request, allowance)
+        return _public_submit(request, token)
     invitation, state = open_invitation_by_token(token)
     if invitation is None:
         return _unavailable_page(request, unavailable("unknown"))
-    if request.method != "POST":
-        if state != InvitationState.OPEN:
-            return _unavailable_page(request, unavailable(str(state)))
-        return _render_public(request, invitation, VisitorForm(), uuid.uuid4())
-    form = VisitorForm(request.POST, request.FILES)
+    if state != InvitationState.OPEN:
+        return _unavailable_page(request, unavailable(str(state)))
+    return _render_public(request, invitation, VisitorForm(), uuid.uuid4())
+
+
+def _public_submit(request: HttpRequest, token: str) -> HttpResponse:
+    """A visitor sends the form. Everything that can refuse without the photo comes first
+    (the throttle, the link's state, the same form sent twice), so a refused submission
+    neither reads nor decodes the upload or a kept photo, and stores nothing."""
+    allowance = _failure_allowance(request, token, None)
+    if not allowance.allowed:
+        return _throttled_page(request, allowance)
+    invitation, state = open_invitation_by_token(token)
+    if invitation is None:
+        _count_failure(request, token, None)
+        return _unavailable_page(request, unavailable("unknown"))
+    allowance = _failure_allowance(request, token, invitation)
+    if not allowance.allowed:
+        return _throttled_page(request, allowance)
     submission_token = _submission_token(request)
+    earlier = visit_by_submission_token(submission_token)
+    if earlier is not None and earlier.invitation_id == invitation.pk:
+        # The same form sent twice (a double tap): the visit exists, thank them again.
+        typed = str(request.POST.get("given_name", ""))[:_GIVEN_NAME_MAX_LENGTH]
+        return _thanks_page(request, invitation, earlier, typed)
+    if state != InvitationState.OPEN:
+        _count_failure(request, token, invitation)
+        # A photo kept for this form can never be used now: delete it unread.
+        pending_photos.discard(str(request.POST.get("photo_token", "")))
+        return _unavailable_page(request, unavailable(str(state)))
+    form = VisitorForm(request.POST, request.FILES)
     if not form.is_valid():
-        if state != InvitationState.OPEN:
-            return _unavailable_page(request, unavailable(str(state)))
+        _count_failure(request, token, invitation)
         return _render_public(request, invitation, form, submission_token, status=400)
     try:
         visit = redeem_invitation(
             token=token, data=form.to_visitor_data(), submission_token=submission_token
         )
     except InvitationUnavailable as error:
+        _count_failure(request, token, invitation)
         form.release_photo()
         return _unavailable_page(request, error)
     except ValidationError as error:
+        _count_failure(request, token, invitation)
         add_service_error(form, error)
         return _render_public(request, invitation, form, submission_token, status=400)
     form.release_photo()
+    return _thanks_page(request, invitation, visit, form.cleaned_data["given_name"])
+
+
+def _thanks_page(
+    request: HttpRequest, invitation: Invitation, visit: Visit, given_name: str
+) -> HttpResponse:
     context = {
         "invitation": invitation,
         # The name as typed: a returning visitor's stored identity is never shown here, since
         # anyone holding the link could type somebody else's ID number.
-        "given_name": form.cleaned_data["given_name"],
+        "given_name": " ".join(given_name.split()),
         "pending": visit.status == VisitStatus.PENDING,
     }
     return render(request, "invitations/public_thanks.html", context)

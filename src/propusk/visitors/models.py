@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import secrets
+import stat
+from pathlib import Path
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
@@ -11,7 +14,29 @@ from django.utils.translation import gettext_lazy as _
 # Face photos are biometric data: kept outside MEDIA_URL and served only by a view that checks
 # who is asking (see visitors/views.py).
 def face_storage() -> FileSystemStorage:
-    return FileSystemStorage(location=str(settings.MEDIA_ROOT / "faces"), base_url=None)
+    return PrivateFileSystemStorage(location=str(settings.MEDIA_ROOT / "faces"))
+
+
+class PrivateFileSystemStorage(FileSystemStorage):
+    """Files 0600 in directories 0700, whatever the process umask: only the site's user reads.
+
+    The root is made 0700 before each save too, so a directory created by an older version
+    (0755) stops exposing the files already in it.
+    """
+
+    def __init__(self, location: str) -> None:
+        super().__init__(
+            location=location,
+            base_url=None,
+            file_permissions_mode=0o600,
+            directory_permissions_mode=0o700,
+        )
+
+    def save(self, name: str | None, content: IO[Any], max_length: int | None = None) -> str:
+        root = Path(self.location)
+        if root.is_dir() and stat.S_IMODE(root.stat().st_mode) != 0o700:
+            root.chmod(0o700)
+        return super().save(name, content, max_length=max_length)
 
 
 PERSON_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -1,15 +1,17 @@
 """Accepted photos waiting for the rest of a form to be corrected.
 
 When a form comes back with errors, the visitor should not have to take the photo again.
-The normalised JPEG is kept in a private directory under a random name; the form carries
-only a signed, short-lived token naming it. Files are deleted when used, and swept once
-they are an hour old by the next ``keep`` or by the periodic ``tasks.sweep_pending_photos``
-(every ten minutes; faces are biometric data: nothing lingers).
+The normalised JPEG is kept in a private directory (0700, files 0600) under a random name;
+the form carries only a signed, short-lived token naming it. Files are deleted when used, and
+swept once they are an hour old by the next ``keep`` or by the periodic
+``tasks.sweep_pending_photos`` (every ten minutes; faces are biometric data: nothing lingers).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 import time
 from pathlib import Path
 
@@ -24,6 +26,9 @@ _NAME_BYTES = 16
 def _directory() -> Path:
     path = Path(settings.MEDIA_ROOT) / "faces-pending"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # 0700 whatever the umask, and also for a directory an older version created 0755.
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        path.chmod(0o700)
     return path
 
 
@@ -38,8 +43,12 @@ def keep(photo_jpeg: bytes) -> str:
     sweep()
     name = secrets.token_hex(_NAME_BYTES)
     path = _directory() / f"{name}.jpg"
-    path.write_bytes(photo_jpeg)
-    path.chmod(0o600)
+    # Created 0600 (never readable by others, not even for a moment), exactly 0600 whatever
+    # the umask.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(photo_jpeg)
     return signing.dumps(name, salt=_SALT, compress=False)
 
 
