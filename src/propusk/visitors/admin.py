@@ -78,7 +78,6 @@ class HasNationalIdFilter(admin.SimpleListFilter):
 @admin.register(Visitor)
 class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
-        "thumbnail",
         "full_name",
         "phone",
         "email",
@@ -86,7 +85,9 @@ class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "consent_given_at",
         "created_at",
     )
-    list_display_links = ("thumbnail", "full_name")
+    # No face thumbnails in the list: each face view is audited, and a page of faces is a
+    # bulk download. The face is on each visitor's own page.
+    list_display_links = ("full_name",)
     list_filter = (HasNationalIdFilter, "consent_text_version", "created_at")
     search_fields = ("family_name", "given_name", "middle_name", "phone", "email", "person_code")
     search_help_text = _(
@@ -184,10 +185,6 @@ class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("national ID"), boolean=True)
     def has_national_id_display(self, obj: Visitor) -> bool:
         return obj.has_national_id
-
-    @admin.display(description=_("photo"))
-    def thumbnail(self, obj: Visitor) -> SafeString | str:
-        return self._photo_tag(obj, 48)
 
     @admin.display(description=_("face photo"))
     def photo_preview(self, obj: Visitor) -> SafeString | str:
