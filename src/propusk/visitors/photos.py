@@ -39,8 +39,9 @@ _DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 # Lower caps where the decoder needs memory for every pixel of the full image, measured with
 # bench/photo_memory.py (bytes a pixel): a progressive JPEG keeps all its DCT coefficients
 # (2 a sample: 6 at 4:4:4, 8 for CMYK), PNG is decoded whole (Pillow keeps RGB as 4), WEBP
-# about 16 (libwebp's two canvases, the bytes handed to Pillow, Pillow's image), AVIF about 15.
-# Each cap keeps the worst such photo under about 85 MB.
+# about 16 (libwebp's two canvases, the bytes handed to Pillow, Pillow's image), AVIF about 12.
+# With these caps the worst photo of each format, padded to the upload limit, peaks at most
+# 72 MB above the process's own size (139 MB in all for a progressive CMYK JPEG).
 FULL_DECODE_MAX_PIXELS = {
     "progressive JPEG": 6_000_000,
     "PNG": 12_000_000,
