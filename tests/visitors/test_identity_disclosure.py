@@ -237,7 +237,8 @@ def test_a_link_holder_gets_the_same_answer_and_touches_nothing(client, frozen, 
     assert faceless.family_name == STORED_NAME[0]
     assert not faceless.visits.exists()
     claimant = Visitor.objects.get(given_name="Known")
-    assert claimant.needs_identity_check and claimant.visits.count() == 1
+    assert claimant.needs_identity_check
+    assert claimant.visits.count() == 1
 
 
 # --- Reception confirms at arrival ------------------------------------------------------
@@ -275,7 +276,8 @@ def test_comparing_is_a_throttled_audited_look_up(
 
     page = client.get(url).content.decode()
 
-    assert STORED_NAME[0] in page and "Typed" in page
+    assert STORED_NAME[0] in page
+    assert "Typed" in page
     assert reverse("visitors:photo", args=[stored.pk]) in page
     entry = AuditEntry.objects.get(action="visitor.looked_up")
     assert entry.actor == reception

@@ -1,3 +1,6 @@
+# Russian and Kazakh words in the data look like Latin ones to ruff's confusable check.
+# ruff: noqa: RUF001
+
 """register_visitor: new and returning visitors, consent, photos and the audit trail."""
 
 from __future__ import annotations
@@ -189,7 +192,8 @@ def test_a_known_id_from_a_host_or_a_link_gets_a_record_of_its_own(persona, requ
 
     assert claimant.pk != first.pk
     assert claimant.family_name == "Typo"
-    assert claimant.photo and claimant.photo.name != old_photo
+    assert claimant.photo
+    assert claimant.photo.name != old_photo
     assert claimant.national_id_hash is None  # the number stays first's
     assert claimant.identity_match_hash == first.national_id_hash
     assert claimant.needs_identity_check
@@ -210,3 +214,23 @@ def test_desk_staff_may_update_a_returning_visitor(persona, request):
     again = register_visitor(data=visitor_data(national_id=iin, family_name="New"), actor=actor)
     again.refresh_from_db()
     assert again.family_name == "New"
+
+
+@pytest.mark.parametrize(
+    "family_name", ["\u202eвоналзИ", "\u200b\u200c\u200d", "\u2066Ivanova\u2069", "---"]
+)
+def test_the_service_itself_refuses_invisible_or_letterless_names(family_name):
+    """The forms refuse them too; the service holds the rule for every other path."""
+    with pytest.raises(ValidationError) as caught:
+        register_visitor(data=visitor_data(family_name=family_name), actor=None, actor_label="test")
+    assert "family_name" in caught.value.error_dict
+    assert not Visitor.objects.exists()
+
+
+def test_names_are_stored_normalised():
+    visitor = register_visitor(
+        data=visitor_data(family_name="  Өмірзақ   ", given_name="Ә\u0301сел"),
+        actor=None,
+        actor_label="test",
+    )
+    assert visitor.family_name == "Өмірзақ"

@@ -27,6 +27,7 @@ from propusk.access.models import AccessLevelPolicy
 from propusk.access.selectors import can_choose_policy
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
+from propusk.core.text import clean_visible_text
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.selectors import InvitationState, can_manage, invitation_state
@@ -93,8 +94,10 @@ def create_invitation(
     if not actor.is_authenticated or not can_register_for(actor, host):
         raise PermissionDenied(_("You are not allowed to invite visitors for this host."))
     moment = current_time()
-    purpose = purpose.strip()
-    group_name = group_name.strip()
+    try:
+        purpose, group_name = clean_visible_text(purpose), clean_visible_text(group_name)
+    except ValidationError as exc:
+        raise ValidationError({"purpose": exc.error_list}) from None
     has_window = planned_start is not None or planned_end is not None
     if expires_at is None:
         expires_at = moment + timedelta(hours=settings.INVITATION_LIFETIME_HOURS)

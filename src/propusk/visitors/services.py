@@ -32,6 +32,7 @@ from propusk.core import throttle
 from propusk.core.time import now
 from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
 from propusk.visitors.models import Visitor
+from propusk.visitors.names import with_clean_names
 from propusk.visitors.national_id import normalize_national_id
 from propusk.visitors.selectors import (
     can_look_up_visitors,
@@ -123,6 +124,7 @@ def register_visitor(
         raise ValidationError(
             _("Consent to the processing of personal data is required."), code="consent"
         )
+    data = with_clean_names(data)  # no invisible or bidi characters, whatever the path
     national_id = normalize_national_id(data.national_id) if data.national_id else None
     lookup_hash = national_id_lookup_hash(national_id) if national_id else None
     may_update = may_update_identity(actor)

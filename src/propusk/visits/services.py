@@ -43,6 +43,7 @@ from propusk.access.windows import access_window
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
 from propusk.core.db import in_pages
+from propusk.core.text import clean_visible_text
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation
 from propusk.visitors.models import Visitor
@@ -238,6 +239,15 @@ def _check_host_and_policy(
         )
 
 
+def _visible_text(field: str, value: str) -> str:
+    """Text others will read, normalised; ``ValidationError`` keyed by ``field`` for invisible
+    or control characters (``core.text``)."""
+    try:
+        return clean_visible_text(value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.error_list}) from None
+
+
 def _check_length(errors: dict[str, list[ValidationError]], field: str, value: str) -> None:
     limit = getattr(Visit._meta.get_field(field), "max_length", None)
     if limit is not None and len(value) > limit:
@@ -396,8 +406,9 @@ def register_visit(
             return existing
     require_register_for(actor, host)
     moment = current_time()
-    purpose = purpose.strip()
-    student_id, student_group = student_id.strip(), student_group.strip()
+    purpose = _visible_text("purpose", purpose)
+    student_id = _visible_text("student_id", student_id)
+    student_group = _visible_text("student_group", student_group)
     _validate_registration(
         kind=kind,
         visitor=visitor,
@@ -571,7 +582,9 @@ def create_visit_group(
         validate_window(planned_start=planned_start, planned_end=planned_end)
     except ValidationError as exc:
         errors.update(exc.error_dict)
-    if not name.strip():
+    name = _visible_text("name", name)
+    purpose = _visible_text("purpose", purpose)
+    if not name:
         _add(errors, "name", ValidationError(_("Name the group."), code="required"))
     _check_host_and_policy(errors, host=host, access_policy=access_policy, actor=actor)
     _check_length(errors, "purpose", purpose.strip())

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('visitors', '0001_initial'),
+        ("visitors", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='visitor',
-            name='identity_match_hash',
-            field=models.CharField(blank=True, db_index=True, editable=False, max_length=64, null=True),
+            model_name="visitor",
+            name="identity_match_hash",
+            field=models.CharField(
+                blank=True, db_index=True, editable=False, max_length=64, null=True
+            ),
         ),
     ]

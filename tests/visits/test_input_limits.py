@@ -1,4 +1,8 @@
-"""Visits and invitation links cannot reach into the far future (the year 9999 was accepted).
+# Russian and Kazakh words in the data look like Latin ones to ruff's confusable check.
+# ruff: noqa: RUF001
+
+"""Input limits: visits and invitation links cannot reach into the far future (the year 9999
+was accepted), and text others read holds no invisible characters.
 
 A visit starts at most ``PROPUSK_VISIT_PLAN_AHEAD_DAYS`` (366) days ahead, and a link stays
 open at most as long: a clear error, never a 500, and nothing created.
@@ -92,3 +96,33 @@ def test_a_link_open_too_long_is_refused(client, frozen, host, guest_policy, exp
     assert response.status_code == 400
     assert "at most 366 days" in response.content.decode()
     assert not Invitation.objects.exists()
+
+
+# --- Text others read: no invisible or direction-override characters ----------------------
+
+
+@pytest.mark.parametrize("purpose", ["\u202eналожение", "\u200b\u200b", "Seminar\u2066x"])
+def test_a_purpose_with_invisible_characters_is_refused(
+    client, frozen, host, guest_policy, purpose
+):
+    client.force_login(host)
+    data = {
+        "submission_token": str(uuid.uuid4()),
+        "mode": "later",
+        "kind": "guest",
+        "planned_start": "2030-03-12T14:00",
+        "planned_end": "2030-03-12T16:00",
+        "purpose": purpose,
+        "visitor-family_name": "Жұмабаев",
+        "visitor-given_name": "Арман",
+        "visitor-phone": "+7 701 234 56 78",
+        "visitor-consent": "on",
+        "visitor-photo": SimpleUploadedFile("f.jpg", make_jpeg(), content_type="image/jpeg"),
+    }
+    response = client.post(reverse("visits:register"), data)
+    assert response.status_code == 400
+    assert "invisible or control characters" in response.content.decode() or (
+        "at least one letter or digit" in response.content.decode()
+    )
+    assert not Visit.objects.exists()
+    assert not Visitor.objects.exists()
