@@ -300,6 +300,44 @@ def test_reception_adds_a_returning_visitor_to_a_group(login, reception, host, g
     assert AuditEntry.objects.filter(action="visitor.looked_up", actor=reception).count() == 1
 
 
+# --- f. A guest invited with a known ID number is confirmed at arrival --------------------
+
+
+def test_reception_confirms_a_returning_guest_registered_by_a_host(
+    login, host, reception, guest_policy
+):
+    iin = make_iin()
+    stored = make_visitor(family_name="Returnova", given_name="Saule", national_id=iin)
+
+    page = login(host)  # the host types the number; the page answers as for a new one
+    page.get_by_role("link", name="Register a visit").first.click()
+    page.check("input[name=mode][value=now]")
+    page.fill("#id_visitor-national_id", iin)
+    fill_visitor(page, family="Returnova-Typed", given="Saule")
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.locator(".msg-success")).to_contain_text("Returnova-Typed Saule")
+    expect(page.locator("body")).not_to_contain_text("Returnova Saule")
+    visit = Visit.objects.get()
+    assert visit.visitor_id != stored.pk
+
+    page = login(reception)
+    row = page.locator("#expected tr", has_text="Returnova-Typed Saule")
+    expect(row.locator(".badge.warn")).to_have_text("check ID")
+    row.get_by_role("link", name="Returnova-Typed Saule").click()
+    page.get_by_role("link", name="Compare with the visitor on file").click()
+    expect(page.locator("#stored")).to_contain_text("Returnova Saule")
+    expect_photo_loaded(page, "#stored img.photo")
+    expect_photo_loaded(page, "#submitted img.photo")
+    page.get_by_label("The same person: keep the photo and details on file").check()
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(page.locator(".msg-success")).to_have_text("The identity is confirmed.")
+    expect(page.locator("h1")).to_contain_text("Returnova Saule")
+    visit.refresh_from_db()
+    assert visit.visitor_id == stored.pk
+    assert AuditEntry.objects.filter(action="visitor.looked_up", actor=reception).count() == 1
+
+
 # --- e. The language switch -------------------------------------------------------------
 
 
