@@ -35,6 +35,8 @@ from hikcentral.models import (
     AccessLevelMember,
     AccessLevelType,
     ApplicationFailure,
+    ApplicationOutcome,
+    ApplicationProgress,
     ApplicationStats,
     CustomField,
     Direction,
@@ -46,6 +48,7 @@ from hikcentral.models import (
     PersonInput,
     Subscription,
     Version,
+    judge_application,
 )
 
 __all__ = [
@@ -53,6 +56,8 @@ __all__ = [
     "AccessLevelMember",
     "AccessLevelType",
     "ApplicationFailure",
+    "ApplicationOutcome",
+    "ApplicationProgress",
     "ApplicationStats",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -90,4 +95,5 @@ __all__ = [
     "TransientError",
     "Version",
     "is_transient",
+    "judge_application",
 ]

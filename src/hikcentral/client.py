@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import copy
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -36,6 +36,7 @@ from hikcentral.models import (
     AccessLevelMember,
     AccessLevelType,
     ApplicationFailure,
+    ApplicationProgress,
     ApplicationStats,
     Door,
     DoorEvent,
@@ -44,11 +45,12 @@ from hikcentral.models import (
     PersonInput,
     Subscription,
     Version,
+    judge_application,
 )
 from hikcentral.timefmt import format_hcp_time
-from hikcentral.transport import Transport, new_nonce, now_ms
+from hikcentral.transport import ResponseObserver, Transport, new_nonce, now_ms
 
-__all__ = ["HikCentralClient"]
+__all__ = ["HikCentralClient", "added_person_id", "filter_event_types"]
 
 T = TypeVar("T")
 
@@ -57,8 +59,10 @@ T = TypeVar("T")
 EVENT_WINDOW: Final = timedelta(days=30)
 EVENT_DOORS_PER_CALL: Final = 10
 MAX_SUBSCRIPTION_EVENT_TYPES: Final = 256
+# Event type codes HCP takes in subscriptions (the gateway catalogue).
+MIN_EVENT_TYPE: Final = 100_000
+MAX_EVENT_TYPE: Final = 2_147_483_647
 MAX_PAGE_HALVINGS: Final = 2
-DEFAULT_BATCH_SIZE: Final = 100
 
 
 class Paths:
@@ -92,8 +96,11 @@ class HikCentralClient:
     """A synchronous client for one HCP server. Thread-safe; reuse one per process.
 
     ``rate_limiter`` and ``circuit_breaker`` are consulted before every HTTP request (see
-    :mod:`hikcentral.limits`). ``http_transport`` replaces httpx's network transport (tests
-    only). ``batch_size`` bounds how many persons go into one access-level or reapplication call.
+    :mod:`hikcentral.limits`). ``response_observer(path, data)`` sees every successful
+    answer's ``data`` (or a picture's bytes) before it is parsed: for diagnostics such as
+    ``hcp_check --deep``. ``http_transport`` replaces httpx's network transport (tests only).
+    How many persons go into one access-level or reapplication call is
+    ``config.batch_size``.
     """
 
     def __init__(
@@ -102,20 +109,19 @@ class HikCentralClient:
         *,
         rate_limiter: RateLimiter | None = None,
         circuit_breaker: CircuitBreaker | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        response_observer: ResponseObserver | None = None,
         http_transport: httpx.BaseTransport | None = None,
         clock_ms: Callable[[], int] = now_ms,
         nonce_factory: Callable[[], str] = new_nonce,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
         self._config = config
-        self._batch_size = batch_size
+        self._batch_size = config.batch_size
         self._priority = DEFAULT_PRIORITY
         self._transport = Transport(
             config,
             rate_limiter=rate_limiter,
             circuit_breaker=circuit_breaker,
+            response_observer=response_observer,
             http_transport=http_transport,
             clock_ms=clock_ms,
             nonce_factory=nonce_factory,
@@ -188,22 +194,7 @@ class HikCentralClient:
         if face_jpeg is not None:
             body["faces"] = [{"faceData": _face_base64(face_jpeg)}]
         ctx = {"person_code": person.person_code}
-        data = self._write(Paths.PERSON_ADD, body, ctx)
-        # HCP said success, so the person exists whatever the answer's shape: any error from
-        # here on sends the caller to look it up (may_have_applied).
-        no_id = HCPProtocolError(
-            "person add succeeded without a plain personId in data; "
-            "look the person up by personCode",
-            path=Paths.PERSON_ADD,
-            may_have_applied=True,
-        )
-        try:
-            person_id = data_string(data, path=Paths.PERSON_ADD)
-        except HCPProtocolError as exc:
-            raise no_id from exc
-        if not person_id:
-            raise no_id
-        return person_id
+        return added_person_id(self._write(Paths.PERSON_ADD, body, ctx))
 
     def update_person(self, person_id: str, person: PersonInput) -> None:
         """Replace a person's fields (not the face: see :meth:`update_face`).
@@ -214,20 +205,18 @@ class HikCentralClient:
         self._write(Paths.PERSON_UPDATE, body, {"person_id": person_id})
 
     def delete_person(
-        self,
-        *,
-        person_id: str | None = None,
-        person_code: str | None = None,
-        admin_password: str | None = None,
+        self, *, person_id: str | None = None, person_code: str | None = None
     ) -> None:
         """Delete by personId or personCode (exactly one). Unknown -> HCPNotFound.
 
-        ``admin_password`` is required by newer HCP versions; wrong passwords count down to an
-        IP lock-out: the error's ``remain_lock_number`` says how many tries are left.
+        Sends ``adminPassword`` when the configuration has one (``HCP_ADMIN_PASSWORD``; the
+        V3 catalogue marks it required). Wrong passwords count down to an IP lock-out: the
+        error's ``remain_lock_number`` says how many tries are left. The success answer's
+        ``data`` (``""`` or ``{"remainLockNumber": 5}``) is not relied on.
         """
         body, ctx = _person_ref(person_id, person_code)
-        if admin_password is not None:
-            body["adminPassword"] = admin_password
+        if self._config.admin_password is not None:
+            body["adminPassword"] = self._config.admin_password
         self._write(Paths.PERSON_DELETE, body, ctx)
 
     def get_person_by_id(self, person_id: str) -> PersonInfo:
@@ -337,41 +326,44 @@ class HikCentralClient:
         person_ids: Iterable[str],
         door_index_codes: Iterable[str],
         include_failed: bool = True,
+        send_order_id: bool = True,
     ) -> None:
         """Ask HCP to push these persons' current settings to these doors' devices now.
 
-        Asynchronous: poll :meth:`application_stats` / :meth:`application_failures`.
-        Persons go ``batch_size`` per call; ids travel as comma-separated strings.
-        ``include_failed`` also retries items whose earlier application failed (HCP's
-        ``ImmediateDownload`` 0; 1 skips them).
+        Asynchronous: poll :meth:`application_progress`. Persons go ``batch_size`` per call;
+        ids travel as comma-separated strings. ``include_failed`` also retries items whose
+        earlier application failed (HCP's ``ImmediateDownload`` 0; 1 skips them).
+        ``send_order_id`` sends ``orderId: ""`` as working integrations do; the catalogue's
+        example leaves it out (``hcp_check --deep`` tries both).
         """
         ids = _unique_ids("person_ids", person_ids)
         doors = _unique_ids("door_index_codes", door_index_codes)
         if not ids or not doors:
             raise ValueError("reapply needs at least one person and one door")
         for batch in _chunks(ids, self._batch_size):
-            body = {
-                "orderId": "",
-                "ImmediateDownload": 0 if include_failed else 1,
-                "personIds": ",".join(batch),
-                "doorIndexCodes": ",".join(doors),
-            }
+            body: dict[str, Any] = {"orderId": ""} if send_order_id else {}
+            body.update(
+                {
+                    "ImmediateDownload": 0 if include_failed else 1,
+                    "personIds": ",".join(batch),
+                    "doorIndexCodes": ",".join(doors),
+                }
+            )
             self._write(Paths.REAPPLICATION, body, {"persons": len(batch), "doors": len(doors)})
 
     def application_stats(
         self, level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL
     ) -> ApplicationStats:
-        """How many items are still waiting to be applied to devices, and how many failed."""
+        """What is still waiting to be applied to devices, and what failed - as far as HCP's
+        answer says: no public source shows its shape, so an answer the client cannot read
+        is "not known" (``known`` False, ``settled`` None), never an error."""
         body = {"applicationResultType": 1, "type": int(level_type)}
-        data = self._read(Paths.APPLICATION_RESULT, body)
-        return ApplicationStats.from_api(
-            data_object(data, path=Paths.APPLICATION_RESULT), path=Paths.APPLICATION_RESULT
-        )
+        return ApplicationStats.from_api(self._read(Paths.APPLICATION_RESULT, body))
 
     def application_failures(
         self, level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL
     ) -> list[ApplicationFailure]:
-        """Every item that failed to reach a device (all pages)."""
+        """Every listed failure to reach a device (all pages; every item field optional)."""
         return list(
             self._iter_pages(
                 Paths.APPLICATION_RESULT,
@@ -381,6 +373,33 @@ class HikCentralClient:
                 ),
                 key=None,
             )
+        )
+
+    def application_progress(
+        self,
+        person_ids: Iterable[str],
+        *,
+        door_index_codes: Iterable[str] | None = None,
+        level_type: AccessLevelType = AccessLevelType.ACCESS_CONTROL,
+    ) -> ApplicationProgress:
+        """Whether these persons' changes reached the devices (see :func:`judge_application`).
+
+        Reads the failure list (type 2) and the statistics (type 1). Whatever the statistics'
+        shape, a failure listed for one of the persons is FAILED; when neither answer says,
+        the outcome is UNKNOWN: confirm with a granted door event of the person
+        (:meth:`search_door_events`) or by time.
+        """
+        ids = _unique_ids("person_ids", person_ids)
+        if not ids:
+            raise ValueError("person_ids is empty")
+        doors = None
+        if door_index_codes is not None:
+            doors = _unique_ids("door_index_codes", door_index_codes)
+        return judge_application(
+            stats=self.application_stats(level_type),
+            failures=self.application_failures(level_type),
+            person_ids=ids,
+            door_index_codes=doors,
         )
 
     # --- doors and events ----------------------------------------------------------------
@@ -411,9 +430,13 @@ class HikCentralClient:
         ``EVENT_WINDOW`` and door lists into groups of 10, and each part is read page by page
         (ascending, so events arriving meanwhile land on later pages, not shift earlier ones).
         ``door_index_codes=None`` means every door :meth:`list_doors` returns (older HCP
-        versions reject a search without doors). The iterator is lazy: calls happen as it is
-        consumed.
+        versions reject a search without doors). ``event_types`` is also applied to what comes
+        back, so a server that ignores the filter cannot slip other events in. HCP takes one
+        person filter at a time: ``person_code`` or ``person_id``. The iterator is lazy: calls
+        happen as it is consumed.
         """
+        if person_code is not None and person_id is not None:
+            raise ValueError("pass person_code or person_id, not both (HCP refuses both)")
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be aware datetimes")
         if end <= start:
@@ -605,7 +628,8 @@ class HikCentralClient:
                 )
                 for group in _chunks(list(doors), EVENT_DOORS_PER_CALL)
             ]
-            for event in heapq.merge(*streams, key=lambda e: e.event_time):
+            merged = heapq.merge(*streams, key=lambda e: e.event_time)
+            for event in filter_event_types(merged, types):
                 if event.event_id in seen:
                     continue
                 seen.add(event.event_id)
@@ -613,6 +637,41 @@ class HikCentralClient:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def added_person_id(data: object) -> str:
+    """The personId from person add's successful ``data``: the plain string HCP's guide and a
+    live server show (digits or a GUID; a number is taken as its digits).
+
+    HCP said success, so the person exists whatever the answer's shape: any other shape is an
+    :class:`HCPProtocolError` with ``may_have_applied``, sending the caller to look the person
+    up by personCode - never a made-up id.
+    """
+    no_id = HCPProtocolError(
+        "person add succeeded without a plain personId in data; look the person up by personCode",
+        path=Paths.PERSON_ADD,
+        may_have_applied=True,
+    )
+    try:
+        person_id = data_string(data, path=Paths.PERSON_ADD)
+    except HCPProtocolError as exc:
+        raise no_id from exc
+    if not person_id or not person_id.strip():
+        raise no_id
+    return person_id
+
+
+def filter_event_types(
+    events: Iterable[DoorEvent], event_types: Collection[int] | None
+) -> Iterator[DoorEvent]:
+    """The events whose type is in ``event_types`` (all of them for None), in order."""
+    if event_types is None:
+        yield from events
+        return
+    wanted = frozenset(event_types)
+    for event in events:
+        if event.event_type in wanted:
+            yield event
 
 
 def _paginate(
@@ -623,6 +682,7 @@ def _paginate(
     size = page_size
     halvings = 0
     offset = 0  # items received so far, counted in HCP's order
+    total: int | None = None  # the last total HCP stated (a page without data states none)
     previous: list[Mapping[str, Any]] = []
     while True:
         page_no = offset // size + 1
@@ -644,15 +704,17 @@ def _paginate(
         yield from page.items[skip:]
         received = len(page.items)
         offset += max(0, received - skip)
-        if page.total is None:
+        if page.total is not None:
+            total = page.total
+        if total is None:
             if received < size:
                 return
             continue
-        if offset >= page.total:
+        if offset >= total:
             return
         if received < size:
             raise HCPProtocolError(
-                f"short page {page_no} ({received} of {size}) while total is {page.total}",
+                f"short page {page_no} ({received} of {size}) while total is {total}",
                 path=path,
             )
 
@@ -722,4 +784,9 @@ def _event_types(event_types: Iterable[int]) -> list[int]:
     types = sorted({int(t) for t in event_types})
     if not types:
         raise ValueError("event_types is empty")
+    for event_type in types:
+        if not MIN_EVENT_TYPE <= event_type <= MAX_EVENT_TYPE:
+            raise ValueError(
+                f"event type {event_type} is outside {MIN_EVENT_TYPE}..{MAX_EVENT_TYPE}"
+            )
     return types

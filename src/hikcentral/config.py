@@ -24,6 +24,10 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 # HCP answers most calls in well under a second, but a big page or a busy server can take
 # several; 15 s leaves room without holding a worker for long.
 DEFAULT_READ_TIMEOUT = 15.0
+# Persons per access-level addPersons/deletePersons (and reapplication) call: the gateway
+# catalogue says "Up to 20 person IDs are allowed" (docs/hikcentral.md).
+DEFAULT_BATCH_SIZE = 20
+MAX_BATCH_SIZE = 500
 # userId may not contain these (HCP's rule), and is at most 32 characters.
 _USER_ID_FORBIDDEN = re.compile(r"""['/\\:*?"<>|]""")
 
@@ -40,7 +44,8 @@ class HikCentralConfig:
     (the client adds it). ``verify`` is True (the operating system's CA store), a path to a CA
     bundle (PEM), or False (no verification: only for a self-signed server on a trusted
     network, chosen explicitly). ``utc_offset`` is the site's offset used for every time sent
-    to HCP.
+    to HCP. ``batch_size`` bounds the persons per access-level or reapplication call.
+    ``admin_password`` is sent with person delete (newer HCP versions require it).
     """
 
     base_url: str
@@ -53,6 +58,8 @@ class HikCentralConfig:
     read_timeout: float = DEFAULT_READ_TIMEOUT
     user_agent: str = DEFAULT_USER_AGENT
     page_size: int = 500
+    batch_size: int = DEFAULT_BATCH_SIZE
+    admin_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", _normalize_base_url(self.base_url))
@@ -76,6 +83,14 @@ class HikCentralConfig:
                 raise ConfigError(f"{name} must be a positive number of seconds")
         if not 1 <= self.page_size <= 500:
             raise ConfigError("page_size must be between 1 and 500")
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or not 1 <= self.batch_size <= MAX_BATCH_SIZE
+        ):
+            raise ConfigError(f"HCP_BATCH_SIZE must be between 1 and {MAX_BATCH_SIZE}")
+        if self.admin_password is not None and not self.admin_password:
+            raise ConfigError("HCP admin password is empty (leave it unset instead)")
 
     @property
     def verify_label(self) -> str:
@@ -101,6 +116,9 @@ class HikCentralConfig:
             connect_timeout=env.get("HCP_CONNECT_TIMEOUT"),
             read_timeout=env.get("HCP_READ_TIMEOUT"),
             utc_offset=env.get("HCP_UTC_OFFSET"),
+            batch_size=env.get("HCP_BATCH_SIZE"),
+            admin_password=env.get("HCP_ADMIN_PASSWORD"),
+            admin_password_file=env.get("HCP_ADMIN_PASSWORD_FILE"),
         )
 
     @classmethod
@@ -117,14 +135,27 @@ class HikCentralConfig:
         ca_bundle: str | None = None,
         connect_timeout: str | float | None = None,
         read_timeout: str | float | None = None,
+        batch_size: str | int | None = None,
+        admin_password: str | None = None,
+        admin_password_file: str | None = None,
     ) -> HikCentralConfig:
         """Build from loosely typed settings (strings from the environment, or Django settings).
 
-        Empty strings count as unset. Exactly one of ``app_secret`` / ``app_secret_file``.
+        Empty strings count as unset. Exactly one of ``app_secret`` / ``app_secret_file``;
+        at most one of ``admin_password`` / ``admin_password_file``.
         """
         base_url = _required("HCP_BASE_URL", base_url)
         app_key = _required("HCP_APP_KEY", app_key)
-        secret = _read_secret(_blank_to_none(app_secret), _blank_to_none(app_secret_file))
+        secret = _read_secret(
+            "HCP_APP_SECRET", _blank_to_none(app_secret), _blank_to_none(app_secret_file)
+        )
+        password = None
+        if _blank_to_none(admin_password) or _blank_to_none(admin_password_file):
+            password = _read_secret(
+                "HCP_ADMIN_PASSWORD",
+                _blank_to_none(admin_password),
+                _blank_to_none(admin_password_file),
+            )
         offset = _parse_offset(utc_offset)
         verify: bool | str = _parse_bool("HCP_VERIFY_TLS", verify_tls, default=True)
         bundle = _blank_to_none(ca_bundle)
@@ -145,6 +176,8 @@ class HikCentralConfig:
                 "HCP_CONNECT_TIMEOUT", connect_timeout, DEFAULT_CONNECT_TIMEOUT
             ),
             read_timeout=_parse_seconds("HCP_READ_TIMEOUT", read_timeout, DEFAULT_READ_TIMEOUT),
+            batch_size=_parse_batch_size(batch_size),
+            admin_password=password,
         )
 
 
@@ -181,20 +214,32 @@ def _required(name: str, value: str | None) -> str:
     return value
 
 
-def _read_secret(secret: str | None, secret_file: str | None) -> str:
+def _read_secret(name: str, secret: str | None, secret_file: str | None) -> str:
     if secret is not None and secret_file is not None:
-        raise ConfigError("set HCP_APP_SECRET or HCP_APP_SECRET_FILE, not both")
+        raise ConfigError(f"set {name} or {name}_FILE, not both")
     if secret is not None:
         return secret
     if secret_file is None:
-        raise ConfigError("HCP_APP_SECRET (or HCP_APP_SECRET_FILE) is not set")
+        raise ConfigError(f"{name} (or {name}_FILE) is not set")
     try:
         text = Path(secret_file).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"HCP_APP_SECRET_FILE cannot be read: {secret_file}: {exc}") from exc
+        raise ConfigError(f"{name}_FILE cannot be read: {secret_file}: {exc}") from exc
     if not text or "\n" in text:
-        raise ConfigError(f"HCP_APP_SECRET_FILE must hold the secret on one line: {secret_file}")
+        raise ConfigError(f"{name}_FILE must hold the secret on one line: {secret_file}")
     return text
+
+
+def _parse_batch_size(value: str | int | None) -> int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_BATCH_SIZE
+    try:
+        size = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"HCP_BATCH_SIZE must be a whole number, got {value!r}") from exc
+    if isinstance(value, bool) or not 1 <= size <= MAX_BATCH_SIZE:
+        raise ConfigError(f"HCP_BATCH_SIZE must be between 1 and {MAX_BATCH_SIZE}, got {value!r}")
+    return size
 
 
 def _parse_offset(value: str | timedelta | tzinfo | None) -> tzinfo:

@@ -4,8 +4,8 @@
   any spelling of zero (``"0"``, ``0``).
 - ``data`` may be an object, a page, a plain string (person add returns the new personId),
   an array, ``""``, ``"null"``, or be missing.
-- A page may lack ``list`` when empty (and report ``pageNo: 0, pageSize: 0``); some endpoints
-  report ``totalNum`` instead of ``total``.
+- A page may lack ``list`` when empty (and report ``pageNo: 0, pageSize: 0``), or be no
+  ``data`` at all; some endpoints report ``totalNum`` instead of ``total``.
 """
 
 from __future__ import annotations
@@ -79,7 +79,11 @@ def data_object(data: object, *, path: str) -> Mapping[str, Any]:
 
 
 def data_page(data: object, *, path: str) -> RawPage:
-    """A page ``data``: a missing or null ``list`` is an empty page; ``totalNum`` = ``total``."""
+    """A page ``data``: a missing or null ``list`` is an empty page; ``totalNum`` = ``total``.
+
+    No ``data`` at all (missing, ``""``, ``"null"``) is an empty page without a total."""
+    if is_empty_data(data):
+        return RawPage(items=[], total=None, page_no=None, page_size=None)
     page = data_object(data, path=path)
     raw_items = page.get("list")
     if raw_items is None:

@@ -9,10 +9,10 @@ is kept out of ``repr`` so an object logged by mistake does not leak it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from hikcentral.errors import HCPProtocolError
@@ -23,6 +23,8 @@ __all__ = [
     "AccessLevelMember",
     "AccessLevelType",
     "ApplicationFailure",
+    "ApplicationOutcome",
+    "ApplicationProgress",
     "ApplicationStats",
     "CustomField",
     "Direction",
@@ -34,6 +36,7 @@ __all__ = [
     "PersonInput",
     "Subscription",
     "Version",
+    "judge_application",
 ]
 
 PERSON_CODE_RE = re.compile(r"^[A-Za-z0-9]{1,16}$")
@@ -289,38 +292,114 @@ class AccessLevelMember:
         )
 
 
+def _count(value: object) -> int | None:
+    """A non-negative count as HCP might write it (number or digit string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+# Element statuses of the visitor module's documented elementDownloadDetail answer.
+_ELEMENT_APPLIED, _ELEMENT_PENDING, _ELEMENT_FAILED = 0, 1, 2
+
+
 @dataclass(frozen=True)
 class ApplicationStats:
-    """``applicationResult`` type 1: persons whose changes have not reached devices yet.
+    """``applicationResult`` type 1, read from whatever HCP answers, never failing on it.
 
-    The field names follow the simulator (HCP's guide does not document the answer); a
-    missing ``toBeAppliedNum`` is a protocol error rather than a fake "nothing waiting".
+    No public source shows this answer. Two shapes are recognised: counts of persons
+    (``toBeAppliedNum``, ``applyingNum``, ``failedNum``, the names the project assumed) and a
+    list of per-device statuses in the style of the visitor module's documented
+    ``elementDownloadDetail`` (``ElementDetailList.ElementDetail[].ElementStatus[0]
+    .elementStatus``: 0 applied, 1 pending, 2 failed), which also says *which* persons wait or
+    failed. Anything else is "not known": every figure None, ``known`` False - never an error,
+    never a made-up "nothing waiting". ``shape`` says which reading applied.
     """
 
-    waiting: int
+    waiting: int | None
     applying: int | None
     failed: int | None
+    shape: str = "unknown"  # "counts", "element-status" or "unknown"
+    pending_person_ids: frozenset[str] | None = None
+    failed_person_ids: frozenset[str] | None = None
 
     @property
-    def settled(self) -> bool:
-        """Nothing is waiting or being applied (failures are reported separately)."""
+    def known(self) -> bool:
+        return self.waiting is not None
+
+    @property
+    def settled(self) -> bool | None:
+        """Nothing is waiting or being applied; None when the answer does not say."""
+        if self.waiting is None:
+            return None
         return self.waiting == 0 and not self.applying
 
     @classmethod
-    def from_api(cls, raw: Mapping[str, Any], *, path: str) -> ApplicationStats:
-        waiting = _opt_int(raw, "toBeAppliedNum", path)
-        if waiting is None:
-            raise HCPProtocolError("application statistics lack 'toBeAppliedNum'", path=path)
+    def unknown(cls) -> ApplicationStats:
+        return cls(waiting=None, applying=None, failed=None)
+
+    @classmethod
+    def from_api(cls, data: object) -> ApplicationStats:
+        """Read any decoded ``data`` (object, string, list, None...); see the class doc."""
+        if not isinstance(data, Mapping):
+            return cls.unknown()
+        waiting = _count(data.get("toBeAppliedNum"))
+        if waiting is not None:
+            return cls(
+                waiting=waiting,
+                applying=_count(data.get("applyingNum")),
+                failed=_count(data.get("failedNum")),
+                shape="counts",
+            )
+        details = data.get("ElementDetailList")
+        if isinstance(details, Mapping):
+            return cls._from_element_details(details.get("ElementDetail"))
+        return cls.unknown()
+
+    @classmethod
+    def _from_element_details(cls, items: object) -> ApplicationStats:
+        if not isinstance(items, list):
+            return cls.unknown()
+        pending: set[str] = set()
+        failed: set[str] = set()
+        ids_complete = True
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                return cls.unknown()
+            statuses = item.get("ElementStatus")
+            first = statuses[0] if isinstance(statuses, list) and statuses else None
+            status = _count(first.get("elementStatus")) if isinstance(first, Mapping) else None
+            if status not in (_ELEMENT_APPLIED, _ELEMENT_PENDING, _ELEMENT_FAILED):
+                return cls.unknown()  # a status we cannot read: the whole answer is unknown
+            person = _opt_str(item, "personId")
+            if person is None:
+                ids_complete = False
+                person = _opt_str(item, "personCode") or f"#{index}"
+            if status == _ELEMENT_PENDING:
+                pending.add(person)
+            elif status == _ELEMENT_FAILED:
+                failed.add(person)
         return cls(
-            waiting=waiting,
-            applying=_opt_int(raw, "applyingNum", path),
-            failed=_opt_int(raw, "failedNum", path),
+            waiting=len(pending),
+            applying=None,
+            failed=len(failed),
+            shape="element-status",
+            pending_person_ids=frozenset(pending) if ids_complete else None,
+            failed_person_ids=frozenset(failed) if ids_complete else None,
         )
 
 
 @dataclass(frozen=True)
 class ApplicationFailure:
-    """``applicationResult`` type 2: a person's settings that failed to reach a door."""
+    """``applicationResult`` type 2: a person's settings that failed to reach a door.
+
+    Every field is optional and read leniently (a time that does not parse is None): the
+    answer's item names are the project's assumption, not a documented shape.
+    """
 
     person_id: str | None
     person_code: str | None
@@ -334,17 +413,78 @@ class ApplicationFailure:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any], *, site_tz: tzinfo, path: str) -> ApplicationFailure:
+        try:
+            fail_time = _opt_time(raw, "failTime", site_tz, path)
+        except HCPProtocolError:
+            fail_time = None
         return cls(
             person_id=_opt_str(raw, "personId"),
             person_code=_opt_str(raw, "personCode"),
             door_index_code=_opt_str(raw, "doorIndexCode"),
             acs_dev_index_code=_opt_str(raw, "acsDevIndexCode"),
-            fail_time=_opt_time(raw, "failTime", site_tz, path),
+            fail_time=fail_time,
             error_code=_opt_str(raw, "errorCode"),
             error_msg=_opt_str(raw, "errorMsg"),
             door_name=_opt_str(raw, "doorName"),
             person_name=_opt_str(raw, "personName"),
         )
+
+
+class ApplicationOutcome(StrEnum):
+    """Whether some persons' changes reached the devices, as far as HCP's answers tell."""
+
+    APPLIED = "applied"  # nothing of theirs waits and no failure of theirs is listed
+    PENDING = "pending"  # HCP reports changes still waiting or being applied
+    FAILED = "failed"  # a failure of theirs is listed (retry: reapply with include_failed)
+    UNKNOWN = "unknown"  # the answers do not say: confirm by a granted door event, or by time
+
+
+@dataclass(frozen=True)
+class ApplicationProgress:
+    outcome: ApplicationOutcome
+    stats: ApplicationStats
+    failures: tuple[ApplicationFailure, ...]  # the asked persons' listed failures
+    unattributed_failures: int  # listed failures that name no person
+
+
+def judge_application(
+    *,
+    stats: ApplicationStats,
+    failures: Iterable[ApplicationFailure],
+    person_ids: Collection[str],
+    door_index_codes: Collection[str] | None = None,
+) -> ApplicationProgress:
+    """The outcome for ``person_ids`` (at ``door_index_codes``, None: any door).
+
+    The failure list decides first (it names persons whatever the statistics' shape); then the
+    statistics, per person when they say who waits, else for the whole site (anything still
+    waiting anywhere counts as pending: HCP's counts do not say whose it is).
+    """
+    ids = set(person_ids)
+    doors = set(door_index_codes) if door_index_codes is not None else None
+    ours: list[ApplicationFailure] = []
+    unattributed = 0
+    for failure in failures:
+        if failure.person_id is None:
+            unattributed += 1
+        elif failure.person_id in ids and (
+            doors is None or failure.door_index_code is None or failure.door_index_code in doors
+        ):
+            ours.append(failure)
+
+    def progress(outcome: ApplicationOutcome) -> ApplicationProgress:
+        return ApplicationProgress(outcome, stats, tuple(ours), unattributed)
+
+    if ours or (stats.failed_person_ids is not None and ids & stats.failed_person_ids):
+        return progress(ApplicationOutcome.FAILED)
+    if unattributed:
+        return progress(ApplicationOutcome.UNKNOWN)
+    if stats.pending_person_ids is not None:
+        pending = bool(ids & stats.pending_person_ids)
+        return progress(ApplicationOutcome.PENDING if pending else ApplicationOutcome.APPLIED)
+    if stats.settled is None:
+        return progress(ApplicationOutcome.UNKNOWN)
+    return progress(ApplicationOutcome.APPLIED if stats.settled else ApplicationOutcome.PENDING)
 
 
 # --- doors and events ----------------------------------------------------------------------

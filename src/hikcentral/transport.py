@@ -45,6 +45,9 @@ from hikcentral.limits import CircuitBreaker, NoCircuitBreaker, NoRateLimit, Rat
 
 logger = logging.getLogger("hikcentral")
 
+# Sees each successful answer: the API path and the envelope's ``data`` (bytes for a picture).
+ResponseObserver = Callable[[str, object], None]
+
 MAX_CONNECTIONS = 10
 MAX_KEEPALIVE_CONNECTIONS = 5
 KEEPALIVE_EXPIRY = 30.0  # seconds; below the usual server-side idle timeouts
@@ -67,11 +70,13 @@ class Transport:
         *,
         rate_limiter: RateLimiter | None = None,
         circuit_breaker: CircuitBreaker | None = None,
+        response_observer: ResponseObserver | None = None,
         http_transport: httpx.BaseTransport | None = None,
         clock_ms: Callable[[], int] = now_ms,
         nonce_factory: Callable[[], str] = new_nonce,
     ) -> None:
         self._config = config
+        self._observer = response_observer
         self._limiter: RateLimiter = rate_limiter or NoRateLimit()
         self._breaker: CircuitBreaker = circuit_breaker or NoCircuitBreaker()
         self._clock_ms = clock_ms
@@ -149,12 +154,15 @@ class Transport:
         attempts = 2 if idempotent else 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._attempt(path, body_bytes, priority=priority, binary=binary, ctx=ctx)
+                result = self._attempt(path, body_bytes, priority=priority, binary=binary, ctx=ctx)
             except _DroppedConnection as dropped:
                 if attempt < attempts:
                     logger.info("hcp POST %s: connection dropped, resending the read once", path)
                     continue
                 raise dropped.error from dropped.__cause__
+            if self._observer is not None:
+                self._observer(path, result)
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(

@@ -214,6 +214,10 @@ HCP_CA_BUNDLE = env.get_str("HCP_CA_BUNDLE", "")
 HCP_CONNECT_TIMEOUT = env.get_float("HCP_CONNECT_TIMEOUT", 5.0)
 HCP_READ_TIMEOUT = env.get_float("HCP_READ_TIMEOUT", 15.0)
 HCP_UTC_OFFSET = env.get_str("HCP_UTC_OFFSET", "+05:00")
+# Persons per access-level addPersons/deletePersons call: the gateway catalogue allows 20.
+HCP_BATCH_SIZE = env.get_int("HCP_BATCH_SIZE", 20)
+# Sent with person delete (required by newer HCP versions); or HCP_ADMIN_PASSWORD_FILE.
+HCP_ADMIN_PASSWORD = env.secret("HCP_ADMIN_PASSWORD", required=False)
 
 # --- Celery -------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport needs no server (make run, tests).

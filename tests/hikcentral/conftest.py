@@ -1,7 +1,10 @@
 """Fixtures for the contract suite: the real simulator process, a seeded site, clients.
 
-The simulator runs once per session (``running_simulator``) and is reset before each test
-that asks for ``site``. Clients talk to it over real HTTP; nothing here fakes HCP.
+The simulator runs once per session and quirk mode (``running_simulator``) and is reset
+before each test that asks for ``site``. Every test that uses it runs twice: with every
+switchable answer in its textbook shape (``quirks-off``) and with every variation at once
+(``quirks-on``, docs/hcp-simulator.md). Clients talk to it over real HTTP; nothing here fakes
+HCP.
 """
 
 from __future__ import annotations
@@ -106,9 +109,23 @@ def seed_site(sim: SimulatorHandle) -> None:
     control.add_access_level(VISITOR_LEVEL, "Visitors", ["1"], level_type=2)
 
 
+QUIRK_MODES = ["off", "on"]
+
+
+@pytest.fixture(scope="session", params=QUIRK_MODES, ids=[f"quirks-{m}" for m in QUIRK_MODES])
+def quirk_mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
 @pytest.fixture(scope="session")
-def simulator() -> Iterator[SimulatorHandle]:
-    with running_simulator() as sim:
+def quirks_on(quirk_mode: str) -> bool:
+    return quirk_mode == "on"
+
+
+@pytest.fixture(scope="session")
+def simulator(quirk_mode: str) -> Iterator[SimulatorHandle]:
+    with running_simulator(quirks=quirk_mode) as sim:
         yield sim
 
 

@@ -35,6 +35,8 @@ def test_minimal_environment():
     assert config.verify is True
     assert config.user_id is None
     assert (config.connect_timeout, config.read_timeout) == (5.0, 15.0)
+    assert config.batch_size == 20  # the catalogue: up to 20 persons per membership call
+    assert config.admin_password is None
 
 
 def test_full_environment(tmp_path):
@@ -48,9 +50,13 @@ def test_full_environment(tmp_path):
             HCP_CONNECT_TIMEOUT="2.5",
             HCP_READ_TIMEOUT="10",
             HCP_UTC_OFFSET="-03:30",
+            HCP_BATCH_SIZE="5",
+            HCP_ADMIN_PASSWORD="Adm1n-pass",
         )
     )
     assert config.base_url == "https://10.0.0.5:8443"
+    assert config.batch_size == 5
+    assert config.admin_password == "Adm1n-pass"
     assert config.user_id == "admin"
     assert config.verify == str(bundle)
     assert (config.connect_timeout, config.read_timeout) == (2.5, 10.0)
@@ -66,12 +72,21 @@ def test_secret_from_file(tmp_path):
     assert config.app_secret == "from-a-file"
 
 
-def test_secret_never_in_repr():
-    config = HikCentralConfig.from_env(env())
+def test_admin_password_from_file(tmp_path):
+    password_file = tmp_path / "admin"
+    password_file.write_text("Adm1n-pass\n")
+    config = HikCentralConfig.from_env(env(HCP_ADMIN_PASSWORD_FILE=str(password_file)))
+    assert config.admin_password == "Adm1n-pass"
+
+
+def test_secrets_never_in_repr():
+    config = HikCentralConfig.from_env(env(HCP_ADMIN_PASSWORD="Adm1n-pass"))
     assert "tDi4kZ4lHEYMNqCW7uxY" not in repr(config)
+    assert "Adm1n-pass" not in repr(config)
     client = HikCentralClient(config)
     try:
         assert "tDi4kZ4lHEYMNqCW7uxY" not in repr(client)
+        assert "Adm1n-pass" not in repr(client)
     finally:
         client.close()
 
@@ -96,6 +111,10 @@ def test_secret_never_in_repr():
         ({"HCP_READ_TIMEOUT": "nan"}, "HCP_READ_TIMEOUT"),
         ({"HCP_USER_ID": "a" * 33}, "userId"),
         ({"HCP_USER_ID": "ad/min"}, "userId"),
+        ({"HCP_BATCH_SIZE": "0"}, "HCP_BATCH_SIZE"),
+        ({"HCP_BATCH_SIZE": "501"}, "HCP_BATCH_SIZE"),
+        ({"HCP_BATCH_SIZE": "twenty"}, "HCP_BATCH_SIZE"),
+        ({"HCP_ADMIN_PASSWORD": "x", "HCP_ADMIN_PASSWORD_FILE": "/nonexistent/a"}, "not both"),
     ],
 )
 def test_bad_values_fail_loudly(changes, message):
@@ -104,10 +123,12 @@ def test_bad_values_fail_loudly(changes, message):
 
 
 def test_missing_secret_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot be read"):
+    with pytest.raises(ConfigError, match="HCP_APP_SECRET_FILE cannot be read"):
         HikCentralConfig.from_env(
             env(HCP_APP_SECRET=None, HCP_APP_SECRET_FILE=str(tmp_path / "missing"))
         )
+    with pytest.raises(ConfigError, match="HCP_ADMIN_PASSWORD_FILE cannot be read"):
+        HikCentralConfig.from_env(env(HCP_ADMIN_PASSWORD_FILE=str(tmp_path / "missing")))
 
 
 def test_bundle_and_opt_out_contradict(tmp_path):

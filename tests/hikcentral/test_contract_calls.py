@@ -8,6 +8,7 @@ import pytest
 
 from hikcentral import (
     AccessLevelType,
+    ApplicationOutcome,
     Gender,
     HCPNotFound,
     HCPParameterError,
@@ -145,8 +146,8 @@ def test_empty_person_list(client):
 
 def test_access_level_membership_in_batches(site):
     limiter = CountingLimiter()
-    config = make_config(site, page_size=2)
-    with HikCentralClient(config, rate_limiter=limiter, batch_size=2) as client:
+    config = make_config(site, page_size=2, batch_size=2)
+    with HikCentralClient(config, rate_limiter=limiter) as client:
         ids = [client.add_person(visitor(f"M{n:04d}")) for n in range(5)]
         limiter.priorities.clear()
         client.add_persons_to_access_level(ALL_DOORS_LEVEL, ids)
@@ -165,33 +166,76 @@ def test_access_level_membership_in_batches(site):
     assert set(level["personIds"]) == set(ids[2:])
 
 
-def test_reapply_and_application_result(client, site):
-    person_id = client.add_person(visitor("A0001"), face_jpeg=make_jpeg())
-    client.add_persons_to_access_level(MAIN_LEVEL, [person_id])
-    stats = client.application_stats()
-    assert stats.waiting == 1
-    assert not stats.settled
+def test_twenty_persons_per_membership_call_by_default(site, limiter):
+    """The catalogue allows up to 20 persons per addPersons/deletePersons, as the simulator."""
+    with HikCentralClient(make_config(site), rate_limiter=limiter) as client:
+        ids = [client.add_person(visitor(f"B{n:04d}")) for n in range(45)]
+        limiter.priorities.clear()
+        client.add_persons_to_access_level(ALL_DOORS_LEVEL, ids)
+        assert limiter.calls == 3  # 20 + 20 + 5
+        assert len(client.list_access_level_members(ALL_DOORS_LEVEL)) == 45
+    with HikCentralClient(make_config(site, batch_size=21)) as client:
+        with pytest.raises(HCPParameterError) as info:
+            client.delete_persons_from_access_level(ALL_DOORS_LEVEL, ids)
+        assert info.value.field == "list"
+    assert len(site.control.state()["accessLevels"][1]["personIds"]) == 45  # nothing removed
 
-    client.reapply(person_ids=[person_id], door_index_codes=["1", "2"])
+
+def test_reapply_and_application_progress(client, site, quirks_on):
+    person_id = client.add_person(visitor("A0001"), face_jpeg=make_jpeg())
+    other_id = client.add_person(visitor("A0009"), face_jpeg=make_jpeg())
+    client.add_persons_to_access_level(MAIN_LEVEL, [person_id, other_id])
     stats = client.application_stats()
-    assert (stats.waiting, stats.applying, stats.failed) == (0, 0, 0)
-    assert stats.settled
+    progress = client.application_progress([person_id], door_index_codes=["1", "2"])
+    if quirks_on:
+        # applicationResult answers "": nothing is known, and nothing is made up.
+        assert (stats.known, stats.settled, stats.shape) == (False, None, "unknown")
+        assert progress.outcome is ApplicationOutcome.UNKNOWN
+    else:
+        assert (stats.waiting, stats.settled, stats.shape) == (2, False, "counts")
+        assert progress.outcome is ApplicationOutcome.PENDING
+
+    client.reapply(person_ids=[person_id, other_id], door_index_codes=["1", "2"])
+    progress = client.application_progress([person_id], door_index_codes=["1", "2"])
+    assert progress.failures == ()
+    if quirks_on:
+        assert progress.outcome is ApplicationOutcome.UNKNOWN
+    else:
+        assert (progress.stats.waiting, progress.stats.applying, progress.stats.failed) == (0, 0, 0)
+        assert progress.outcome is ApplicationOutcome.APPLIED
     assert client.application_failures() == []
     doors = site.control.state()["persons"][0]["doors"]
     assert {code: door["status"] for code, door in doors.items()} == {
         "1": "applied",
         "2": "applied",
     }
+    # Whatever the statistics' shape, a granted passage confirms the device has the person.
+    since = datetime.now(UTC) - timedelta(seconds=5)
     assert site.control.passage("1", person_code="A0001").granted
+    granted = client.search_door_events(
+        since, datetime.now(UTC) + timedelta(seconds=5), person_id=person_id, event_types=[196893]
+    )
+    assert [event.door_index_code for event in granted] == ["1"]
 
 
-def test_application_failures(client, site):
+def test_application_progress_per_person_from_element_statuses(client, site):
+    site.control.set_quirks(application_result_shape="element-status")
+    waiting_id = client.add_person(visitor("A0005"), face_jpeg=make_jpeg())
+    applied_id = client.add_person(visitor("A0006"), face_jpeg=make_jpeg())
+    client.add_persons_to_access_level(MAIN_LEVEL, [waiting_id, applied_id])
+    client.reapply(person_ids=[applied_id], door_index_codes=["1", "2"])
+    stats = client.application_stats()
+    assert (stats.shape, stats.waiting, stats.failed) == ("element-status", 1, 0)
+    assert client.application_progress([applied_id]).outcome is ApplicationOutcome.APPLIED
+    assert client.application_progress([waiting_id]).outcome is ApplicationOutcome.PENDING
+
+
+def test_application_failures(client, site, quirks_on):
     site.control.add_fault("door_offline", doorIndexCode="2")
     person_id = client.add_person(visitor("A0002"), face_jpeg=make_jpeg())
     client.add_persons_to_access_level(MAIN_LEVEL, [person_id])
     client.reapply(person_ids=[person_id], door_index_codes=["1", "2"], include_failed=True)
-    stats = client.application_stats()
-    assert stats.failed == 1
+    assert client.application_stats().failed == (None if quirks_on else 1)
     (failure,) = client.application_failures()
     assert failure.person_id == person_id
     assert failure.person_code == "A0002"
@@ -200,6 +244,14 @@ def test_application_failures(client, site):
     assert failure.fail_time is not None
     assert failure.person_name
     assert failure.person_name not in repr(failure)
+    # The failure list decides, whatever the statistics' shape.
+    progress = client.application_progress([person_id])
+    assert progress.outcome is ApplicationOutcome.FAILED
+    assert progress.failures == (failure,)
+    assert client.application_progress([person_id], door_index_codes=["1"]).outcome in (
+        ApplicationOutcome.APPLIED,  # door 1 has it; the counts say nothing waits
+        ApplicationOutcome.UNKNOWN,  # no statistics to tell
+    )
 
 
 def test_reapply_include_failed_decides_whether_earlier_failures_are_retried(client, site):
@@ -207,15 +259,24 @@ def test_reapply_include_failed_decides_whether_earlier_failures_are_retried(cli
     person_id = client.add_person(visitor("A0004"), face_jpeg=make_jpeg())
     client.add_persons_to_access_level(MAIN_LEVEL, [person_id])
     client.reapply(person_ids=[person_id], door_index_codes=["1", "2"])
-    assert client.application_stats().failed == 1
+    assert client.application_progress([person_id]).outcome is ApplicationOutcome.FAILED
     site.control.clear_faults()  # the door is back
     client.reapply(person_ids=[person_id], door_index_codes=["1", "2"], include_failed=False)
-    assert client.application_stats().failed == 1  # ImmediateDownload 1 skipped the failure
+    # ImmediateDownload 1 skipped the failure.
+    assert client.application_progress([person_id]).outcome is ApplicationOutcome.FAILED
     assert not site.control.passage("2", person_code="A0004").granted
     client.reapply(person_ids=[person_id], door_index_codes=["1", "2"], include_failed=True)
-    assert client.application_stats().settled
+    assert client.application_progress([person_id]).failures == ()
     assert client.application_failures() == []
     assert site.control.passage("2", person_code="A0004").granted
+
+
+def test_reapply_without_order_id(client, site):
+    """The catalogue's example form: no orderId."""
+    person_id = client.add_person(visitor("A0007"), face_jpeg=make_jpeg())
+    client.add_persons_to_access_level(MAIN_LEVEL, [person_id])
+    client.reapply(person_ids=[person_id], door_index_codes=["1"], send_order_id=False)
+    assert site.control.passage("1", person_code="A0007").granted
 
 
 def test_reapply_unknown_door_names_it(client):
@@ -287,6 +348,17 @@ def test_more_than_256_event_types_go_in_several_subscriptions(client, limiter):
     limiter.priorities.clear()
     client.unsubscribe_events(types)
     assert limiter.calls == 2
+    assert client.view_subscriptions() == []
+
+
+def test_event_types_outside_hcps_range_are_refused_before_sending(client, limiter):
+    limiter.priorities.clear()
+    for types in ([99_999], [196893, 2_147_483_648]):
+        with pytest.raises(ValueError, match=r"outside 100000\.\.2147483647"):
+            client.subscribe_events(types, dest="https://x.example/hook", token="t")
+        with pytest.raises(ValueError, match="outside"):
+            client.unsubscribe_events(types)
+    assert limiter.calls == 0
     assert client.view_subscriptions() == []
 
 

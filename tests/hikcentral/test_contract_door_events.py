@@ -103,6 +103,27 @@ def test_filters(site, client):
     assert {e.door_index_code for e in door_one} == {"1"}
 
 
+def test_types_are_filtered_even_when_the_server_ignores_the_filter(site, client):
+    site.control.set_quirks(ignore_event_type_filter=True)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=45)
+    passages = make_history(site, client, start)
+    granted = {p.event_id for p in passages if p.event_type == GRANTED_BY_FACE}
+    assert granted
+    assert len(granted) < len(passages)
+    found = list(
+        client.search_door_events(start, start + timedelta(days=41), event_types=[GRANTED_BY_FACE])
+    )
+    assert {e.event_type for e in found} == {GRANTED_BY_FACE}
+    assert {e.event_id for e in found} == granted
+
+
+def test_one_person_filter_at_a_time(client, limiter):
+    now = datetime.now(UTC)
+    with pytest.raises(ValueError, match="not both"):
+        client.search_door_events(now - timedelta(hours=1), now, person_code="E1", person_id="1")
+    assert limiter.calls == 0
+
+
 def test_event_pictures_of_old_events(site, client):
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=45)
     passages = make_history(site, client, start)

@@ -271,17 +271,19 @@ def test_wrong_secret_answered_401(strict_gateway):
     assert info.value.code == "0x02401003"
 
 
-def test_delete_with_admin_password(strict_gateway):
+def test_delete_sends_the_configured_admin_password(strict_gateway):
     seed_site(strict_gateway)
     with HikCentralClient(make_config(strict_gateway)) as client:
         person_id = client.add_person(visitor("W0001"))
         with pytest.raises(HCPParameterError) as info:
-            client.delete_person(person_id=person_id)
+            client.delete_person(person_id=person_id)  # none configured
         assert info.value.field == "adminPassword"
+    with HikCentralClient(make_config(strict_gateway, admin_password="guess")) as client:
         with pytest.raises(HCPParameterError) as info:
-            client.delete_person(person_id=person_id, admin_password="guess")
+            client.delete_person(person_id=person_id)
         assert info.value.remain_lock_number == 4
-        client.delete_person(person_id=person_id, admin_password="s3cret")
+    with HikCentralClient(make_config(strict_gateway, admin_password="s3cret")) as client:
+        client.delete_person(person_id=person_id)
         with pytest.raises(HCPNotFound):
             client.get_person_by_id(person_id)
 

@@ -61,5 +61,5 @@ def test_keep_alive_connection_is_reused(tls_simulator):
     with HikCentralClient(config) as client:
         for _ in range(5):
             client.version()
-        pool = client._transport._http._transport._pool  # httpx internals, test only
+        pool = client._transport._http._transport._pool  # type: ignore[attr-defined]  # httpx internals
         assert len(pool.connections) == 1

@@ -80,8 +80,14 @@ def test_page_without_total():
     assert data_page({"list": [{"a": 1}]}, path=PATH).total is None
 
 
+@pytest.mark.parametrize("data", ["", "null", None])
+def test_no_data_is_an_empty_page_without_a_total(data):
+    page = data_page(data, path=PATH)
+    assert (page.items, page.total) == ([], None)
+
+
 @pytest.mark.parametrize(
-    "data", ["", "null", None, [1], {"list": "x"}, {"list": [1]}, {"total": "many", "list": []}]
+    "data", ["[]", 0, [1], {"list": "x"}, {"list": [1]}, {"total": "many", "list": []}]
 )
 def test_bad_pages(data):
     with pytest.raises(HCPProtocolError):

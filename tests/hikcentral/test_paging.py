@@ -53,6 +53,15 @@ def test_an_empty_page_while_the_total_says_more_is_an_error():
         list(_paginate(Pages(answer), path=PATH, page_size=2))
 
 
+@pytest.mark.parametrize("empty", ["", "null", None])
+def test_a_page_without_data_while_an_earlier_total_says_more_is_an_error(empty):
+    def answer(page_no: int, size: int) -> Any:
+        return {"total": 5, "list": rows(0, size)} if page_no == 1 else empty
+
+    with pytest.raises(HCPProtocolError, match="total is 5"):
+        list(_paginate(Pages(answer), path=PATH, page_size=2))
+
+
 def test_an_empty_page_ends_a_listing_whose_total_is_reached_or_absent():
     def with_total(page_no: int, size: int) -> Any:
         return {"total": 2, "list": rows(0, 2)} if page_no == 1 else {"total": 2}

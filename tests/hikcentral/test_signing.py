@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import UTC, timedelta
+from datetime import UTC, timedelta, timezone
 
 import httpx
 import pytest
@@ -161,7 +161,7 @@ def test_bytes_sent_equal_bytes_signed():
         base_url="https://hcp.example:8443",
         app_key=APP_KEY,
         app_secret=APP_SECRET,
-        utc_offset=timedelta(hours=5),
+        utc_offset=timezone(timedelta(hours=5)),
         user_id="admin",
     )
     from datetime import datetime

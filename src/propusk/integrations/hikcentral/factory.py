@@ -27,6 +27,8 @@ def build_config() -> HikCentralConfig:
             ca_bundle=_setting("HCP_CA_BUNDLE"),
             connect_timeout=_setting("HCP_CONNECT_TIMEOUT"),
             read_timeout=_setting("HCP_READ_TIMEOUT"),
+            batch_size=_setting("HCP_BATCH_SIZE"),
+            admin_password=_setting("HCP_ADMIN_PASSWORD"),
         )
     except ConfigError as exc:
         raise ImproperlyConfigured(f"HikCentral settings: {exc}") from exc
