@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import setup_logging
 from django.db import InterfaceError, OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "propusk.settings")
@@ -19,6 +20,15 @@ logger = logging.getLogger(__name__)
 app = Celery("propusk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _log_through_django(**kwargs: Any) -> None:
+    """Workers and beat log through Django's LOGGING, whose every handler masks invitation
+    tokens and ID numbers (core/logging.py). Without a receiver for this signal Celery would
+    replace the root handlers with its own, unmasked ones. The level is PROPUSK_LOG_LEVEL;
+    ``--loglevel`` has no effect."""
+
 
 # "database is locked" (SQLite busy beyond its timeout), a dropped or restarted PostgreSQL
 # connection: worth another try. Anything else (a bug, bad data) fails at once.

@@ -66,7 +66,9 @@ def _run_in_worker(send: Callable[[], AsyncResult]) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     sent: list[AsyncResult] = []
 
-    def on_postrun(task_id=None, state=None, retval=None, **kwargs) -> None:
+    def on_postrun(
+        task_id: str | None = None, state: str | None = None, retval: Any = None, **kwargs: Any
+    ) -> None:
         # Runs in the worker's thread after each run of any task. Close its database
         # connections (PostgreSQL cannot drop the test database while they are open).
         connections.close_all()
@@ -87,15 +89,6 @@ def _run_in_worker(send: Callable[[], AsyncResult]) -> dict[str, Any]:
     finally:
         task_postrun.disconnect(on_postrun)
     return outcome
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 def test_worker_closes_expired_visits(make_visit):
@@ -121,7 +114,7 @@ def test_worker_closes_expired_visits(make_visit):
     assert AuditEntry.objects.filter(actor_label="system").count() == 2
 
 
-def test_worker_retries_the_sweep_after_a_transient_database_error(make_visit, monkeypatch):
+def test_worker_retries_the_sweep_after_a_transient_database_error(make_visit, monkeypatch, caplog):
     """The first run meets "database is locked"; the retry goes back through the broker
     (with a countdown) and closes the visit."""
     now = timezone.now()
@@ -139,24 +132,15 @@ def test_worker_retries_the_sweep_after_a_transient_database_error(make_visit, m
 
     monkeypatch.setattr(services, "close_expired_visits", locked_once)
     _prepare_broker()
-    # On the logger itself: the test worker takes over the root logger (pytest's handler,
-    # and a level of ERROR).
-    logger, logged = logging.getLogger("propusk.celery"), _Records()
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(logged)
-    try:
+    with caplog.at_level(logging.INFO, logger="propusk.celery"):
         outcome = _run_in_worker(close_expired_visits.delay)
-    finally:
-        logger.removeHandler(logged)
-        logger.setLevel(level)
 
     assert outcome["state"] == "SUCCESS", outcome
     assert outcome["retval"] == {"checked_out": 0, "no_show": 1}
     assert len(runs) == 2
     assert Visit.objects.get(pk=never_came.pk).status == VisitStatus.NO_SHOW
     assert AuditEntry.objects.filter(action="visit.no_show").count() == 1
-    assert logged.messages == [
+    assert [r.getMessage() for r in caplog.records if r.name == "propusk.celery"] == [
         "propusk.visits.tasks.close_expired_visits: transient database error "
         "(OperationalError), retry 1 of 5"
     ]
