@@ -2,8 +2,9 @@
 
 Generates, at the pixel budgets of ``propusk.visitors.photos`` (``PROPUSK_PHOTO_MAX_PIXELS``,
 24 MP, and the lower caps of formats decoded at full size), the most expensive input of each
-accepted format: a 24 MP baseline JPEG (4:4:4), a progressive CMYK JPEG, an RGBA PNG, an RGBA
-WEBP and an RGBA AVIF, each padded with an ignorable segment/chunk/box to just under the
+accepted format: a 24 MP baseline JPEG (4:4:4), a progressive CMYK JPEG, a CMYK JPEG with one
+scan per component (tests/visitors/crafted_jpeg.py), an RGBA PNG, an RGBA WEBP and an RGBA
+AVIF, each padded with an ignorable segment/chunk/box to just under the
 upload limit (the upload's bytes are in memory too); plus the 8000 x 7999 PNG of the outside
 review, which must now be refused before decoding.
 
@@ -46,6 +47,8 @@ _ENV = {
     "PROPUSK_LOOKUP_HASH_KEY": "bench-only-lookup-hash-key",
 }
 _MB = 1024 * 1024
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for the tests' crafted multi-scan JPEG
 
 
 def _setup_django() -> None:
@@ -195,6 +198,12 @@ def make_inputs(directory: Path) -> None:
         data = _encode(width, height, "CMYK", "JPEG", quality=95, progressive=True)
         return _pad_jpeg(data, limit)
 
+    def multi_scan_jpeg() -> bytes:
+        from tests.visitors.crafted_jpeg import multi_scan_jpeg
+
+        width, height = _side_for(pixel_budget("multi-scan JPEG"), (3, 2))
+        return _pad_jpeg(multi_scan_jpeg(width, height, components=4), limit)
+
     def png() -> bytes:
         width, height = _side_for(pixel_budget("PNG"), (3, 2))
         return _pad_png(_encode(width, height, "RGBA", "PNG"), limit)
@@ -215,6 +224,7 @@ def make_inputs(directory: Path) -> None:
     recipes: dict[str, Callable[[], bytes]] = {
         "jpeg_at_budget": jpeg,
         "progressive_cmyk_jpeg_at_budget": progressive_jpeg,
+        "multi_scan_cmyk_jpeg_at_budget": multi_scan_jpeg,
         "png_rgba_at_budget": png,
         "webp_rgba_at_budget": webp,
         "avif_rgba_at_budget": avif,
@@ -224,8 +234,8 @@ def make_inputs(directory: Path) -> None:
     for name, recipe in recipes.items():
         path = directory / name
         path.write_bytes(recipe())
-        with Image.open(path) as image:
-            label = format_label(image)
+        with path.open("rb") as stream, Image.open(stream) as image:
+            label = format_label(image, stream)
             described[name] = {
                 "path": str(path),
                 "format": label,

@@ -11,6 +11,7 @@ from PIL import Image, ImageCms, ImageFile, JpegImagePlugin, PngImagePlugin
 from propusk.visitors import photos
 from propusk.visitors.photos import PhotoRejected, normalize_face_photo
 from tests.factories import make_jpeg
+from tests.visitors.crafted_jpeg import multi_scan_jpeg
 
 ORIENTATION = 0x0112
 GPS_IFD = 0x8825
@@ -250,9 +251,10 @@ def test_a_jpeg_at_the_budget_is_accepted(settings):
         ("PNG", (4000, 3001), lambda: _png(4000, 3001)),
         ("WEBP", (2000, 1501), lambda: make_jpeg(2000, 1501, format="WEBP", quality=1)),
         ("progressive JPEG", (3000, 2001), lambda: make_jpeg(3000, 2001, progressive=True)),
+        ("multi-scan JPEG", (3000, 2001), lambda: multi_scan_jpeg(3000, 2001)),
     ],
 )
-def test_formats_decoded_whole_have_lower_budgets(label, size, data):
+def test_formats_decoded_whole_have_lower_budgets(label, size, data, no_decoding):
     """Within the 24 MP of PHOTO_MAX_PIXELS, but over the cap of a format that the decoder
     holds whole in memory."""
     budget = photos.FULL_DECODE_MAX_PIXELS[label]
@@ -266,6 +268,17 @@ def test_formats_decoded_whole_have_lower_budgets(label, size, data):
 
 def test_a_baseline_jpeg_of_the_same_size_as_a_refused_progressive_one_is_accepted():
     assert _open(normalize_face_photo(make_jpeg(3000, 2001))).size == (1024, 683)
+
+
+@pytest.mark.parametrize("components", [1, 3, 4])
+def test_a_multi_scan_jpeg_within_its_budget_is_accepted(components):
+    """A baseline JPEG whose components come in separate scans (one scan per component);
+    a greyscale one has a single scan and the budget of any baseline JPEG."""
+    image = _open(normalize_face_photo(multi_scan_jpeg(3000, 2000, components)))
+    assert image.size == (1024, 683)
+    assert image.mode == "RGB"
+    if components == 1:
+        assert _open(normalize_face_photo(multi_scan_jpeg(4000, 3000, 1))).size == (1024, 768)
 
 
 def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch):

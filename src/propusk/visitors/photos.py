@@ -37,13 +37,15 @@ _WANTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "AVIF", "HEIF"})
 # Decoded at a reduced scale (libjpeg's 1/2, 1/4, 1/8): their budget is PHOTO_MAX_PIXELS.
 _DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 # Lower caps where the decoder needs memory for every pixel of the full image, measured with
-# bench/photo_memory.py (bytes a pixel): a progressive JPEG keeps all its DCT coefficients
-# (2 a sample: 6 at 4:4:4, 8 for CMYK), PNG is decoded whole (Pillow keeps RGB as 4), WEBP
-# about 16 (libwebp's two canvases, the bytes handed to Pillow, Pillow's image), AVIF about 12.
-# With these caps the worst photo of each format, padded to the upload limit, peaks at most
-# 72 MB above the process's own size (139 MB in all for a progressive CMYK JPEG).
+# bench/photo_memory.py (bytes a pixel): for a progressive JPEG, or one with a scan per
+# component, libjpeg keeps all the DCT coefficients (2 a sample: 6 at 4:4:4, 8 for CMYK); PNG
+# is decoded whole (Pillow keeps RGB as 4); WEBP about 16 (libwebp's two canvases, the bytes
+# handed to Pillow, Pillow's image); AVIF about 12. With these caps the worst photo of each
+# format, padded to the upload limit, peaks at most 72 MB above the process's own size (139 MB
+# in all: a CMYK JPEG, progressive or with a scan per component).
 FULL_DECODE_MAX_PIXELS = {
     "progressive JPEG": 6_000_000,
+    "multi-scan JPEG": 6_000_000,
     "PNG": 12_000_000,
     "WEBP": 3_000_000,
     "AVIF": 4_000_000,
@@ -102,14 +104,43 @@ def accepted_formats() -> frozenset[str]:
     return _WANTED_FORMATS & frozenset(Image.OPEN)
 
 
-def format_label(image: Image.Image) -> str:
-    """The image's format as the pixel budgets name it: "JPEG", "progressive JPEG", "PNG"..."""
+def format_label(image: Image.Image, stream: IO[bytes]) -> str:
+    """The format of ``image`` (opened from ``stream``) as the pixel budgets name it: "JPEG",
+    "progressive JPEG", "multi-scan JPEG", "PNG"..."""
     image_format = str(image.format)
-    if image_format in _DRAFT_FORMATS and (
-        image.info.get("progressive") or image.info.get("progression")
-    ):
+    if image_format not in _DRAFT_FORMATS:
+        return image_format
+    if image.info.get("progressive") or image.info.get("progression"):
         return "progressive JPEG"
+    layers = int(getattr(image, "layers", 1))
+    scanned = _first_scan_components(stream)
+    if scanned is None or scanned < layers:
+        # Its components come in separate scans: libjpeg keeps every DCT coefficient.
+        return "multi-scan JPEG"
     return image_format
+
+
+def _first_scan_components(stream: IO[bytes]) -> int | None:
+    """How many components a JPEG's first scan holds (the header walked up to its first SOS),
+    or None if the header cannot be walked. The stream is left where it was."""
+    position = stream.tell()
+    try:
+        stream.seek(2)  # after SOI
+        while True:
+            marker = stream.read(2)
+            while len(marker) == 2 and marker == b"\xff\xff":  # fill bytes
+                marker = b"\xff" + stream.read(1)
+            if len(marker) < 2 or marker[0] != 0xFF:
+                return None
+            size = stream.read(2)
+            if len(size) < 2 or int.from_bytes(size, "big") < 2:
+                return None
+            if marker[1] == 0xDA:  # SOS: its first byte counts the scan's components
+                count = stream.read(1)
+                return count[0] if count else None
+            stream.seek(int.from_bytes(size, "big") - 2, io.SEEK_CUR)
+    finally:
+        stream.seek(position)
 
 
 def pixel_budget(label: str) -> int:
@@ -233,7 +264,7 @@ def _open_checked(stream: IO[bytes]) -> Image.Image:
         width, height = probe.size
         if width <= 0 or height <= 0:
             raise _damaged()
-        label = format_label(probe)
+        label = format_label(probe, stream)
         budget = pixel_budget(label)
         if width * height > budget:
             raise _over_budget(probe, label, budget)
