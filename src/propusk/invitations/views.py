@@ -181,7 +181,7 @@ def _unavailable_page(request: HttpRequest, error: InvitationUnavailable) -> Htt
 
 
 # Refused submissions (an unknown or closed link, a form with errors) are counted; registrations
-# never are, since max_uses bounds them. See docs/visits.md#throttling.
+# never are, since max_uses bounds them. See docs/visits.md, Invitations and Throttling.
 _FAILURES_PER_USE = 2
 _ADDRESS_SCOPE = "invitation-failures-address"
 _LINK_SCOPE = "invitation-failures-link-address"
