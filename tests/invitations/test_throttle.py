@@ -4,6 +4,9 @@ address; registrations are never counted (max_uses bounds them)."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -231,3 +234,27 @@ def test_cache_keys_hold_neither_the_token_nor_the_address(client, single_invita
     # The address's counter and the (link, address) pair's.
     assert len([key for key in keys if "throttle:" in key]) == 2
     assert not any(single_invitation.token in key or "192.0.2.55" in key for key in keys)
+
+
+def test_the_old_submission_limit_stops_the_process_naming_its_replacements(tmp_path):
+    """PROPUSK_PUBLIC_SUBMIT_LIMIT counted registrations too: left set, it would silently mean
+    nothing, so the process refuses to start and says what replaced it."""
+    env = {
+        **os.environ,
+        "PROPUSK_ENV_FILE": os.devnull,
+        "PROPUSK_VAR_DIR": str(tmp_path),
+        "DJANGO_SECRET_KEY": "test-only-secret-key-not-for-production-0123456789",
+        "PROPUSK_FIELD_ENCRYPTION_KEYS": "Z2l2ZS1tZS1hLXRlc3Qta2V5LW9mLTMyLWJ5dGVzISE=",
+        "PROPUSK_LOOKUP_HASH_KEY": "test-only-lookup-hash-key",
+        "PROPUSK_PUBLIC_SUBMIT_LIMIT": "20",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import propusk.settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: PROPUSK_PUBLIC_SUBMIT_LIMIT is gone" in done.stderr
+    assert "PROPUSK_PUBLIC_SUBMIT_LINK_FAILURES" in done.stderr
