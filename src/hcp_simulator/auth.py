@@ -1,9 +1,10 @@
 """The Artemis gateway's AK/SK check, rebuilt from what the request actually carries.
 
-This is an independent implementation of OPENAPI.md section 2 (it must never import the
-project's client): the string to sign is assembled from the headers the request sent, so
-both the full form (X-Ca-Signature-Headers listing x-ca-* headers) and the minimal form
-(only X-Ca-Key and X-Ca-Signature) verify, and any changed signed byte fails.
+This is an independent implementation of the signing in docs/hcp-simulator.md, "The gateway"
+(it must never import the project's client): the string to sign is assembled from the
+headers the request sent, so both the full form (X-Ca-Signature-Headers listing x-ca-*
+headers) and the minimal form (only X-Ca-Key and X-Ca-Signature) verify, and any changed
+signed byte fails.
 
     METHOD\n
     Accept\n            only if sent

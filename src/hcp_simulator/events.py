@@ -23,8 +23,8 @@ from hcp_simulator.state import Door, Event, SiteState, new_id, new_pic_uri
 DIRECTIONS = {"in": 1, "out": 2}
 
 # The event type of each denial reason, from the names in a production receiver's code
-# table (OPENAPI.md 7a). Which code a real device sends in each situation is our reading of
-# those names: a device that does not hold the face cannot recognise it (197160).
+# table (docs/hcp-simulator.md, Events). Which code a real device sends in each situation is
+# our reading of those names: a device that does not hold the face cannot recognise it.
 DENIAL_EVENT_TYPES = {
     "face_not_matched": FACE_RECOGNITION_FAILED,
     "unknown_person": FACE_RECOGNITION_FAILED,
@@ -128,8 +128,9 @@ def door_event_record(event: Event, tz: timezone) -> dict[str, Any]:
 
 
 def _person_fields(event: Event, tz: timezone) -> dict[str, Any]:
-    """What door/events rows and the push's `data` share (OPENAPI.md 7a: a production
-    receiver reads these names in `data`). personType is a string, as in live rows."""
+    """What door/events rows and the push's `data` share (a production receiver reads these
+    names in `data`: docs/hcp-simulator.md, Event push). personType is a string, as in live
+    rows."""
     reader_code, reader_name = _reader(event)
     return {
         "deviceTime": format_hcp_time(event.time, tz),
@@ -149,7 +150,7 @@ def _person_fields(event: Event, tz: timezone) -> dict[str, Any]:
 
 
 def notify_payload(event: Event, tz: timezone, send_time: datetime) -> dict[str, Any]:
-    """HCP's OnEventNotify body for one event (OPENAPI.md section 4, "Event push", and 7a)."""
+    """HCP's OnEventNotify body for one event (docs/hcp-simulator.md, "Event push")."""
     return {
         "method": "OnEventNotify",
         "params": {

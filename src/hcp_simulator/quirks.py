@@ -7,7 +7,7 @@ and at run time through the control API (`PUT /simulator/v1/quirks`). `reset` re
 command-line values.
 
 Two presets drive the client's contract suite: `off` is the textbook shape of every answer
-(OPENAPI.md section 4), `on` is every variation at once. Neither changes what a server demands
+(as first documented), `on` is every variation at once. Neither changes what a server demands
 of the caller (`strictDoorEvents`, `maxPersonsPerLevelCall`): those keep their value.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
 # Event type of a granted face passage (documented) and of denials by reason (a production
-# receiver's code table, OPENAPI.md 7a).
+# receiver's code table: docs/hcp-simulator.md, Fidelity).
 GRANTED_BY_FACE: Final = 196893
 DENIED_BY_FACE: Final = 197151
 FACE_RECOGNITION_FAILED: Final = 197160

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hikcentral import (
@@ -28,6 +28,7 @@ json_values = st.recursive(
 counts = st.integers(min_value=0, max_value=10_000)
 
 
+@settings(max_examples=50)
 @given(json_values)
 def test_any_answer_is_read_without_failing(data):
     stats = ApplicationStats.from_api(data)
@@ -35,12 +36,14 @@ def test_any_answer_is_read_without_failing(data):
     assert stats.settled is None or stats.known
 
 
+@settings(max_examples=50)
 @given(st.one_of(st.text(), st.lists(json_values), st.none(), st.integers(), st.booleans()))
 def test_an_answer_that_is_not_an_object_is_not_known(data):
     stats = ApplicationStats.from_api(data)
     assert (stats.known, stats.settled, stats.shape) == (False, None, "unknown")
 
 
+@settings(max_examples=50)
 @given(
     st.dictionaries(st.sampled_from(["total", "successNum", "applyStatus", "list"]), json_values)
 )
@@ -162,6 +165,7 @@ def test_statistics_decide_when_no_failure_is_listed():
     assert outcome(failed) is ApplicationOutcome.FAILED
 
 
+@settings(max_examples=50)
 @given(json_values, st.lists(st.sampled_from(["1", "2", "3", None])))
 def test_judging_never_fails_and_applied_needs_evidence(data, failed_ids):
     stats = ApplicationStats.from_api(data)

@@ -1,4 +1,5 @@
-"""Signed OpenAPI calls for the simulator's tests, written straight from OPENAPI.md section 2.
+"""Signed OpenAPI calls for the simulator's tests, written straight from the string to sign in
+docs/hcp-simulator.md ("The gateway").
 
 Deliberately independent of both the project's client (src/hikcentral) and the simulator's
 verifier, so that each checks the other. `SignedRequest` is the unit the tamper tests mutate.

@@ -26,7 +26,7 @@ PICTURES = "/api/acs/v1/event/pictures"
 SUBSCRIBE = "/api/eventService/v1/eventSubscriptionByEventTypes"
 VIEW = "/api/eventService/v1/eventSubscriptionView"
 UNSUBSCRIBE = "/api/eventService/v1/eventUnSubscriptionByEventTypes"
-# Access granted by face; access denied by face; facial recognition failed (OPENAPI.md 7a).
+# Access granted by face; access denied by face; facial recognition failed (docs/hcp-simulator.md).
 GRANTED, DENIED, NOT_RECOGNISED = 196893, 197151, 197160
 
 
