@@ -56,3 +56,123 @@ class AccessLevelPolicy(models.Model):
             raise ValidationError(
                 {"hcp_access_level_ids": _("Every access level id must be a non-empty string.")}
             )
+
+
+class WorkPriority(models.IntegerChoices):
+    """Which pending work goes first: revocations, then grants, then syncs."""
+
+    REVOKE = 0, _("revocation")
+    GRANT = 1, _("grant")
+    SYNC = 2, _("sync")
+
+
+class WorkState(models.TextChoices):
+    PENDING = "pending", _("pending")
+    FAILED = "failed", _("failed")
+
+
+class AccessWork(models.Model):
+    """One HCP person whose state must be brought to the desired state.
+
+    Written in the same transaction as the change that caused it (``access.work``), so a crash
+    between the change and the reconciler loses nothing. One row per person (``person_code``):
+    repeated changes coalesce, keeping the highest priority and the earliest due time; each
+    request bumps ``generation``, so the reconciler removes the row only if nothing new came in
+    while it worked. Keyed by the person code rather than the visitor, because a visitor row
+    may be deleted (an identity merged at the desk) while its HCP person must still go.
+    """
+
+    person_code = models.CharField(_("HCP person code"), max_length=16, unique=True)
+    visitor_id = models.BigIntegerField(_("visitor id"), null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=WorkPriority.choices, default=WorkPriority.GRANT
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=WorkState.choices, default=WorkState.PENDING
+    )
+    due_at = models.DateTimeField(_("due at"))
+    generation = models.PositiveIntegerField(default=1)
+    reasons = models.JSONField(_("reasons"), default=list)
+    # The earliest moment access should have ended among the revocations coalesced here:
+    # the start of the time to revoke.
+    revoke_due_at = models.DateTimeField(_("access should end at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error_code = models.CharField(_("last error code"), max_length=64, blank=True)
+    last_error_message = models.CharField(_("last error"), max_length=500, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("pending access work")
+        verbose_name_plural = _("pending access work")
+        indexes = [models.Index(fields=["state", "priority", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.person_code} ({self.get_priority_display()}, {self.state})"
+
+
+class AccessHold(models.Model):
+    """A manual revoke: while it is active the visitor has no access, whatever their visits."""
+
+    visitor = models.ForeignKey(
+        "visitors.Visitor",
+        on_delete=models.CASCADE,
+        related_name="access_holds",
+        verbose_name=_("visitor"),
+    )
+    reason = models.CharField(_("reason"), max_length=300)
+    created_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    released_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("access hold")
+        verbose_name_plural = _("access holds")
+
+    def __str__(self) -> str:
+        return f"hold on visitor {self.visitor_id}"
+
+
+class ApplyState(models.TextChoices):
+    """Whether HCP has applied a person's last change to the devices."""
+
+    APPLIED = "applied", _("applied on devices")
+    WAITING = "waiting", _("waiting for the devices")
+    FAILED = "failed", _("failed on a device")
+    UNKNOWN = "unknown", _("not known")
+
+
+class HcpPerson(models.Model):
+    """What HCP confirmed holding for one of our persons, as of the last reconcile.
+
+    The reconciler writes it after each change HCP accepted; staff see it beside the desired
+    state. ``person_id`` empty: no person in HCP (never created, or removed).
+    """
+
+    person_code = models.CharField(_("HCP person code"), max_length=16, unique=True)
+    visitor_id = models.BigIntegerField(_("visitor id"), null=True, blank=True)
+    person_id = models.CharField(_("HCP person id"), max_length=64, blank=True)
+    begin_time = models.DateTimeField(_("valid from"), null=True, blank=True)
+    end_time = models.DateTimeField(_("valid until"), null=True, blank=True)
+    access_level_ids = models.JSONField(_("access levels"), default=list)
+    face_version = models.CharField(_("face enrolled"), max_length=200, blank=True)
+    face_rejected_reason = models.CharField(_("face rejected"), max_length=500, blank=True)
+    apply_state = models.CharField(
+        _("on devices"), max_length=16, choices=ApplyState.choices, default=ApplyState.UNKNOWN
+    )
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    reconciled_at = models.DateTimeField(_("reconciled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("HCP person")
+        verbose_name_plural = _("HCP persons")
+
+    def __str__(self) -> str:
+        return self.person_code

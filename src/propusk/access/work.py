@@ -1,0 +1,99 @@
+"""Durable access work: which HCP persons need reconciling, written with the change itself.
+
+A change that affects access (a visit registered, confirmed, checked in or out, cancelled,
+rescheduled or over; a face replaced; an identity merged at the desk) calls
+``request_reconcile`` inside its own transaction: the change and the work row commit together,
+or neither does. After commit a worker is woken (``access.tasks.reconcile_due``); if that
+wake-up is lost (a broker down, a process killed between commit and callback), the periodic
+sweep finds the row anyway. Nothing here talks to HikCentral.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from propusk.access.models import AccessWork, WorkPriority, WorkState
+from propusk.core.time import now as current_time
+
+logger = logging.getLogger(__name__)
+
+MAX_REASONS = 10
+
+
+def request_reconcile(
+    *,
+    person_code: str,
+    visitor_id: int | None,
+    reason: str,
+    revoke: bool = False,
+    due_at: datetime | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record that ``person_code`` must be reconciled (at ``due_at``, default now).
+
+    Call it inside the transaction that made the change. One row per person: a new request
+    raises the priority (``revoke``: revocations go first), brings the due time forward, bumps
+    the generation and puts failed work back to pending (the new change may well fix it).
+    ``revoke`` also records when access should have ended, for the time to revoke.
+    """
+    moment = now or current_time()
+    due = due_at or moment
+    priority = WorkPriority.REVOKE if revoke else WorkPriority.GRANT
+    with transaction.atomic():
+        row = AccessWork.objects.select_for_update().filter(person_code=person_code).first()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    AccessWork.objects.create(
+                        person_code=person_code,
+                        visitor_id=visitor_id,
+                        priority=priority,
+                        due_at=due,
+                        reasons=[reason],
+                        revoke_due_at=moment if revoke else None,
+                    )
+            except IntegrityError:
+                # Another transaction created the row a moment ago: coalesce into it.
+                row = AccessWork.objects.select_for_update().get(person_code=person_code)
+        if row is not None:
+            _coalesce(row, visitor_id=visitor_id, priority=priority, due=due, reason=reason)
+            if revoke and (row.revoke_due_at is None or moment < row.revoke_due_at):
+                row.revoke_due_at = moment
+            row.save()
+    if due <= moment:
+        transaction.on_commit(wake_reconciler)
+
+
+def _coalesce(
+    row: AccessWork, *, visitor_id: int | None, priority: int, due: datetime, reason: str
+) -> None:
+    row.generation += 1
+    row.priority = min(row.priority, priority)
+    if row.state == WorkState.FAILED:
+        row.state = WorkState.PENDING
+        row.attempts = 0
+        row.due_at = due
+    else:
+        row.due_at = min(row.due_at, due)
+    row.reasons = [*row.reasons, reason][-MAX_REASONS:]
+    if visitor_id is not None:
+        row.visitor_id = visitor_id
+
+
+def wake_reconciler() -> None:
+    """Ask a worker to drain the due work now. A lost wake-up only delays the work until the
+    next sweep (``PROPUSK_ACCESS_SWEEP_SECONDS``): the rows are in the database."""
+    from propusk.access.tasks import reconcile_due
+
+    try:
+        reconcile_due.delay()
+    except Exception as exc:  # the broker is down: the durable row waits for the sweep
+        logger.warning(
+            "could not wake the access reconciler (%s: %s); the periodic sweep will pick the "
+            "work up",
+            type(exc).__name__,
+            exc,
+        )
