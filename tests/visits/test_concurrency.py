@@ -14,7 +14,9 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -79,7 +81,7 @@ def test_concurrent_sweeps_of_a_backlog_longer_than_a_page(visitor, host, guest_
     assert AuditEntry.objects.filter(action="visit.no_show").count() == backlog
 
 
-def _page_says(response, text: str) -> bool:
+def _page_says(response: HttpResponse, text: str) -> bool:
     return text in response.content.decode()
 
 
@@ -101,7 +103,7 @@ def test_two_desks_check_the_same_visitor_in_at_once(make_visit, reception, visi
     assert AuditEntry.objects.filter(action="visit.checked_in").count() == ROUNDS
 
 
-def _walk_in(token: str, iin: str, host) -> dict[str, object]:
+def _walk_in(token: str, iin: str, host: User) -> dict[str, object]:
     return {
         "submission_token": token,
         "mode": "now",

@@ -8,7 +8,9 @@ The retry through a real worker and broker is in tests/visits/test_worker.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from celery.schedules import schedule as celery_schedule
@@ -21,14 +23,14 @@ from propusk.visits import services
 from propusk.visits.models import Visit, VisitStatus
 from propusk.visits.tasks import close_expired_visits
 
-BEAT_TASKS = sorted(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values())
+BEAT_TASKS = sorted(str(entry["task"]) for entry in settings.CELERY_BEAT_SCHEDULE.values())
 
 
 def test_the_beat_schedule_has_the_sweeps():
-    assert BEAT_TASKS == [
+    assert {
         "propusk.visitors.tasks.sweep_pending_photos",
         "propusk.visits.tasks.close_expired_visits",
-    ]
+    } <= set(BEAT_TASKS)
 
 
 @pytest.mark.parametrize("name", BEAT_TASKS)
@@ -46,20 +48,20 @@ def test_every_beat_task_retries_transient_database_errors_a_bounded_number_of_t
 def test_every_beat_task_repeats_often_enough_to_replace_a_lost_run(entry):
     """A lost message costs one interval: no sweep waits more than ten minutes."""
     every = entry["schedule"]
-    seconds = every.run_every.total_seconds() if isinstance(every, celery_schedule) else every
+    seconds = every.seconds if isinstance(every, celery_schedule) else every
     assert 0 < seconds <= 10 * 60
 
 
 @pytest.fixture
-def expired_visit(make_visit) -> Visit:
+def expired_visit(make_visit: Callable[..., Visit]) -> Visit:
     now = timezone.now()
     return make_visit(planned_start=now - timedelta(hours=4), planned_end=now - timedelta(hours=2))
 
 
-def _failing(times: int, error: Exception, runs: list[int]):
+def _failing(times: int, error: Exception, runs: list[int]) -> Callable[..., services.ClosedCounts]:
     real = services.close_expired_visits
 
-    def sweep(**kwargs):
+    def sweep(**kwargs: Any) -> services.ClosedCounts:
         runs.append(1)
         if len(runs) <= times:
             raise error
