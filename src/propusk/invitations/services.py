@@ -31,17 +31,14 @@ from propusk.core.text import clean_visible_text
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.selectors import InvitationState, can_manage, invitation_state
-from propusk.visitors.services import (
-    VisitorData,
-    delete_new_photos_on_failure,
-    register_visitor,
-)
+from propusk.visitors.services import VisitorData, delete_new_photos_on_failure
 from propusk.visits.models import Visit, VisitKind, VisitStatus
 from propusk.visits.permissions import can_host, can_register_for
 from propusk.visits.selectors import visit_by_submission_token
 from propusk.visits.services import (
     create_visit_group,
     register_visit,
+    register_with_visitor,
     validate_window,
 )
 
@@ -192,6 +189,7 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
     Refuses an unknown, revoked, expired or used-up link (``InvitationUnavailable``) and
     anything the visitor or visit services refuse (``ValidationError``), creating nothing.
     """
+    # The outer block owns the face file: it goes if anything below fails (the use count too).
     with delete_new_photos_on_failure(), transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update(of=("self",))
@@ -209,22 +207,28 @@ def redeem_invitation(*, token: str, data: VisitorData, submission_token: uuid.U
         state = invitation_state(invitation)
         if state != InvitationState.OPEN:
             raise unavailable(state)
-        visitor = register_visitor(data=data, actor=None, actor_label=INVITATION_ACTOR_LABEL)
         planned_start, planned_end, status = _window_for(invitation)
-        visit = register_visit(
-            kind=VisitKind.GROUP if invitation.kind == InvitationKind.GROUP else VisitKind.GUEST,
-            visitor=visitor,
-            host=invitation.host,
-            planned_start=planned_start,
-            planned_end=planned_end,
-            access_policy=invitation.access_policy,
+        visit = register_with_visitor(
+            visitor=data,
             actor=None,
-            department=invitation.department,
-            purpose=invitation.purpose,
-            group=invitation.group,
-            invitation=invitation,
-            status=status,
-            submission_token=submission_token,
+            actor_label=INVITATION_ACTOR_LABEL,
+            register=lambda visitor: register_visit(
+                kind=VisitKind.GROUP
+                if invitation.kind == InvitationKind.GROUP
+                else VisitKind.GUEST,
+                visitor=visitor,
+                host=invitation.host,
+                planned_start=planned_start,
+                planned_end=planned_end,
+                access_policy=invitation.access_policy,
+                actor=None,
+                department=invitation.department,
+                purpose=invitation.purpose,
+                group=invitation.group,
+                invitation=invitation,
+                status=status,
+                submission_token=submission_token,
+            ),
         )
         invitation.uses_count += 1
         invitation.save(update_fields=["uses_count"])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -47,7 +48,13 @@ from propusk.core.text import clean_visible_text
 from propusk.core.time import now as current_time
 from propusk.invitations.models import Invitation
 from propusk.visitors.models import Visitor
-from propusk.visitors.services import merge_into_stored_identity, reject_identity_match
+from propusk.visitors.services import (
+    VisitorData,
+    delete_new_photos_on_failure,
+    merge_into_stored_identity,
+    register_visitor,
+    reject_identity_match,
+)
 from propusk.visits.lifecycle import VisitAction, status_allows
 from propusk.visits.models import (
     ACTIVE_STATUSES,
@@ -482,6 +489,44 @@ def register_visit(
         if visit.status in ACTIVE_STATUSES:
             announce_access_change(visit.pk, reason="registered")
     logger.info("visit %s registered (%s, %s)", visit.pk, visit.kind, visit.status)
+    return visit
+
+
+class _LostRace(Exception):
+    """A simultaneous submit of the same form won. Raised (not ``set_rollback``) inside the
+    registration block so that ``delete_new_photos_on_failure`` also deletes the face file
+    this submit wrote: a rolled-back visitor must not leave biometric data behind."""
+
+    def __init__(self, visit: Visit) -> None:
+        super().__init__(visit.pk)
+        self.visit = visit
+
+
+def register_with_visitor(
+    *,
+    visitor: VisitorData,
+    actor: Actor,
+    register: Callable[[Visitor], Visit],
+    actor_label: str | None = None,
+) -> Visit:
+    """Register a visitor (new or returning: ``visitors.services.register_visitor``) and their
+    visit, in one transaction: the one way in for the registration pages, the desk's group
+    members and the invitation link.
+
+    ``register`` makes the visit for the registered visitor (``register_visit``,
+    ``register_walk_in``, ``register_group_member`` with the caller's arguments). If it is
+    refused, nothing is kept: no visitor row, no face file. If a simultaneous submit of the
+    same form (same ``submission_token``) won the race, its visit is returned and this
+    submit's visitor and face are dropped.
+    """
+    try:
+        with delete_new_photos_on_failure(), transaction.atomic():
+            person = register_visitor(data=visitor, actor=actor, actor_label=actor_label)
+            visit = register(person)
+            if visit.visitor_id != person.pk:
+                raise _LostRace(visit)
+    except _LostRace as lost:
+        return lost.visit
     return visit
 
 

@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,16 +28,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from propusk.accounts.roles import Role, roles_of
 from propusk.invitations.selectors import invitation_of_group
 from propusk.visitors.forms import VisitorForm
+from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
 from propusk.visitors.returning import grant_face_view, returning_token, returning_visitor
 from propusk.visitors.selectors import can_look_up_visitors
 from propusk.visitors.services import (
     LookupThrottled,
-    delete_new_photos_on_failure,
     disclose_face,
     look_up_identity_match,
     look_up_visitor,
-    register_visitor,
 )
 from propusk.visitors.views import face_response
 from propusk.visits import selectors, services
@@ -213,53 +211,33 @@ def _already_registered(form: forms.Form, user: User) -> Visit | None:
     return existing
 
 
-class _LostRace(Exception):
-    """A simultaneous submit of the same form won. Raised (not ``set_rollback``) inside the
-    registration block so that ``delete_new_photos_on_failure`` also deletes the face file
-    this submit wrote: a rolled-back visitor must not leave biometric data behind."""
-
-    def __init__(self, visit: Visit) -> None:
-        super().__init__(visit.pk)
-        self.visit = visit
-
-
 def _register(form: RegisterVisitForm, visitor_form: VisitorForm, user: User) -> Visit:
     data = form.cleaned_data
-    try:
-        return _register_visitor_and_visit(form, visitor_form, user, data)
-    except _LostRace as lost:
-        return lost.visit
+    arguments: dict[str, Any] = {
+        "kind": VisitKind(data["kind"]),
+        "host": form.chosen_host(),
+        "planned_end": data["planned_end"],
+        "access_policy": data["access_policy"],
+        "actor": user,
+        "department": data["department"],
+        "purpose": data["purpose"],
+        "single_pass": data["single_pass"],
+        "student_id": data["student_id"],
+        "student_group": data["student_group"],
+        "course": data["course"],
+        "submission_token": data["submission_token"],
+    }
 
-
-def _register_visitor_and_visit(
-    form: RegisterVisitForm, visitor_form: VisitorForm, user: User, data: dict[str, Any]
-) -> Visit:
-    # A face file written for a visitor whose visit is then refused must not linger.
-    with delete_new_photos_on_failure(), transaction.atomic():
-        visitor = register_visitor(data=visitor_form.to_visitor_data(), actor=user)
-        arguments: dict[str, Any] = {
-            "kind": VisitKind(data["kind"]),
-            "visitor": visitor,
-            "host": form.chosen_host(),
-            "planned_end": data["planned_end"],
-            "access_policy": data["access_policy"],
-            "actor": user,
-            "department": data["department"],
-            "purpose": data["purpose"],
-            "single_pass": data["single_pass"],
-            "student_id": data["student_id"],
-            "student_group": data["student_group"],
-            "course": data["course"],
-            "submission_token": data["submission_token"],
-        }
+    def register(visitor: Visitor) -> Visit:
         if data["mode"] == RegistrationMode.NOW:
-            visit = services.register_walk_in(**arguments)
-        else:
-            visit = services.register_visit(planned_start=data["planned_start"], **arguments)
-        if visit.visitor_id != visitor.pk:
-            # A simultaneous submit of the same form won: keep its visit, drop this one.
-            raise _LostRace(visit)
-    return visit
+            return services.register_walk_in(visitor=visitor, **arguments)
+        return services.register_visit(
+            visitor=visitor, planned_start=data["planned_start"], **arguments
+        )
+
+    return services.register_with_visitor(
+        visitor=visitor_form.to_visitor_data(), actor=user, register=register
+    )
 
 
 def _render_register(
@@ -332,21 +310,17 @@ def _register_member(
     group: VisitGroup, form: GroupMemberForm, visitor_form: VisitorForm, user: User
 ) -> Visit:
     data = form.cleaned_data
-    try:
-        with delete_new_photos_on_failure(), transaction.atomic():
-            visitor = register_visitor(data=visitor_form.to_visitor_data(), actor=user)
-            visit = services.register_group_member(
-                group=group,
-                visitor=visitor,
-                actor=user,
-                single_pass=data["single_pass"],
-                submission_token=data["submission_token"],
-            )
-            if visit.visitor_id != visitor.pk:
-                raise _LostRace(visit)  # a simultaneous submit of the same form won
-    except _LostRace as lost:
-        return lost.visit
-    return visit
+    return services.register_with_visitor(
+        visitor=visitor_form.to_visitor_data(),
+        actor=user,
+        register=lambda visitor: services.register_group_member(
+            group=group,
+            visitor=visitor,
+            actor=user,
+            single_pass=data["single_pass"],
+            submission_token=data["submission_token"],
+        ),
+    )
 
 
 def _group_page_url(group: VisitGroup) -> str | None:
