@@ -7,6 +7,7 @@ With nothing configured the project runs on SQLite and a broker that needs no se
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from propusk.core.env import Env
+from propusk.integrations.hikcentral.shared_state import throttle_state_url
 
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
@@ -218,6 +220,36 @@ HCP_UTC_OFFSET = env.get_str("HCP_UTC_OFFSET", "+05:00")
 HCP_BATCH_SIZE = env.get_int("HCP_BATCH_SIZE", 20)
 # Sent with person delete (required by newer HCP versions); or HCP_ADMIN_PASSWORD_FILE.
 HCP_ADMIN_PASSWORD = env.secret("HCP_ADMIN_PASSWORD", required=False)
+# One call rate for every worker process on every machine (HCP's quota), revocations ahead of
+# grants ahead of syncs, and a circuit breaker while HCP is down: integrations/hikcentral/
+# limiter.py and breaker.py, docs/hikcentral.md "Rate limit and circuit breaker".
+HCP_RATE_LIMIT_PER_SECOND = env.get_float("HCP_RATE_LIMIT_PER_SECOND", 10.0)
+if not (math.isfinite(HCP_RATE_LIMIT_PER_SECOND) and 0 < HCP_RATE_LIMIT_PER_SECOND <= 10_000):
+    raise ImproperlyConfigured(
+        f"HCP_RATE_LIMIT_PER_SECOND={HCP_RATE_LIMIT_PER_SECOND:g} must be more than 0 and at "
+        "most 10000"
+    )
+HCP_RATE_LIMIT_BURST = env.get_int(
+    "HCP_RATE_LIMIT_BURST", max(2, math.ceil(HCP_RATE_LIMIT_PER_SECOND))
+)
+HCP_RATE_LIMIT_MAX_WAIT_SECONDS = env.get_float("HCP_RATE_LIMIT_MAX_WAIT_SECONDS", 30.0)
+HCP_CIRCUIT_BREAKER_FAILURES = env.get_int("HCP_CIRCUIT_BREAKER_FAILURES", 5)
+HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS = env.get_float("HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS", 30.0)
+_hcp_ranges: tuple[tuple[str, float, float, float], ...] = (
+    # The burst holds the priorities' reserves: a sync leaves half of it.
+    ("HCP_RATE_LIMIT_BURST", HCP_RATE_LIMIT_BURST, 2, 100_000),
+    ("HCP_RATE_LIMIT_MAX_WAIT_SECONDS", HCP_RATE_LIMIT_MAX_WAIT_SECONDS, 0.1, 600),
+    ("HCP_CIRCUIT_BREAKER_FAILURES", HCP_CIRCUIT_BREAKER_FAILURES, 1, 1000),
+    ("HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS", HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS, 1, 3600),
+)
+for _setting, _number, _low, _high in _hcp_ranges:
+    if not (math.isfinite(_number) and _low <= _number <= _high):
+        raise ImproperlyConfigured(f"{_setting}={_number:g} must be between {_low:g} and {_high:g}")
+# Where the bucket and the breaker are shared: redis://host:6379/2 (every machine) or
+# file:///dir (the processes of one machine only). Unset: CACHE_URL if Redis, else var/.
+HCP_RATE_LIMIT_URL = throttle_state_url(
+    env.get_str("HCP_RATE_LIMIT_URL", ""), cache_url=env.get_str("CACHE_URL", ""), var_dir=VAR_DIR
+)
 
 # --- Celery -------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport needs no server (make run, tests).

@@ -1,0 +1,422 @@
+"""The one circuit breaker for calls to HCP, its state shared by every worker process.
+
+- **closed**: calls go through; each transient failure (network, timeout, HTTP 5xx/429, busy,
+  quota) adds one to a count that any answer from HCP resets.
+- **open**: after ``HCP_CIRCUIT_BREAKER_FAILURES`` consecutive transient failures. For
+  ``HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS`` every call is refused at once with
+  :class:`CircuitOpen` (a ``CircuitOpenError``: nothing sent, no rate-limit token spent).
+- **half-open**: after the cool-down, one call - the probe - goes through; the others are still
+  refused. HCP answering it closes the circuit; a transient failure opens it again for another
+  cool-down. A probe that reports nothing in time (its worker died) is replaced by the next call.
+
+Every change of state is logged (the error's class, HCP code and HTTP status; no bodies, no
+secrets). :meth:`SharedCircuitBreaker.state` tells operators where it stands.
+
+The state lives where the rate limiter's does (``shared_state``). Recording an outcome never
+raises: when the shared state cannot be written at that moment, a warning is logged and the
+call's own result (HCP's answer or its error) still reaches the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol
+
+import redis
+from django.conf import settings
+
+from hikcentral.errors import CircuitOpenError, TransientError
+
+from .shared_state import (
+    DEFAULT_KEY_PREFIX,
+    SharedStateUnavailable,
+    StateLocation,
+    locked_file,
+    parse_location,
+)
+
+__all__ = [
+    "CircuitOpen",
+    "CircuitState",
+    "FileBreakerStore",
+    "RedisBreakerStore",
+    "SharedCircuitBreaker",
+    "build_circuit_breaker",
+]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+StateName = Literal["closed", "open", "half-open"]
+Operation = Literal["before", "success", "failure"]
+# What an operation did: "allow" (closed), "probe" (this call is the half-open probe), "deny",
+# "opened", "reopened" (the probe failed), "closed" (the probe succeeded), "none".
+Verdict = str
+
+
+class CircuitOpen(CircuitOpenError):
+    """HCP is considered down: the call was not sent. ``retry_after``: seconds until a probe
+    may go."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class CircuitState:
+    """What operators see: ``since`` is when the circuit entered ``state`` (None: never left
+    the initial closed state); ``retry_at`` when an open circuit lets a probe through."""
+
+    state: StateName
+    since: datetime | None
+    failures: int
+    retry_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Record:
+    state: StateName = "closed"
+    failures: int = 0
+    since: float = 0.0  # 0: never changed
+    retry_at: float = 0.0  # open: end of the cool-down; half-open: end of the probe's lease
+
+
+@dataclass(frozen=True)
+class _Limits:
+    failures: int
+    cooldown: float
+    probe_timeout: float
+
+
+def _step(record: _Record, op: Operation, now: float, limits: _Limits) -> tuple[Verdict, _Record]:
+    """The state machine (the Redis store runs the same steps in Lua)."""
+    if op == "before":
+        if record.state == "closed":
+            return "allow", record
+        if now < record.retry_at:
+            return "deny", record
+        # Cool-down over, or the probe's lease ran out: this call is the probe.
+        since = now if record.state == "open" else record.since
+        return "probe", replace(
+            record, state="half-open", since=since, retry_at=now + limits.probe_timeout
+        )
+    if op == "success":
+        if record.state == "half-open":
+            return "closed", _Record(state="closed", failures=0, since=now, retry_at=0.0)
+        if record.state == "closed" and record.failures:
+            return "none", replace(record, failures=0)
+        return "none", record  # open: an answer to a call sent before it opened
+    failures = record.failures + 1
+    if record.state == "half-open" or (record.state == "closed" and failures >= limits.failures):
+        verdict = "reopened" if record.state == "half-open" else "opened"
+        return verdict, _Record(
+            state="open", failures=failures, since=now, retry_at=now + limits.cooldown
+        )
+    return "none", replace(record, failures=failures)
+
+
+class BreakerStore(Protocol):
+    def apply(self, op: Operation, *, now: float, limits: _Limits) -> tuple[Verdict, _Record]:
+        """Run one step atomically; the verdict and the record after it."""
+
+    def read(self) -> _Record: ...
+
+
+class RedisBreakerStore:
+    """The state in one Redis hash; each step is one Lua script (atomic on the server)."""
+
+    # KEYS[1] the hash; ARGV op, now, failures limit, cool-down, probe timeout. Mirrors _step.
+    SCRIPT: Final = """
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local cooldown = tonumber(ARGV[4])
+local probe = tonumber(ARGV[5])
+local saved = redis.call('HMGET', KEYS[1], 'state', 'failures', 'since', 'retry_at')
+local state = saved[1] or 'closed'
+local failures = tonumber(saved[2]) or 0
+local since = tonumber(saved[3]) or 0
+local retry_at = tonumber(saved[4]) or 0
+local verdict = 'none'
+local changed = false
+if op == 'before' then
+  if state == 'closed' then
+    verdict = 'allow'
+  elseif now < retry_at then
+    verdict = 'deny'
+  else
+    if state == 'open' then since = now end
+    state = 'half-open'
+    retry_at = now + probe
+    verdict = 'probe'
+    changed = true
+  end
+elseif op == 'success' then
+  if state == 'half-open' then
+    state = 'closed'
+    failures = 0
+    since = now
+    retry_at = 0
+    verdict = 'closed'
+    changed = true
+  elseif state == 'closed' and failures > 0 then
+    failures = 0
+    changed = true
+  end
+else
+  failures = failures + 1
+  changed = true
+  if state == 'half-open' or (state == 'closed' and failures >= limit) then
+    if state == 'half-open' then verdict = 'reopened' else verdict = 'opened' end
+    state = 'open'
+    since = now
+    retry_at = now + cooldown
+  end
+end
+if changed then
+  redis.call('HSET', KEYS[1], 'state', state, 'failures', failures,
+    'since', string.format('%.17g', since), 'retry_at', string.format('%.17g', retry_at))
+end
+return {verdict, state, tostring(failures), string.format('%.17g', since),
+  string.format('%.17g', retry_at)}
+"""
+
+    def __init__(self, location: StateLocation, *, key: str) -> None:
+        self._location = location
+        self._key = key
+        self._redis = location.redis_client()
+        self._script = self._redis.register_script(self.SCRIPT)
+
+    def apply(self, op: Operation, *, now: float, limits: _Limits) -> tuple[Verdict, _Record]:
+        args: list[str | float] = [op, now, limits.failures, limits.cooldown, limits.probe_timeout]
+        try:
+            verdict, state, failures, since, retry_at = self._script(keys=[self._key], args=args)
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from exc
+        return verdict, _record(state, failures, since, retry_at)
+
+    def read(self) -> _Record:
+        try:
+            saved = self._redis.hmget(self._key, ["state", "failures", "since", "retry_at"])
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from exc
+        if saved[0] is None:
+            return _Record()
+        return _record(*saved)
+
+    def _unavailable(self, exc: redis.RedisError) -> SharedStateUnavailable:
+        return SharedStateUnavailable(
+            f"HCP circuit breaker: {self._location.describe()} unavailable: "
+            f"{type(exc).__name__}: {exc}"
+        )
+
+
+class FileBreakerStore:
+    """The state in a small JSON file, read and written under ``flock`` (one machine only)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def apply(self, op: Operation, *, now: float, limits: _Limits) -> tuple[Verdict, _Record]:
+        with locked_file(self._path) as fd:
+            try:
+                record = self._read(fd)
+                verdict, after = _step(record, op, now, limits)
+                if after != record:
+                    data = json.dumps(dataclasses.asdict(after)).encode()
+                    os.pwrite(fd, data, 0)
+                    os.ftruncate(fd, len(data))
+            except OSError as exc:
+                raise SharedStateUnavailable(
+                    f"HCP circuit breaker state {self._path}: {exc.strerror}"
+                ) from exc
+        return verdict, after
+
+    def read(self) -> _Record:
+        with locked_file(self._path) as fd:
+            try:
+                return self._read(fd)
+            except OSError as exc:
+                raise SharedStateUnavailable(
+                    f"HCP circuit breaker state {self._path}: {exc.strerror}"
+                ) from exc
+
+    def _read(self, fd: int) -> _Record:
+        data = os.pread(fd, 4096, 0)
+        if not data:
+            return _Record()
+        try:
+            saved: dict[str, Any] = json.loads(data)
+            return _record(saved["state"], saved["failures"], saved["since"], saved["retry_at"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("HCP circuit breaker state %s was unreadable: closed", self._path)
+            return _Record()
+
+
+def _record(state: object, failures: object, since: object, retry_at: object) -> _Record:
+    if state not in ("closed", "open", "half-open"):
+        raise ValueError(f"unknown circuit state {state!r}")
+    numbers = (float(str(since)), float(str(retry_at)))
+    if not all(math.isfinite(number) for number in numbers):
+        raise ValueError("circuit times must be finite")
+    return _Record(
+        state=state,
+        failures=int(str(failures)),
+        since=numbers[0],
+        retry_at=numbers[1],
+    )
+
+
+class SharedCircuitBreaker:
+    """:class:`hikcentral.CircuitBreaker` on a shared :class:`BreakerStore`."""
+
+    def __init__(
+        self,
+        store: BreakerStore,
+        *,
+        failures: int,
+        cooldown: float,
+        probe_timeout: float,
+        clock: Clock = time.time,
+    ) -> None:
+        if failures < 1:
+            raise ValueError(f"failures must be at least 1, not {failures!r}")
+        if not (cooldown > 0 and probe_timeout > 0):
+            raise ValueError("cooldown and probe_timeout must be positive")
+        self._store = store
+        self._limits = _Limits(failures=failures, cooldown=cooldown, probe_timeout=probe_timeout)
+        self._clock = clock
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        failures: int,
+        cooldown: float,
+        probe_timeout: float,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        clock: Clock = time.time,
+    ) -> SharedCircuitBreaker:
+        """The breaker whose state is at ``url`` (``redis://...`` or ``file:///dir``)."""
+        location = parse_location(url)
+        store: BreakerStore
+        if location.is_redis:
+            store = RedisBreakerStore(location, key=key_prefix + "breaker")
+        else:
+            store = FileBreakerStore(location.file("breaker"))
+        return cls(
+            store, failures=failures, cooldown=cooldown, probe_timeout=probe_timeout, clock=clock
+        )
+
+    def before_call(self) -> None:
+        now = self._clock()
+        verdict, record = self._store.apply("before", now=now, limits=self._limits)
+        if verdict == "deny":
+            retry_after = max(0.0, record.retry_at - now)
+            raise CircuitOpen(
+                f"HCP calls paused by the circuit breaker ({record.state} after "
+                f"{record.failures} consecutive transient failures); next try in "
+                f"{retry_after:.0f} s",
+                retry_after=retry_after,
+            )
+        if verdict == "probe":
+            logger.info(
+                "HCP circuit breaker half-open: letting one probe call through "
+                "(%d consecutive transient failures so far)",
+                record.failures,
+            )
+
+    def record_success(self) -> None:
+        verdict = self._record("success", None)
+        if verdict == "closed":
+            logger.info("HCP circuit breaker closed: HCP answered the probe call")
+
+    def record_failure(self, exc: TransientError) -> None:
+        verdict = self._record("failure", exc)
+        if verdict == "opened":
+            logger.warning(
+                "HCP circuit breaker opened after %d consecutive transient failures "
+                "(last: %s); calls paused for %g s",
+                self._limits.failures,
+                _describe(exc),
+                self._limits.cooldown,
+            )
+        elif verdict == "reopened":
+            logger.warning(
+                "HCP circuit breaker re-opened: the probe call failed (%s); calls paused for %g s",
+                _describe(exc),
+                self._limits.cooldown,
+            )
+
+    def state(self) -> CircuitState:
+        """Where the circuit stands, for operators (read-only). An open circuit whose
+        cool-down is over shows as half-open: the next call will be the probe."""
+        now = self._clock()
+        record = self._store.read()
+        state, since, retry_at = record.state, record.since, record.retry_at
+        if state == "open" and now >= retry_at:
+            state, since = "half-open", retry_at
+        return CircuitState(
+            state=state,
+            since=_moment(since),
+            failures=record.failures,
+            retry_at=_moment(retry_at) if state == "open" else None,
+        )
+
+    def _record(self, op: Operation, exc: TransientError | None) -> Verdict | None:
+        try:
+            verdict, _ = self._store.apply(op, now=self._clock(), limits=self._limits)
+        except SharedStateUnavailable as unavailable:
+            # The call's own outcome must reach the caller (a write HCP applied must not look
+            # failed): this one outcome goes uncounted.
+            logger.warning(
+                "HCP circuit breaker could not record a %s%s: %s",
+                op,
+                f" ({_describe(exc)})" if exc is not None else "",
+                unavailable,
+            )
+            return None
+        return verdict
+
+
+def _describe(exc: TransientError) -> str:
+    parts = [type(exc).__name__]
+    if exc.code is not None:
+        parts.append(f"code={exc.code}")
+    if exc.http_status is not None:
+        parts.append(f"http_status={exc.http_status}")
+    return " ".join(parts)
+
+
+def _moment(timestamp: float) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
+
+
+def build_circuit_breaker() -> SharedCircuitBreaker:
+    """The breaker from settings (``HCP_CIRCUIT_BREAKER_*``, state at ``HCP_RATE_LIMIT_URL``).
+
+    A probe's lease covers its longest possible call: the wait for a token, connecting and
+    reading.
+    """
+    probe_timeout = (
+        settings.HCP_RATE_LIMIT_MAX_WAIT_SECONDS
+        + settings.HCP_CONNECT_TIMEOUT
+        + settings.HCP_READ_TIMEOUT
+    )
+    return SharedCircuitBreaker.from_url(
+        settings.HCP_RATE_LIMIT_URL,
+        failures=settings.HCP_CIRCUIT_BREAKER_FAILURES,
+        cooldown=settings.HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS,
+        probe_timeout=probe_timeout,
+    )
