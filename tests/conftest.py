@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
-from propusk.access.models import AccessLevelPolicy
+from propusk.access.models import AccessLevelPolicy, AccessWork
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.accounts.roles import Role
 
@@ -107,3 +107,41 @@ def student_policy(db: None) -> AccessLevelPolicy:
         late_leave_minutes=10,
         single_pass_default=True,
     )
+
+
+class QueuedAccessWork:
+    """(visit id, reason) of every access change recorded for the access engine, read from the
+    durable work rows (``access.work``) each time it is looked at."""
+
+    def _items(self) -> list[tuple[int, str]]:
+        items = []
+        for row in AccessWork.objects.order_by("pk"):
+            for reason in row.reasons:
+                kind, _, rest = reason.partition(" ")
+                visit_id, _, what = rest.partition(" ")
+                if kind == "visit":
+                    items.append((int(visit_id), what))
+        return items
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, never hashed
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, list) and self._items() == other
+
+    def __getitem__(self, index: int) -> tuple[int, str]:
+        return self._items()[index]
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._items())
+
+    def __repr__(self) -> str:
+        return repr(self._items())
+
+
+@pytest.fixture
+def announced(db: None) -> QueuedAccessWork:
+    """The access changes recorded so far (see ``QueuedAccessWork``)."""
+    return QueuedAccessWork()

@@ -17,12 +17,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from propusk.access.models import AccessWork, WorkPriority
 from propusk.audit.models import AuditEntry
 from propusk.invitations.models import InvitationKind
 from propusk.invitations.services import create_invitation
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit
-from propusk.visits.signals import visit_access_changed
 from tests.conftest import PASSWORD
 from tests.factories import make_iin, make_jpeg, make_visitor
 from tests.visits.conftest import NOW
@@ -293,22 +293,11 @@ def test_comparing_is_a_throttled_audited_look_up(
     assert AuditEntry.objects.filter(action="visitor.lookup_throttled").count() == 1
 
 
-@pytest.fixture
-def announced():
-    calls: list[tuple[int, str]] = []
-
-    def receiver(sender, visit_id, reason, **kwargs):
-        calls.append((visit_id, reason))
-
-    visit_access_changed.connect(receiver, weak=False)
-    yield calls
-    visit_access_changed.disconnect(receiver)
-
-
 def test_same_person_keeps_the_stored_identity(
-    client, reception, claimant_visit, stored, announced, django_capture_on_commit_callbacks
+    client, reception, claimant_visit, stored, django_capture_on_commit_callbacks
 ):
     claimant = claimant_visit.visitor
+    claimant_code = claimant.person_code
     claimant_file = Path(claimant.photo.path)
     stored_face = _face(stored)
     client.force_login(reception)
@@ -324,7 +313,11 @@ def test_same_person_keeps_the_stored_identity(
     assert not claimant_file.exists()  # the submitted face is not kept as a stray copy
     stored.refresh_from_db()
     assert (stored.family_name, _face(stored)) == (STORED_NAME[0], stored_face)
-    assert announced == [(claimant_visit.pk, "identity_confirmed")]
+    # Both HCP persons are queued: the submitted record's goes (first), the stored one's
+    # takes the visit.
+    work = {row.person_code: row for row in AccessWork.objects.all()}
+    assert work[claimant_code].priority == WorkPriority.REVOKE
+    assert work[stored.person_code].priority == WorkPriority.GRANT
     entry = AuditEntry.objects.get(action="visitor.identity_confirmed")
     assert (entry.actor, entry.target_id) == (reception, str(stored.pk))
     assert entry.changes["visits"] == [claimant_visit.pk]

@@ -20,21 +20,21 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
 
+    from propusk.access import work
     from propusk.celery import app
-    from propusk.visits.signals import visit_access_changed
 
     stall_after = int(os.environ["STALL_AFTER"])
     marker = Path(os.environ["STALLED_MARKER"])
     closed = 0
 
-    def stall(sender: Any, **kwargs: Any) -> None:  # sent after each visit's commit
+    def stall(*args: Any, **kwargs: Any) -> None:  # called after each closed visit's commit
         nonlocal closed
         closed += 1
         if closed == stall_after:
             marker.write_text(str(os.getpid()), encoding="utf-8")
             threading.Event().wait()  # until SIGKILL
 
-    visit_access_changed.connect(stall, weak=False)
+    work.wake_reconciler = stall  # each closed visit wakes the access engine after commit
     app.worker_main(
         [
             "worker",

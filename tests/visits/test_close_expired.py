@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import time_machine
 
 from propusk.audit.models import AuditEntry
 from propusk.visits import services
 from propusk.visits.models import Visit, VisitKind, VisitStatus
-from propusk.visits.signals import visit_access_changed
 from propusk.visits.tasks import close_expired_visits as close_expired_task
-
-
-@pytest.fixture
-def announced():
-    sent: list[tuple[int, str]] = []
-
-    def receiver(sender, visit_id, reason, **kwargs):
-        sent.append((visit_id, reason))
-
-    visit_access_changed.connect(receiver, weak=False)
-    yield sent
-    visit_access_changed.disconnect(receiver)
 
 
 def _status(visit):

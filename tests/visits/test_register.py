@@ -8,23 +8,10 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from propusk.access.models import AccessWork, WorkPriority
 from propusk.audit.models import AuditEntry
 from propusk.visits import services
 from propusk.visits.models import Visit, VisitGroup, VisitKind, VisitStatus
-from propusk.visits.signals import visit_access_changed
-
-
-@pytest.fixture
-def announced():
-    """(visit_id, reason) of every access-change announcement actually sent."""
-    sent: list[tuple[int, str]] = []
-
-    def receiver(sender, visit_id, reason, **kwargs):
-        sent.append((visit_id, reason))
-
-    visit_access_changed.connect(receiver, weak=False)
-    yield sent
-    visit_access_changed.disconnect(receiver)
 
 
 @pytest.fixture
@@ -99,14 +86,26 @@ def test_registration_is_audited_with_actor_and_values(register, reception, visi
     assert "national" not in text
 
 
-def test_access_change_is_announced_only_after_commit(
-    register, announced, django_capture_on_commit_callbacks
+def test_access_work_is_recorded_in_the_registrations_own_transaction(
+    register, announced, visitor, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    """A process that dies between commit and any callback loses nothing: the work row
+    commits with the visit (and a worker is only woken after commit)."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         visit = register()
-        assert announced == []  # still inside the transaction
-    assert len(callbacks) == 1
-    assert announced == [(visit.pk, "registered")]
+        assert announced == [(visit.pk, "registered")]  # already, inside the transaction
+    work = AccessWork.objects.get()
+    assert (work.person_code, work.visitor_id) == (visitor.person_code, visitor.pk)
+    assert work.priority == WorkPriority.GRANT
+    assert work.revoke_due_at is None
+    assert len(callbacks) == 1  # the wake-up, after commit
+
+
+def test_a_refused_registration_records_no_access_work(register, announced, frozen_now):
+    with pytest.raises(ValidationError):
+        register(planned_end=frozen_now - timedelta(hours=1))  # already over
+    assert announced == []
+    assert not AccessWork.objects.exists()
 
 
 def test_pending_registration_announces_nothing(

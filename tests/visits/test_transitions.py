@@ -8,23 +8,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.forms.models import model_to_dict
 
+from propusk.access.models import AccessWork, WorkPriority
 from propusk.audit.models import AuditEntry
 from propusk.visits import services
 from propusk.visits.lifecycle import ALLOWED_FROM, VisitAction
 from propusk.visits.models import Visit, VisitStatus
-from propusk.visits.signals import visit_access_changed
-
-
-@pytest.fixture
-def announced():
-    sent: list[tuple[int, str]] = []
-
-    def receiver(sender, visit_id, reason, **kwargs):
-        sent.append((visit_id, reason))
-
-    visit_access_changed.connect(receiver, weak=False)
-    yield sent
-    visit_access_changed.disconnect(receiver)
 
 
 def _call(action, visit, actor, now):
@@ -138,7 +126,6 @@ def test_check_in_and_out(
     visit = make_visit(planned_start=frozen_now - timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):
         returned = services.check_in(visit=visit, actor=reception)
-        assert announced == []
     assert returned is visit  # the caller's instance is refreshed
     assert visit.status == VisitStatus.CHECKED_IN
     assert Visit.objects.get(pk=visit.pk).checked_in_at == frozen_now
@@ -153,6 +140,11 @@ def test_check_in_and_out(
     visit.refresh_from_db()
     assert (visit.status, visit.checked_out_at) == (VisitStatus.CHECKED_OUT, later)
     assert announced[-1] == (visit.pk, "checked_out")
+    # Checking out is a revocation: it goes first, and the time to revoke starts now.
+    assert visit.access_should_end_at == later
+    work = AccessWork.objects.get()
+    assert work.priority == WorkPriority.REVOKE
+    assert work.revoke_due_at is not None
     assert AuditEntry.objects.filter(action="visit.checked_out", actor=reception).count() == 1
 
 
@@ -225,6 +217,7 @@ def test_cancel(make_visit, host, status, announces, announced, django_capture_o
     assert (entry.actor, entry.action) == (host, "visit.cancelled")
     assert entry.changes["status"] == [status.value, "cancelled"]
     assert announced == ([(visit.pk, "cancelled")] if announces else [])
+    assert (visit.access_should_end_at is not None) is announces
 
 
 def test_cancel_reason_too_long_is_refused(make_visit, host):

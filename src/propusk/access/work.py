@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from propusk.access.models import AccessWork, WorkPriority, WorkState
@@ -85,7 +86,13 @@ def _coalesce(
 
 def wake_reconciler() -> None:
     """Ask a worker to drain the due work now. A lost wake-up only delays the work until the
-    next sweep (``PROPUSK_ACCESS_SWEEP_SECONDS``): the rows are in the database."""
+    next sweep (``PROPUSK_ACCESS_SWEEP_SECONDS``): the rows are in the database.
+
+    With no HikCentral configured (``HCP_BASE_URL`` empty) nobody is woken: the rows wait
+    until a site connects its HCP, and the sweep then drains them.
+    """
+    if not settings.HCP_BASE_URL:
+        return
     from propusk.access.tasks import reconcile_due
 
     try:

@@ -75,8 +75,7 @@ class Visit(models.Model):
     """One visitor's visit, of any kind. Every kind has the same access fields.
 
     The status changes only through ``propusk.visits.services``; each change is audited and,
-    after commit, announced on ``propusk.visits.signals.visit_access_changed`` for the access
-    engine.
+    in the same transaction, recorded as work for the access engine (``access.work``).
     """
 
     kind = models.CharField(_("kind"), max_length=16, choices=VisitKind.choices)

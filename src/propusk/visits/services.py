@@ -8,8 +8,8 @@ Each function:
 - refuses a change the current status does not allow with ``VisitTransitionError`` (a
   ``ValidationError`` with a message for people) and then has changed nothing;
 - writes an audit entry (who, what, old -> new; never the face or the ID number);
-- announces access-relevant changes to the access engine after commit
-  (``signals.announce_access_change``).
+- records access-relevant changes for the access engine in the same transaction
+  (``access.work.request_reconcile``: a durable row, a worker woken after commit).
 
 Lifecycle::
 
@@ -41,6 +41,7 @@ from django.utils.translation import ngettext_lazy
 from propusk.access.models import AccessLevelPolicy
 from propusk.access.selectors import can_choose_policy
 from propusk.access.windows import access_window
+from propusk.access.work import request_reconcile
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
 from propusk.core.db import in_pages
@@ -65,7 +66,6 @@ from propusk.visits.models import (
 )
 from propusk.visits.permissions import can_host, require, require_register_for
 from propusk.visits.selectors import group_is_over, is_group_member, visit_by_submission_token
-from propusk.visits.signals import announce_access_change
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -487,7 +487,7 @@ def register_visit(
             },
         )
         if visit.status in ACTIVE_STATUSES:
-            announce_access_change(visit.pk, reason="registered")
+            _reconcile_access(visit, reason="registered")
     logger.info("visit %s registered (%s, %s)", visit.pk, visit.kind, visit.status)
     return visit
 
@@ -682,7 +682,7 @@ def confirm_visit_time(
                 "planned_start": planned_start,
                 "planned_end": planned_end,
             },
-            announce="confirmed",
+            reconcile="confirmed",
         )
     return _refreshed(visit, locked)
 
@@ -717,7 +717,7 @@ def check_in(*, visit: Visit, actor: Actor, at: datetime | None = None) -> Visit
             actor=actor,
             action="visit.checked_in",
             values={"status": VisitStatus.CHECKED_IN, "checked_in_at": moment},
-            announce="checked_in",
+            reconcile="checked_in",
         )
     return _refreshed(visit, locked)
 
@@ -739,8 +739,13 @@ def check_out(*, visit: Visit, actor: Actor, at: datetime | None = None) -> Visi
             locked,
             actor=actor,
             action="visit.checked_out",
-            values={"status": VisitStatus.CHECKED_OUT, "checked_out_at": moment},
-            announce="checked_out",
+            values={
+                "status": VisitStatus.CHECKED_OUT,
+                "checked_out_at": moment,
+                "access_should_end_at": moment,
+            },
+            reconcile="checked_out",
+            revoke=True,
         )
     return _refreshed(visit, locked)
 
@@ -767,16 +772,21 @@ def cancel(*, visit: Visit, actor: Actor, reason: str = "") -> Visit:
         require(actor, VisitAction.CANCEL, locked)
         _require_status(VisitAction.CANCEL, locked)
         had_access = locked.status in ACTIVE_STATUSES
+        moment = current_time()
+        values: dict[str, Any] = {
+            "status": VisitStatus.CANCELLED,
+            "cancelled_at": moment,
+            "cancel_reason": reason,
+        }
+        if had_access:
+            values["access_should_end_at"] = moment
         _save_change(
             locked,
             actor=actor,
             action="visit.cancelled",
-            values={
-                "status": VisitStatus.CANCELLED,
-                "cancelled_at": current_time(),
-                "cancel_reason": reason,
-            },
-            announce="cancelled" if had_access else None,
+            values=values,
+            reconcile="cancelled" if had_access else None,
+            revoke=True,
         )
     return _refreshed(visit, locked)
 
@@ -807,12 +817,14 @@ def change_window(
         validate_window(planned_start=new_start, planned_end=planned_end)
         if (new_start, planned_end) == (locked.planned_start, locked.planned_end):
             return _refreshed(visit, locked)
+        shrinks = new_start > locked.planned_start or planned_end < locked.planned_end
         _save_change(
             locked,
             actor=actor,
             action="visit.window_changed",
             values={"planned_start": new_start, "planned_end": planned_end},
-            announce="window_changed" if locked.status in ACTIVE_STATUSES else None,
+            reconcile="window_changed" if locked.status in ACTIVE_STATUSES else None,
+            revoke=shrinks,
         )
     return _refreshed(visit, locked)
 
@@ -830,7 +842,7 @@ def confirm_visitor_identity(
     HCP person), keeping the stored details and face unless ``take_submitted``. Otherwise the
     number is removed from the submitted record and its visits stay with it. Reception and
     administrators who may open the visit (``PermissionDenied`` otherwise). Each moved visit
-    is audited and announced to the access engine.
+    is audited; both HCP persons are queued for the access engine.
     """
     with transaction.atomic():
         locked = _lock(visit)
@@ -849,7 +861,19 @@ def confirm_visitor_identity(
                 target=Visit(pk=visit_id),
                 changes={"visitor": [claimant.pk, holder.pk]},
             )
-            announce_access_change(visit_id, reason="identity_confirmed")
+        if moved:
+            # The submitted record's HCP person goes; the stored identity's takes its visits.
+            request_reconcile(
+                person_code=claimant.person_code,
+                visitor_id=None,
+                reason=f"visitor {claimant.pk} merged into {holder.pk}",
+                revoke=True,
+            )
+            request_reconcile(
+                person_code=holder.person_code,
+                visitor_id=holder.pk,
+                reason=f"visits of visitor {claimant.pk} moved here",
+            )
         locked = _lock(visit)
     logger.info("visit %s: visitor identity confirmed at the desk", visit.pk)
     return _refreshed(visit, locked)
@@ -926,6 +950,9 @@ def _claim(
     moment: datetime,
 ) -> bool:
     """Move one visit from the status it was read with; False if someone else got there."""
+    had_access = visit.status in ACTIVE_STATUSES
+    if had_access:
+        fields = {**fields, "access_should_end_at": _access_window_of(visit)[1]}
     with transaction.atomic():
         claimed = Visit.objects.filter(
             pk=visit.pk, status=visit.status, planned_end=visit.planned_end
@@ -935,8 +962,8 @@ def _claim(
         changes: dict[str, Any] = {"status": [visit.status, to]}
         changes.update({name: [None, value] for name, value in fields.items()})
         record(actor=None, action=action, target=visit, changes=changes)
-        if visit.status in ACTIVE_STATUSES:
-            announce_access_change(visit.pk, reason="expired")
+        if had_access:
+            _reconcile_access(visit, reason="expired", revoke=True)
     return True
 
 
@@ -953,17 +980,29 @@ def _save_change(
     actor: Actor,
     action: str,
     values: dict[str, Any],
-    announce: str | None,
+    reconcile: str | None,
+    revoke: bool = False,
 ) -> None:
     """Set ``values`` on the locked visit, save only them, audit old -> new, and (when the
-    change touches access) announce it to the access engine after commit."""
+    change touches access: ``reconcile`` names why) record work for the access engine."""
     changes = {name: [getattr(visit, name), value] for name, value in values.items()}
     for name, value in values.items():
         setattr(visit, name, value)
     visit.save(update_fields=[*values, "updated_at"])
     record(actor=actor, action=action, target=visit, changes=changes)
-    if announce is not None:
-        announce_access_change(visit.pk, reason=announce)
+    if reconcile is not None:
+        _reconcile_access(visit, reason=reconcile, revoke=revoke)
+
+
+def _reconcile_access(visit: Visit, *, reason: str, revoke: bool = False) -> None:
+    """In this transaction: the visitor's HCP person must be reconciled (``access.work``)."""
+    person_code = Visitor.objects.values_list("person_code", flat=True).get(pk=visit.visitor_id)
+    request_reconcile(
+        person_code=person_code,
+        visitor_id=visit.visitor_id,
+        reason=f"visit {visit.pk} {reason}",
+        revoke=revoke,
+    )
 
 
 def _refreshed(visit: Visit, locked: Visit) -> Visit:
