@@ -1,10 +1,10 @@
 """The periodic sweep through a real Celery worker and the configured broker.
 
-Not eager: the task is published with ``.delay()`` to ``settings.CELERY_BROKER_URL`` (kombu's
-filesystem transport by default, Redis when CI sets ``CELERY_BROKER_URL``), consumed by a
-worker running in a thread (or in a process of its own, to be killed), and its effect is read
-back from the database once the worker reports the task finished (bounded wait). The same
-tests pass against RabbitMQ (``CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//``).
+Not eager: the task is published to ``settings.CELERY_BROKER_URL`` (kombu's filesystem
+transport by default, Redis when CI sets ``CELERY_BROKER_URL``), consumed by a worker running
+in a thread (or in a process of its own, to be killed), and its effect is read back from the
+database once the worker reports the task finished (bounded wait). The same tests pass
+against RabbitMQ (``CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//``).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from celery import Task
 from celery.contrib.testing.worker import start_worker
-from celery.result import AsyncResult
 from celery.signals import task_postrun
 from django.conf import settings
 from django.db import OperationalError, connection, connections
@@ -59,12 +59,12 @@ def _prepare_broker() -> None:
             queue.purge()
 
 
-def _run_in_worker(send: Callable[[], AsyncResult]) -> dict[str, Any]:
-    """Send a task with ``send`` and run a worker (in a thread) until that task has finished
-    (retries included); what the worker reported for it."""
+def _run_in_worker(task: Task) -> dict[str, Any]:
+    """Send ``task`` (as beat does) and run a worker in a thread until that very message has
+    finished (retries included); what the worker reported for it."""
+    sent_id = str(uuid.uuid4())  # known before sending: the worker may finish it at once
     finished = threading.Event()
     outcome: dict[str, Any] = {}
-    sent: list[AsyncResult] = []
 
     def on_postrun(
         task_id: str | None = None, state: str | None = None, retval: Any = None, **kwargs: Any
@@ -72,7 +72,7 @@ def _run_in_worker(send: Callable[[], AsyncResult]) -> dict[str, Any]:
         # Runs in the worker's thread after each run of any task. Close its database
         # connections (PostgreSQL cannot drop the test database while they are open).
         connections.close_all()
-        if sent and task_id == sent[0].id and state != "RETRY":
+        if task_id == sent_id and state != "RETRY":
             outcome.update(task_id=task_id, state=state, retval=retval)
             finished.set()
 
@@ -81,7 +81,7 @@ def _run_in_worker(send: Callable[[], AsyncResult]) -> dict[str, Any]:
         with start_worker(
             app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30
         ):
-            sent.append(send())
+            task.apply_async(task_id=sent_id)
             assert finished.wait(WAIT_SECONDS), (
                 f"the worker did not finish the task within {WAIT_SECONDS} s "
                 f"(broker {app.conf.broker_url})"
@@ -104,7 +104,7 @@ def test_worker_closes_expired_visits(make_visit):
     ahead = make_visit(planned_start=now + timedelta(hours=1))
     _prepare_broker()
 
-    outcome = _run_in_worker(close_expired_visits.delay)
+    outcome = _run_in_worker(close_expired_visits)
 
     assert outcome["state"] == "SUCCESS", outcome
     assert outcome["retval"] == {"checked_out": 1, "no_show": 1}
@@ -133,7 +133,7 @@ def test_worker_retries_the_sweep_after_a_transient_database_error(make_visit, m
     monkeypatch.setattr(services, "close_expired_visits", locked_once)
     _prepare_broker()
     with caplog.at_level(logging.INFO, logger="propusk.celery"):
-        outcome = _run_in_worker(close_expired_visits.delay)
+        outcome = _run_in_worker(close_expired_visits)
 
     assert outcome["state"] == "SUCCESS", outcome
     assert outcome["retval"] == {"checked_out": 0, "no_show": 1}
@@ -216,7 +216,7 @@ def test_a_sweep_killed_mid_way_is_finished_by_the_next_run(make_visit, tmp_path
         queue = Path(app.conf.broker_transport_options["data_folder_in"])
         assert not list(queue.glob("*.msg")), "the filesystem transport kept the message"
 
-    outcome = _run_in_worker(close_expired_visits.delay)  # the next beat tick
+    outcome = _run_in_worker(close_expired_visits)  # the next beat tick
 
     assert outcome["state"] == "SUCCESS", outcome
     assert Visit.objects.filter(status=VisitStatus.NO_SHOW).count() == EXPIRED
