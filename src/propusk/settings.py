@@ -220,6 +220,8 @@ HCP_UTC_OFFSET = env.get_str("HCP_UTC_OFFSET", "+05:00")
 HCP_BATCH_SIZE = env.get_int("HCP_BATCH_SIZE", 20)
 # Sent with person delete (required by newer HCP versions); or HCP_ADMIN_PASSWORD_FILE.
 HCP_ADMIN_PASSWORD = env.secret("HCP_ADMIN_PASSWORD", required=False)
+# The HCP organisation our persons live in (created by hand in HCP: the OpenAPI cannot).
+HCP_ORG_NAME = env.get_str("HCP_ORG_NAME", "Propusk visitors")
 # One call rate for every worker process on every machine (HCP's quota), revocations ahead of
 # grants ahead of syncs, and a circuit breaker while HCP is down: integrations/hikcentral/
 # limiter.py and breaker.py, docs/hikcentral.md "Rate limit and circuit breaker".
@@ -250,6 +252,38 @@ for _setting, _number, _low, _high in _hcp_ranges:
 HCP_RATE_LIMIT_URL = throttle_state_url(
     env.get_str("HCP_RATE_LIMIT_URL", ""), cache_url=env.get_str("CACHE_URL", ""), var_dir=VAR_DIR
 )
+
+# --- Access engine (see docs/access-engine.md) ----------------------------------------
+PROPUSK_ACCESS_SWEEP_SECONDS = env.get_float("PROPUSK_ACCESS_SWEEP_SECONDS", 10.0)
+PROPUSK_ACCESS_LEASE_SECONDS = env.get_float("PROPUSK_ACCESS_LEASE_SECONDS", 300.0)
+PROPUSK_ACCESS_RETRY_MIN_SECONDS = env.get_float("PROPUSK_ACCESS_RETRY_MIN_SECONDS", 5.0)
+PROPUSK_ACCESS_RETRY_MAX_SECONDS = env.get_float("PROPUSK_ACCESS_RETRY_MAX_SECONDS", 300.0)
+PROPUSK_ACCESS_MAX_PER_RUN = env.get_int("PROPUSK_ACCESS_MAX_PER_RUN", 500)
+PROPUSK_ACCESS_APPLY_CHECK_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_CHECK_SECONDS", 2.0)
+PROPUSK_ACCESS_APPLY_ASSUME_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_ASSUME_SECONDS", 60.0)
+PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS = env.get_float(
+    "PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS", 600.0
+)
+PROPUSK_ACCESS_APPLY_RETRY_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_RETRY_SECONDS", 60.0)
+for _name, _value in (
+    ("PROPUSK_ACCESS_SWEEP_SECONDS", PROPUSK_ACCESS_SWEEP_SECONDS),
+    ("PROPUSK_ACCESS_LEASE_SECONDS", PROPUSK_ACCESS_LEASE_SECONDS),
+    ("PROPUSK_ACCESS_RETRY_MIN_SECONDS", PROPUSK_ACCESS_RETRY_MIN_SECONDS),
+    ("PROPUSK_ACCESS_RETRY_MAX_SECONDS", PROPUSK_ACCESS_RETRY_MAX_SECONDS),
+    ("PROPUSK_ACCESS_MAX_PER_RUN", PROPUSK_ACCESS_MAX_PER_RUN),
+    ("PROPUSK_ACCESS_APPLY_CHECK_SECONDS", PROPUSK_ACCESS_APPLY_CHECK_SECONDS),
+    ("PROPUSK_ACCESS_APPLY_ASSUME_SECONDS", PROPUSK_ACCESS_APPLY_ASSUME_SECONDS),
+    ("PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS", PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS),
+    ("PROPUSK_ACCESS_APPLY_RETRY_SECONDS", PROPUSK_ACCESS_APPLY_RETRY_SECONDS),
+):
+    if not _value > 0:  # NaN too
+        raise ImproperlyConfigured(f"{_name}={_value:g} must be more than 0")
+if PROPUSK_ACCESS_RETRY_MAX_SECONDS < PROPUSK_ACCESS_RETRY_MIN_SECONDS:
+    raise ImproperlyConfigured(
+        "PROPUSK_ACCESS_RETRY_MAX_SECONDS must not be below PROPUSK_ACCESS_RETRY_MIN_SECONDS"
+    )
+if not HCP_ORG_NAME.strip():
+    raise ImproperlyConfigured("HCP_ORG_NAME must name the HCP organisation of our persons")
 
 # --- Celery -------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport needs no server (make run, tests).
@@ -297,6 +331,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-pending-photos": {
         "task": "propusk.visitors.tasks.sweep_pending_photos",
         "schedule": 10 * 60.0,
+    },
+    # The access engine's sweep: work whose wake-up was lost, windows opening and closing on
+    # time, retries that are due, and whether HCP applied its changes (docs/access-engine.md).
+    "reconcile-access": {
+        "task": "propusk.access.tasks.reconcile_due",
+        "schedule": PROPUSK_ACCESS_SWEEP_SECONDS,
     },
 }
 

@@ -161,7 +161,11 @@ class HcpPerson(models.Model):
     person_id = models.CharField(_("HCP person id"), max_length=64, blank=True)
     begin_time = models.DateTimeField(_("valid from"), null=True, blank=True)
     end_time = models.DateTimeField(_("valid until"), null=True, blank=True)
+    # Written before an addPersons call too, so a level whose answer was lost is still removed
+    # on revocation: the levels HCP holds for the person, or may hold.
     access_level_ids = models.JSONField(_("access levels"), default=list)
+    # The face file last sent; with ``face_rejected_reason`` set, HCP refused that one (the
+    # person is in HCP without a face, and the same file is not sent again).
     face_version = models.CharField(_("face enrolled"), max_length=200, blank=True)
     face_rejected_reason = models.CharField(_("face rejected"), max_length=500, blank=True)
     apply_state = models.CharField(
@@ -169,6 +173,18 @@ class HcpPerson(models.Model):
     )
     applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
     reconciled_at = models.DateTimeField(_("reconciled at"), null=True, blank=True)
+    # The reconciler's bookkeeping (access/reconciler.py). When it last asked HCP to apply this
+    # person to the devices (the desired state it applied was read then), and when it last
+    # asked HCP whether that is done.
+    apply_requested_at = models.DateTimeField(_("applying requested at"), null=True, blank=True)
+    apply_checked_at = models.DateTimeField(null=True, blank=True)
+    apply_error = models.CharField(_("application error"), max_length=500, blank=True)
+    # Changed in HCP, but the reapplication that carries the change to the devices failed:
+    # the next reconcile asks again even if nothing else differs.
+    needs_reapply = models.BooleanField(default=False)
+    # Access revoked in HCP (no access level, validity ended) and the person not yet deleted:
+    # the cleanup after the retention deletes it.
+    revoked_at = models.DateTimeField(_("revoked in HCP at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("HCP person")

@@ -1,0 +1,1089 @@
+"""The reconciler: brings each of our HCP persons to its desired state (docs/access-engine.md).
+
+``reconcile_due_work`` drains the durable work (``AccessWork``, written by ``access.work``
+with the change that caused it). Each row is claimed with a conditional UPDATE that sets a
+lease, so two workers never reconcile one person at once and no database transaction stays
+open while HCP is called (SQLite's IMMEDIATE transactions would block every writer). The
+claimed persons are reconciled as a batch:
+
+1. per person: read the desired state (``access.desired``) and what HCP holds (look-up by
+   personCode), check that the person is ours, then add, update or revoke it with the fewest
+   calls (a lost "add" answer is followed by a look-up, never a second add);
+2. access-level memberships for the whole batch, one call per level (and per ``batch_size``
+   persons);
+3. one reapplication for the batch, so the devices learn the change;
+4. what HCP accepted is recorded in ``HcpPerson`` and the work row is deleted - or kept, due
+   when the desired state changes by time alone (a window opening or closing) - unless a new
+   change came in meanwhile (its generation moved), which keeps it pending.
+
+A transient HCP error puts the person's work back with exponential backoff and jitter; a
+permanent one marks it failed with HCP's code and message; neither holds up the other persons
+of the batch. Then ``check_application`` asks HCP whether the changes reached the devices and
+records the time to revoke on the visits whose access ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, models, transaction
+from django.db.models import Q
+
+from hikcentral import (
+    ApplicationFailure,
+    ApplicationOutcome,
+    ApplicationStats,
+    HCPAlreadyExists,
+    HCPNotFound,
+    HCPParameterError,
+    HCPRateLimited,
+    HikCentralClient,
+    HikCentralError,
+    PermanentError,
+    PersonInfo,
+    PersonInput,
+    TransientError,
+    judge_application,
+)
+from propusk.access.desired import Desired, DesiredPerson, desired_state
+from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkPriority, WorkState
+from propusk.access.work import request_reconcile
+from propusk.audit.services import record
+from propusk.core.time import now as current_time
+from propusk.integrations.hikcentral.factory import build_client, build_config
+from propusk.visitors.models import Visitor, face_storage
+from propusk.visits.models import Visit
+
+logger = logging.getLogger(__name__)
+
+AUDIT_ACTOR = "access-engine"
+# Every visitor's personCode starts with it (visitors.models.new_person_code): a person code
+# without it was not made by Propusk, and its person is never touched.
+OUR_PERSON_CODE_PREFIX = "V"
+# The limiter's priority names (hikcentral.limits): revocations ahead of grants ahead of syncs.
+PRIORITY_NAMES = {
+    WorkPriority.REVOKE: "revoke",
+    WorkPriority.GRANT: "grant",
+    WorkPriority.SYNC: "sync",
+}
+JPEG_MAGIC = b"\xff\xd8\xff"
+MESSAGE_LENGTH = 500  # AccessWork.last_error_message, HcpPerson.apply_error and the like
+RESCHEDULED_REASON = "access window boundary"
+
+
+@dataclass
+class ReconcileResult:
+    """What one run did: persons reconciled, work failed or put back for a retry, and the
+    devices' application confirmed, failed or still awaited."""
+
+    reconciled: int = 0
+    failed: int = 0
+    retried: int = 0
+    applied: int = 0
+    apply_failed: int = 0
+    waiting: int = 0
+
+
+class WorkFailed(Exception):
+    """The work cannot succeed as things stand (not our person, no organisation...): it is
+    marked failed with this code and message until a new change puts it back."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A work row leased by this run."""
+
+    pk: int
+    person_code: str
+    visitor_id: int | None
+    generation: int
+    priority: int
+    attempts: int
+    token: str
+
+
+@dataclass
+class PersonRun:
+    """One person's reconcile in a batch: what was read, and what HCP holds after our calls."""
+
+    claim: Claim
+    desired: Desired
+    confirmed: HcpPerson | None
+    person_id: str = ""
+    begin_time: datetime | None = None
+    end_time: datetime | None = None
+    held: frozenset[str] = frozenset()  # the access levels HCP holds (or may hold)
+    wanted: frozenset[str] = frozenset()
+    face_version: str = ""
+    face_rejected_reason: str = ""
+    has_face: bool = False
+    changed: bool = False  # something changed in HCP: the devices must be told
+    revoked: bool = False
+    # The last reconcile stopped part-way: memberships it recorded may not have been made.
+    unfinished: bool = False
+
+    @property
+    def person_code(self) -> str:
+        return self.claim.person_code
+
+    @property
+    def visitor_id(self) -> int | None:
+        return self.desired.visitor_id or self.claim.visitor_id
+
+    @property
+    def needs_reapply(self) -> bool:
+        if not self.person_id:
+            return False
+        if self.changed:
+            return True
+        confirmed = self.confirmed
+        return (
+            confirmed is not None
+            and confirmed.person_id == self.person_id
+            and (confirmed.needs_reapply or confirmed.apply_state == ApplyState.FAILED)
+        )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def reconcile_due_work(
+    *,
+    client: HikCentralClient | None = None,
+    now: datetime | None = None,
+    limit: int | None = None,
+) -> ReconcileResult:
+    """Reconcile the persons whose work is due (at most ``limit``), then check what HCP has
+    applied to the devices. Safe to run in many workers at once, and again at any time."""
+    hcp = client or process_client()
+    cap = settings.PROPUSK_ACCESS_MAX_PER_RUN if limit is None else limit
+    batch_size = hcp.config.batch_size
+    token = secrets.token_hex(16)
+    result = ReconcileResult()
+    org = OurOrganisation(hcp)
+    taken = 0
+    try:
+        while taken < cap:
+            moment = now or current_time()
+            claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
+            if not claims:
+                break
+            taken += len(claims)
+            priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
+            _reconcile_batch(hcp.with_priority(priority), claims, now=moment, org=org, into=result)
+        check_application(hcp.with_priority("sync"), now=now or current_time(), into=result)
+    except BaseException:
+        _release_leases(token)
+        raise
+    return result
+
+
+def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
+    """Lease up to ``limit`` due pending rows, revocations first, then the longest waiting.
+
+    Each row is taken by a conditional UPDATE (pending, due, lease free or expired): of two
+    workers racing for a row, one updates it and the other finds nothing to update.
+    """
+    lease_until = now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
+    claimable = Q(state=WorkState.PENDING, due_at__lte=now) & (
+        Q(leased_until__isnull=True) | Q(leased_until__lte=now)
+    )
+    candidates = list(
+        AccessWork.objects.filter(claimable)
+        .order_by("priority", "due_at", "pk")
+        .values_list("pk", flat=True)[: limit * 2]
+    )
+    taken: list[int] = []
+    for pk in candidates:
+        if AccessWork.objects.filter(claimable, pk=pk).update(
+            leased_until=lease_until, lease_token=token
+        ):
+            taken.append(pk)
+            if len(taken) == limit:
+                break
+    rows = AccessWork.objects.filter(pk__in=taken, lease_token=token).order_by("priority", "due_at")
+    return [
+        Claim(
+            pk=row.pk,
+            person_code=row.person_code,
+            visitor_id=row.visitor_id,
+            generation=row.generation,
+            priority=row.priority,
+            attempts=row.attempts,
+            token=token,
+        )
+        for row in rows
+    ]
+
+
+def _reconcile_batch(
+    hcp: HikCentralClient,
+    claims: Sequence[Claim],
+    *,
+    now: datetime,
+    org: OurOrganisation,
+    into: ReconcileResult,
+) -> None:
+    runs: list[PersonRun] = []
+    for claim in claims:
+        try:
+            run = _reconcile_person(hcp, claim, now=now, org=org)
+        except Exception as exc:
+            _settle(claim, exc, now=now, into=into)
+            continue
+        if run is not None:
+            runs.append(run)
+    runs = _apply_memberships(hcp, runs, now=now, into=into)
+    runs = _reapply(hcp, runs, now=now, into=into)
+    for run in runs:
+        _finish(run, now=now)
+        into.reconciled += 1
+
+
+# --- one person ---------------------------------------------------------------------------
+
+
+def _reconcile_person(
+    hcp: HikCentralClient, claim: Claim, *, now: datetime, org: OurOrganisation
+) -> PersonRun | None:
+    if not _renew_lease(claim, now=now):
+        logger.warning("access work for %s: lease lost, left to its new holder", claim.person_code)
+        return None
+    if not claim.person_code.startswith(OUR_PERSON_CODE_PREFIX):
+        raise WorkFailed(
+            "not_ours",
+            f"person code {claim.person_code} lacks our prefix {OUR_PERSON_CODE_PREFIX!r}: "
+            "not a Propusk person, left unchanged",
+        )
+    desired = desired_state(claim.person_code, now=now)
+    confirmed = HcpPerson.objects.filter(person_code=claim.person_code).first()
+    run = PersonRun(claim=claim, desired=desired, confirmed=confirmed)
+    info = _look_up(hcp, claim.person_code)
+    if info is not None:
+        _check_ours(info, org)
+        _adopt(run, info)
+    if desired.person is None:
+        if info is not None:
+            _revoke(hcp, run, info, now=now)
+        return run
+    if info is None:
+        found = _add(hcp, run, desired.person, org=org)
+        if found is not None:  # the add's answer was lost, or someone added it meanwhile
+            _adopt(run, found)
+            _update_if_needed(hcp, run, desired.person, found, org=org)
+    else:
+        _update_if_needed(hcp, run, desired.person, info, org=org)
+    _enrol_face_if_needed(hcp, run, desired.person)
+    run.wanted = desired.person.grant.access_level_ids
+    return run
+
+
+def _look_up(hcp: HikCentralClient, person_code: str) -> PersonInfo | None:
+    try:
+        return hcp.get_person_by_code(person_code)
+    except HCPNotFound:
+        return None
+
+
+def _check_ours(info: PersonInfo, org: OurOrganisation) -> None:
+    if info.org_index_code != org.index_code:
+        raise WorkFailed(
+            "not_ours",
+            f"HCP person {info.person_id} with code {info.person_code} is in organisation "
+            f"{info.org_index_code}, not in {org.name!r} ({org.index_code}): not ours, left "
+            "unchanged",
+        )
+
+
+def _adopt(run: PersonRun, info: PersonInfo) -> None:
+    """Start from what HCP holds; what we confirmed before counts only for this very person
+    (a person deleted and added again by hand lost its memberships and face with the old one)."""
+    run.person_id = info.person_id
+    run.begin_time, run.end_time = info.begin_time, info.end_time
+    run.has_face = info.has_face
+    confirmed = run.confirmed
+    if confirmed is not None and confirmed.person_id == info.person_id:
+        run.held = frozenset(confirmed.access_level_ids)
+        run.face_version = confirmed.face_version
+        run.face_rejected_reason = confirmed.face_rejected_reason
+        run.unfinished = confirmed.needs_reapply
+    else:
+        run.held = frozenset()
+        run.face_version, run.face_rejected_reason = "", ""
+        run.unfinished = False
+
+
+def _add(
+    hcp: HikCentralClient, run: PersonRun, person: DesiredPerson, *, org: OurOrganisation
+) -> PersonInfo | None:
+    """Add the person with its face. None: added by this call; else the person HCP holds
+    after an answer that was lost (``may_have_applied``) or a simultaneous add."""
+    data = _person_input(person, org.index_code)
+    face = _face_jpeg(person.face_version)
+    try:
+        if face is None:
+            person_id = hcp.add_person(data)
+        else:
+            person_id = _add_with_face(hcp, run, data, face, person.face_version)
+    except HikCentralError as exc:
+        if not (exc.may_have_applied or isinstance(exc, HCPAlreadyExists)):
+            raise
+        found = _look_up(hcp, run.person_code)
+        if found is None:
+            raise
+        _check_ours(found, org)
+        logger.info(
+            "access: add of %s answered %s, found it in HCP as person %s",
+            run.person_code,
+            type(exc).__name__,
+            found.person_id,
+        )
+        if exc.may_have_applied:  # our add went through; only its answer was lost
+            run.changed = True
+            _audit(
+                run,
+                "hcp.person_added",
+                sent=_added(run, data, org, face=face is not None),
+                answer={"person_id": found.person_id, "answer_lost": True},
+            )
+        return found
+    run.person_id = person_id
+    run.begin_time, run.end_time = data.begin_time, data.end_time
+    run.changed = True
+    _audit(
+        run,
+        "hcp.person_added",
+        sent=_added(run, data, org, face=run.has_face),
+        answer={"person_id": person_id},
+    )
+    return None
+
+
+def _added(
+    run: PersonRun, data: PersonInput, org: OurOrganisation, *, face: bool
+) -> dict[str, object]:
+    return {
+        "person_code": run.person_code,
+        "org_index_code": org.index_code,
+        "begin_time": data.begin_time,
+        "end_time": data.end_time,
+        "face": face,
+    }
+
+
+def _add_with_face(
+    hcp: HikCentralClient, run: PersonRun, data: PersonInput, face: bytes, version: str
+) -> str:
+    if not face.startswith(JPEG_MAGIC):
+        _face_refused(run, version, "the stored face file is not a JPEG picture")
+        return hcp.add_person(data)
+    try:
+        person_id = hcp.add_person(data, face_jpeg=face)
+    except HCPParameterError as exc:
+        if not _is_face_refusal(exc):
+            raise
+        # HCP refused the face and added nothing: the person goes in without it.
+        _face_refused(run, version, _hcp_message(exc))
+        return hcp.add_person(data)
+    run.face_version, run.face_rejected_reason, run.has_face = version, "", True
+    return person_id
+
+
+def _update_if_needed(
+    hcp: HikCentralClient,
+    run: PersonRun,
+    person: DesiredPerson,
+    info: PersonInfo,
+    *,
+    org: OurOrganisation,
+) -> None:
+    data = _person_input(person, org.index_code, keep_from=info)
+    if not _person_differs(info, data):
+        return
+    hcp.update_person(info.person_id, data)
+    run.begin_time, run.end_time = data.begin_time, data.end_time
+    run.changed = True
+    _audit(
+        run,
+        "hcp.person_updated",
+        sent={
+            "person_code": run.person_code,
+            "begin_time": data.begin_time,
+            "end_time": data.end_time,
+        },
+        answer={"person_id": info.person_id},
+    )
+
+
+def _enrol_face_if_needed(hcp: HikCentralClient, run: PersonRun, person: DesiredPerson) -> None:
+    """Send the face when it changed since it was last sent, or HCP lost it (unless HCP
+    refused this very file: it would refuse it again)."""
+    version = person.face_version
+    if not version or not run.person_id:
+        return
+    if run.face_version == version and (run.has_face or run.face_rejected_reason):
+        return
+    face = _face_jpeg(version)
+    if face is None:
+        return
+    if not face.startswith(JPEG_MAGIC):
+        _face_refused(run, version, "the stored face file is not a JPEG picture")
+        return
+    try:
+        hcp.update_face(face, person_id=run.person_id)
+    except HCPParameterError as exc:
+        if not _is_face_refusal(exc):
+            raise
+        _face_refused(run, version, _hcp_message(exc))
+        return
+    run.face_version, run.face_rejected_reason, run.has_face = version, "", True
+    run.changed = True
+    _audit(
+        run,
+        "hcp.face_updated",
+        sent={"person_code": run.person_code, "face": True},
+        answer={"person_id": run.person_id},
+    )
+
+
+def _face_refused(run: PersonRun, version: str, reason: str) -> None:
+    run.face_version, run.face_rejected_reason = version, reason[:MESSAGE_LENGTH]
+    logger.warning("access: HCP refused the face of %s: %s", run.person_code, reason)
+    _audit(
+        run,
+        "hcp.face_rejected",
+        sent={"person_code": run.person_code, "face": True},
+        answer={"person_id": run.person_id, "message": reason},
+    )
+
+
+def _is_face_refusal(exc: HCPParameterError) -> bool:
+    """HCP names the field it refused (``[faceData parameter error]``): a face it cannot use
+    (not a JPEG it reads, too small, too large, no face found)."""
+    return exc.field is not None and "face" in exc.field.lower()
+
+
+def _revoke(hcp: HikCentralClient, run: PersonRun, info: PersonInfo, *, now: datetime) -> None:
+    """No access any more: every membership goes (below, with the batch) and the validity ends
+    now, so the devices refuse the face even before the memberships reach them. The person is
+    kept until the cleanup after the retention deletes it."""
+    run.revoked = True
+    run.wanted = frozenset()
+    end = now.replace(microsecond=0)
+    if info.end_time is not None and info.end_time <= end:
+        return
+    begin = info.begin_time
+    if begin is None or begin >= end:
+        begin = end - timedelta(minutes=1)
+    data = PersonInput(
+        person_code=run.person_code,
+        org_index_code=info.org_index_code or "",
+        family_name=info.family_name or "",
+        given_name=info.given_name or info.person_name or run.person_code,
+        begin_time=begin,
+        end_time=end,
+        gender=info.gender,
+        phone_no=info.phone_no,
+        email=info.email,
+        remark=info.remark,
+        card_numbers=info.card_numbers,
+    )
+    hcp.update_person(info.person_id, data)
+    run.begin_time, run.end_time = begin, end
+    run.changed = True
+    _audit(
+        run,
+        "hcp.access_revoked",
+        sent={"person_code": run.person_code, "begin_time": begin, "end_time": end},
+        answer={"person_id": info.person_id},
+    )
+
+
+def _person_input(
+    person: DesiredPerson, org_index_code: str, *, keep_from: PersonInfo | None = None
+) -> PersonInput:
+    """The whole person as HCP must hold it (an update clears what it omits). Cards and the
+    remark are not ours to manage: an update sends back what HCP holds."""
+    return PersonInput(
+        person_code=person.person_code,
+        org_index_code=org_index_code,
+        family_name=person.family_name,
+        given_name=person.given_name,
+        begin_time=person.grant.begin,
+        end_time=person.grant.end,
+        phone_no=person.phone or None,
+        email=person.email or None,
+        remark=keep_from.remark if keep_from is not None else None,
+        card_numbers=keep_from.card_numbers if keep_from is not None else (),
+    )
+
+
+def _person_differs(info: PersonInfo, data: PersonInput) -> bool:
+    """HCP keeps whole seconds: compare at that precision."""
+    return (
+        _second(info.begin_time) != _second(data.begin_time)
+        or _second(info.end_time) != _second(data.end_time)
+        or (info.family_name or "") != data.family_name
+        or (info.given_name or "") != data.given_name
+        or (info.phone_no or "") != (data.phone_no or "")
+        or (info.email or "") != (data.email or "")
+    )
+
+
+def _second(value: datetime | None) -> datetime | None:
+    return value.replace(microsecond=0) if value is not None else None
+
+
+def _face_jpeg(version: str) -> bytes | None:
+    """The stored face file's bytes (never logged)."""
+    if not version:
+        return None
+    try:
+        with face_storage().open(version, "rb") as handle:
+            data: bytes = handle.read()
+    except FileNotFoundError as exc:
+        raise WorkFailed("face_missing", f"the stored face file {version} is missing") from exc
+    return data
+
+
+# --- the batch: memberships and reapplication ----------------------------------------------
+
+
+def _apply_memberships(
+    hcp: HikCentralClient, runs: list[PersonRun], *, now: datetime, into: ReconcileResult
+) -> list[PersonRun]:
+    """Add and remove access-level memberships, one call per level for the whole batch."""
+    adds: dict[str, list[PersonRun]] = defaultdict(list)
+    removes: dict[str, list[PersonRun]] = defaultdict(list)
+    for run in runs:
+        if not run.person_id:
+            continue
+        # After a stop part-way, the levels recorded may be only those we asked for: ask again
+        # (adding is idempotent).
+        for level in sorted(run.wanted if run.unfinished else run.wanted - run.held):
+            adds[level].append(run)
+        for level in sorted(run.held - run.wanted):
+            removes[level].append(run)
+        if run.wanted - run.held:
+            # Before adding: a lost answer must not leave a membership we do not know of.
+            _save_confirmed(
+                run, now=now, apply_state=None, needs_reapply=True, levels=run.held | run.wanted
+            )
+    broken: dict[int, Exception] = {}
+    added = _change_members(hcp.add_persons_to_access_level, adds, broken, missing_ok=False)
+    removed = _change_members(
+        hcp.delete_persons_from_access_level, removes, broken, missing_ok=True
+    )
+    survivors = []
+    for run in runs:
+        error = broken.get(run.claim.pk)
+        if error is not None:
+            _settle(run.claim, error, now=now, into=into)
+            continue
+        for action, levels in (
+            ("hcp.membership_added", added.get(run.claim.pk)),
+            ("hcp.membership_removed", removed.get(run.claim.pk)),
+        ):
+            if levels:
+                run.changed = True
+                _audit(
+                    run,
+                    action,
+                    sent={"person_code": run.person_code, "access_level_ids": sorted(levels)},
+                    answer={"person_id": run.person_id},
+                )
+        run.held = run.wanted
+        survivors.append(run)
+    return survivors
+
+
+def _change_members(
+    call: Callable[[str, Iterable[str]], None],
+    members: dict[str, list[PersonRun]],
+    broken: dict[int, Exception],
+    *,
+    missing_ok: bool,
+) -> dict[int, list[str]]:
+    """Run ``call`` per level; which levels each person's calls changed. A permanent error
+    on several persons is retried one by one, so it lands on the person it concerns."""
+    done: dict[int, list[str]] = defaultdict(list)
+    for level, runs in sorted(members.items()):
+        todo = [run for run in runs if run.claim.pk not in broken]
+        if not todo:
+            continue
+        try:
+            call(level, [run.person_id for run in todo])
+        except TransientError as exc:
+            for run in todo:
+                broken[run.claim.pk] = exc
+            continue
+        except PermanentError as exc:
+            if isinstance(exc, HCPNotFound) and missing_ok:
+                # The level (or the person) is gone from HCP: so is the membership.
+                pass
+            elif len(todo) == 1:
+                broken[todo[0].claim.pk] = exc
+                continue
+            else:
+                for run in todo:
+                    try:
+                        call(level, [run.person_id])
+                    except HikCentralError as single:
+                        if not (missing_ok and isinstance(single, HCPNotFound)):
+                            broken[run.claim.pk] = single
+                            continue
+                    done[run.claim.pk].append(level)
+                continue
+        for run in todo:
+            done[run.claim.pk].append(level)
+    return done
+
+
+def _reapply(
+    hcp: HikCentralClient, runs: list[PersonRun], *, now: datetime, into: ReconcileResult
+) -> list[PersonRun]:
+    """One reapplication (``batch_size`` persons per call) for every person that changed."""
+    todo = [run for run in runs if run.needs_reapply]
+    if not todo:
+        return runs
+    try:
+        doors = [door.door_index_code for door in hcp.list_doors()]
+        if doors:
+            hcp.reapply(person_ids=[run.person_id for run in todo], door_index_codes=doors)
+    except HikCentralError as exc:
+        for run in todo:
+            # HCP holds the change; only the devices have not been told: the retry asks again.
+            _save_confirmed(run, now=now, apply_state=None, needs_reapply=True)
+            _settle(run.claim, exc, now=now, into=into)
+        return [run for run in runs if run not in todo]
+    # A site without doors has no device to wait for.
+    state = ApplyState.WAITING if doors else ApplyState.APPLIED
+    for run in todo:
+        _save_confirmed(run, now=now, apply_state=state, needs_reapply=False)
+    return runs
+
+
+# --- finishing ----------------------------------------------------------------------------
+
+
+def _finish(run: PersonRun, *, now: datetime) -> None:
+    settled = not run.person_id  # no person in HCP: nothing for a device to hold
+    if not run.needs_reapply and (run.person_id or run.confirmed is not None):
+        saved = _save_confirmed(
+            run,
+            now=now,
+            apply_state=None if run.person_id else ApplyState.APPLIED,
+            needs_reapply=False,
+        )
+        settled = settled or saved.apply_state == ApplyState.APPLIED
+    if _complete_work(run, now=now) and settled:
+        # Nothing more to tell the devices: the visits that ended no longer give access.
+        _mark_visits_revoked(run.visitor_id, read_at=now, at=now)
+    logger.info(
+        "access: reconciled %s (%s, %s level(s)%s)",
+        run.person_code,
+        "revoked" if run.revoked else ("granted" if run.desired.person else "absent"),
+        len(run.wanted),
+        ", changed" if run.changed else "",
+    )
+
+
+def _save_confirmed(
+    run: PersonRun,
+    *,
+    now: datetime,
+    apply_state: ApplyState | None,
+    needs_reapply: bool,
+    levels: frozenset[str] | None = None,
+) -> HcpPerson:
+    """Record what HCP accepted; ``apply_state`` None keeps the devices' state as it was."""
+    values: dict[str, object] = {
+        "visitor_id": run.visitor_id,
+        "person_id": run.person_id,
+        "begin_time": run.begin_time,
+        "end_time": run.end_time,
+        "access_level_ids": sorted(run.held if levels is None else levels),
+        "face_version": run.face_version,
+        "face_rejected_reason": run.face_rejected_reason,
+        "reconciled_at": now,
+        "needs_reapply": needs_reapply,
+    }
+    if apply_state == ApplyState.WAITING:
+        values.update(apply_requested_at=now, apply_checked_at=None)
+    elif apply_state == ApplyState.APPLIED:
+        values.update(applied_at=now, apply_checked_at=now)
+    if apply_state is not None:
+        values.update(apply_state=apply_state, apply_error="")
+    if run.revoked:
+        confirmed = run.confirmed
+        keep = confirmed.revoked_at if confirmed is not None and confirmed.revoked_at else None
+        values["revoked_at"] = keep or now
+    else:
+        values["revoked_at"] = None
+    saved, _ = HcpPerson.objects.update_or_create(person_code=run.person_code, defaults=values)
+    return saved
+
+
+def _complete_work(run: PersonRun, *, now: datetime) -> bool:
+    """Delete the work, or keep it due when the desired state changes by time alone - only if
+    no new change came in while we worked (the generation we read is still the row's)."""
+    claim = run.claim
+    mine = AccessWork.objects.filter(
+        pk=claim.pk, generation=claim.generation, lease_token=claim.token
+    )
+    next_change = run.desired.next_change_at
+    if next_change is None:
+        done = mine.delete()[0]
+    else:
+        priority = _priority_at(run, next_change)
+        done = mine.update(
+            due_at=next_change,
+            priority=priority,
+            revoke_due_at=next_change if priority == WorkPriority.REVOKE else None,
+            reasons=[RESCHEDULED_REASON],
+            attempts=0,
+            last_error_code="",
+            last_error_message="",
+            leased_until=None,
+            lease_token="",
+            updated_at=now,
+        )
+    if not done:  # changed meanwhile: stays pending, due as the new request said
+        _release(claim, attempts=0)
+    return bool(done)
+
+
+def _priority_at(run: PersonRun, moment: datetime) -> WorkPriority:
+    """REVOKE when access shrinks at ``moment`` (a window closing), GRANT when it opens."""
+    current = run.desired.person
+    later = desired_state(run.person_code, now=moment).person
+    if current is None:
+        return WorkPriority.GRANT
+    if later is None or current.grant.access_level_ids - later.grant.access_level_ids:
+        return WorkPriority.REVOKE
+    return WorkPriority.GRANT
+
+
+def _mark_visits_revoked(visitor_id: int | None, *, read_at: datetime, at: datetime) -> int:
+    """The time to revoke ends: the visits whose access ended before the desired state that
+    HCP now applies was read no longer give access on the devices."""
+    if visitor_id is None:
+        return 0
+    return Visit.objects.filter(
+        visitor_id=visitor_id,
+        access_should_end_at__isnull=False,
+        access_should_end_at__lte=read_at,
+        access_revoked_at__isnull=True,
+    ).update(access_revoked_at=at)
+
+
+# --- errors and leases --------------------------------------------------------------------
+
+
+def _settle(claim: Claim, exc: Exception, *, now: datetime, into: ReconcileResult) -> None:
+    """A person's work could not finish: retry it later (transient) or mark it failed."""
+    if isinstance(exc, DatabaseError):
+        raise exc
+    if isinstance(exc, TransientError):
+        _retry(claim, exc, now=now)
+        into.retried += 1
+        return
+    if isinstance(exc, WorkFailed):
+        code, message = exc.code, exc.message
+    elif isinstance(exc, HikCentralError):
+        code, message = exc.code or type(exc).__name__, str(exc)
+    else:
+        # A bug or bad data: no retry would help. Logged with its traceback, never hidden.
+        logger.error("access work for %s failed unexpectedly", claim.person_code, exc_info=exc)
+        code, message = "internal", f"{type(exc).__name__}: {exc}"
+    _fail(claim, code, message, now=now)
+    into.failed += 1
+
+
+def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> None:
+    attempts = claim.attempts + 1
+    delay = backoff_seconds(attempts)
+    if isinstance(exc, HCPRateLimited) and exc.retry_after:
+        delay = max(delay, min(exc.retry_after, settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS))
+    error = {
+        "attempts": attempts,
+        "last_error_code": (exc.code or type(exc).__name__)[:64],
+        "last_error_message": str(exc)[:MESSAGE_LENGTH],
+        "leased_until": None,
+        "lease_token": "",
+        "updated_at": now,
+    }
+    logger.warning(
+        "access work for %s: transient HCP error (%s), attempt %d, retry in %.0f s",
+        claim.person_code,
+        exc,
+        attempts,
+        delay,
+    )
+    updated = AccessWork.objects.filter(
+        pk=claim.pk, generation=claim.generation, lease_token=claim.token
+    ).update(due_at=now + timedelta(seconds=delay), **error)
+    if not updated:  # a new change came in: it keeps its own due time
+        AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**error)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential, with jitter so that retries spread out, bounded by the settings: about
+    5, 10, 20 ... s, at most 5 min by default."""
+    low = settings.PROPUSK_ACCESS_RETRY_MIN_SECONDS
+    high = settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS
+    ceiling = min(high, low * 2 ** min(attempts - 1, 30))
+    return min(high, max(low, random.uniform(ceiling / 2, ceiling)))  # noqa: S311 - jitter
+
+
+def _fail(claim: Claim, code: str, message: str, *, now: datetime) -> None:
+    logger.error("access work for %s failed: %s %s", claim.person_code, code, message)
+    values = {
+        "last_error_code": code[:64],
+        "last_error_message": message[:MESSAGE_LENGTH],
+        "leased_until": None,
+        "lease_token": "",
+        "updated_at": now,
+    }
+    updated = AccessWork.objects.filter(
+        pk=claim.pk, generation=claim.generation, lease_token=claim.token
+    ).update(state=WorkState.FAILED, **values)
+    if not updated:  # a new change came in meanwhile: let it try
+        AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**values)
+    target: models.Model | type[models.Model] = _visitor(claim.visitor_id) or HcpPerson
+    record(
+        actor=None,
+        actor_label=AUDIT_ACTOR,
+        action="hcp.work_failed",
+        target=target,
+        changes={"person_code": claim.person_code, "code": code, "message": message},
+    )
+
+
+def _renew_lease(claim: Claim, *, now: datetime) -> bool:
+    return bool(
+        AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(
+            leased_until=now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
+        )
+    )
+
+
+def _release(claim: Claim, *, attempts: int) -> None:
+    AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(
+        leased_until=None, lease_token="", attempts=attempts
+    )
+
+
+def _release_leases(token: str) -> None:
+    """A run that stops on an error gives its leases back, so the next run need not wait."""
+    try:
+        AccessWork.objects.filter(lease_token=token).update(leased_until=None, lease_token="")
+    except DatabaseError as exc:
+        logger.warning(
+            "access: could not release leases after an error (%s); they expire in %.0f s",
+            type(exc).__name__,
+            settings.PROPUSK_ACCESS_LEASE_SECONDS,
+        )
+
+
+# --- the devices: has HCP applied our changes? ---------------------------------------------
+
+
+def check_application(
+    hcp: HikCentralClient, *, now: datetime, into: ReconcileResult | None = None
+) -> ReconcileResult:
+    """Ask HCP whether the persons waiting for the devices got there, and record it.
+
+    HCP's answers may not say (no public source shows them; the client reads what it can):
+    UNKNOWN with no failure listed for ``PROPUSK_ACCESS_APPLY_ASSUME_SECONDS`` is taken as
+    applied; still pending after ``PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS`` is recorded as "not
+    known" and no longer asked about. A failure listed for a person is recorded and its
+    reapplication retried after ``PROPUSK_ACCESS_APPLY_RETRY_SECONDS``.
+    """
+    result = into if into is not None else ReconcileResult()
+    every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+    waiting = HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exclude(person_id="")
+    rows = list(
+        waiting.filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
+        .filter(apply_requested_at__isnull=False)
+        .order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
+    )
+    if rows:
+        stats, failures = _read_application(hcp)
+        for row in rows:
+            progress = judge_application(stats=stats, failures=failures, person_ids=[row.person_id])
+            _record_application(row, progress.outcome, progress.failures, now=now, into=result)
+    result.waiting = waiting.count()
+    return result
+
+
+def _read_application(
+    hcp: HikCentralClient,
+) -> tuple[ApplicationStats, list[ApplicationFailure]]:
+    try:
+        return hcp.application_stats(), hcp.application_failures()
+    except HikCentralError as exc:
+        # Never hang on it: an unreadable answer is "not known", which times out.
+        logger.warning("access: could not read HCP's application results: %s", exc)
+        return ApplicationStats.unknown(), []
+
+
+def _record_application(
+    row: HcpPerson,
+    outcome: ApplicationOutcome,
+    failures: Sequence[ApplicationFailure],
+    *,
+    now: datetime,
+    into: ReconcileResult,
+) -> None:
+    assert row.apply_requested_at is not None  # noqa: S101 - filtered on it
+    waited = (now - row.apply_requested_at).total_seconds()
+    still_mine = HcpPerson.objects.filter(
+        pk=row.pk, apply_state=ApplyState.WAITING, apply_requested_at=row.apply_requested_at
+    )
+    if outcome == ApplicationOutcome.UNKNOWN and waited >= (
+        settings.PROPUSK_ACCESS_APPLY_ASSUME_SECONDS
+    ):
+        logger.info(
+            "access: HCP does not say whether %s is applied; no failure listed after %.0f s, "
+            "taken as applied",
+            row.person_code,
+            waited,
+        )
+        outcome = ApplicationOutcome.APPLIED
+    if outcome == ApplicationOutcome.APPLIED:
+        with transaction.atomic():
+            if still_mine.update(
+                apply_state=ApplyState.APPLIED, applied_at=now, apply_checked_at=now, apply_error=""
+            ):
+                _mark_visits_revoked(row.visitor_id, read_at=row.apply_requested_at, at=now)
+                into.applied += 1
+        return
+    if outcome == ApplicationOutcome.FAILED:
+        error = "; ".join(_describe_failure(failure) for failure in failures)
+        with transaction.atomic():
+            if still_mine.update(
+                apply_state=ApplyState.FAILED,
+                apply_checked_at=now,
+                apply_error=(error or "HCP lists a failure")[:MESSAGE_LENGTH],
+            ):
+                request_reconcile(
+                    person_code=row.person_code,
+                    visitor_id=row.visitor_id,
+                    reason="application to the devices failed",
+                    revoke=row.revoked_at is not None,
+                    due_at=now + timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_RETRY_SECONDS),
+                    now=now,
+                )
+                into.apply_failed += 1
+        logger.warning("access: HCP failed to apply %s: %s", row.person_code, error)
+        return
+    if waited >= settings.PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS:
+        still_mine.update(
+            apply_state=ApplyState.UNKNOWN,
+            apply_checked_at=now,
+            apply_error=f"HCP still reported changes waiting {waited:.0f} s after the "
+            "reapplication",
+        )
+        logger.warning("access: %s not confirmed applied after %.0f s", row.person_code, waited)
+        return
+    still_mine.update(apply_checked_at=now)
+
+
+def _describe_failure(failure: ApplicationFailure) -> str:
+    door = failure.door_name or failure.door_index_code or "a device"
+    return f"{door}: {failure.error_code or '?'} {failure.error_msg or ''}".strip()
+
+
+# --- organisation, audit, client ----------------------------------------------------------
+
+
+@dataclass
+class OurOrganisation:
+    """The HCP organisation of our persons (``HCP_ORG_NAME``), looked up once per run.
+
+    HCP's OpenAPI lists organisations but has no call to create one (OPENAPI.md §4): it is
+    created by hand in HCP. Missing or ambiguous, the work fails with a message saying so.
+    """
+
+    hcp: HikCentralClient
+    name: str = field(default_factory=lambda: settings.HCP_ORG_NAME)
+    _index_code: str | None = None
+
+    @property
+    def index_code(self) -> str:
+        if self._index_code is None:
+            matches = [
+                org for org in self.hcp.list_orgs(org_name=self.name) if org.org_name == self.name
+            ]
+            if not matches:
+                raise WorkFailed(
+                    "org_missing",
+                    f"HCP has no organisation named {self.name!r} (HCP_ORG_NAME). Create it in "
+                    "HCP (Person > Organization): HCP's OpenAPI cannot create one.",
+                )
+            if len(matches) > 1:
+                raise WorkFailed(
+                    "org_ambiguous",
+                    f"HCP has {len(matches)} organisations named {self.name!r} "
+                    "(HCP_ORG_NAME): rename all but ours.",
+                )
+            self._index_code = matches[0].org_index_code
+        return self._index_code
+
+
+def _audit(
+    run: PersonRun, action: str, *, sent: dict[str, object], answer: dict[str, object]
+) -> None:
+    """Every change made in HCP: what was sent and what HCP answered - never a face, a name or
+    a phone number."""
+    target: models.Model = (
+        _visitor(run.visitor_id) or HcpPerson.objects.get_or_create(person_code=run.person_code)[0]
+    )
+    record(
+        actor=None,
+        actor_label=AUDIT_ACTOR,
+        action=action,
+        target=target,
+        changes={"sent": sent, "answer": answer},
+    )
+
+
+def _visitor(visitor_id: int | None) -> Visitor | None:
+    if visitor_id is None:
+        return None
+    return Visitor.objects.filter(pk=visitor_id).first()
+
+
+def _hcp_message(exc: HikCentralError) -> str:
+    return f"HCP {exc.code}: {exc.msg}" if exc.code else str(exc)
+
+
+_client_lock = threading.Lock()
+_client: HikCentralClient | None = None
+
+
+def process_client() -> HikCentralClient:
+    """The process's HCP client (one per process: it keeps the connections), built again when
+    the settings changed."""
+    global _client  # noqa: PLW0603 - one client per process
+    config = build_config()
+    with _client_lock:
+        if _client is None or _client.config != config:
+            if _client is not None:
+                _client.close()
+            _client = build_client()
+        return _client

@@ -1,0 +1,49 @@
+"""Access engine tasks for Celery. Thin: the work is in ``reconciler``; they take no objects,
+only drain what the database says is due, so a repeated or lost task changes nothing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+
+from propusk.access import reconciler
+from propusk.celery import PeriodicTask
+
+logger = logging.getLogger(__name__)
+
+# Set while a follow-up run is scheduled to ask HCP whether its changes reached the devices:
+# one at a time, however many runs found persons waiting.
+FOLLOW_UP_KEY = "propusk:access:apply-check-scheduled"
+
+
+@shared_task(base=PeriodicTask, name="propusk.access.tasks.reconcile_due")
+def reconcile_due() -> dict[str, int]:
+    """Reconcile every person whose work is due and check what the devices applied (woken
+    after commit, and by beat as the sweep every ``PROPUSK_ACCESS_SWEEP_SECONDS``)."""
+    if not settings.HCP_BASE_URL:
+        # No HikCentral configured yet: the work waits in the database until one is.
+        return asdict(reconciler.ReconcileResult())
+    result = reconciler.reconcile_due_work()
+    if result.waiting:
+        _follow_up(settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+    return asdict(result)
+
+
+def _follow_up(seconds: float) -> None:
+    """Look at the devices again in a few seconds rather than at the next sweep, so the time
+    to revoke is measured closely. A lost follow-up costs one sweep interval."""
+    if not cache.add(FOLLOW_UP_KEY, True, timeout=max(1, round(seconds))):
+        return
+    try:
+        reconcile_due.apply_async(countdown=seconds)
+    except Exception as exc:  # the broker is down: the sweep checks anyway
+        cache.delete(FOLLOW_UP_KEY)
+        logger.warning(
+            "could not schedule the access application check (%s: %s); the sweep will do it",
+            type(exc).__name__,
+            exc,
+        )
