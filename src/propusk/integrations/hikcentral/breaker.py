@@ -260,6 +260,7 @@ class FileBreakerStore:
             return _record(saved["state"], saved["failures"], saved["since"], saved["retry_at"])
         except (ValueError, KeyError, TypeError):
             logger.warning("HCP circuit breaker state %s was unreadable: closed", self._path)
+            os.ftruncate(fd, 0)
             return _Record()
 
 

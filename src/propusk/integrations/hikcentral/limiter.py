@@ -78,6 +78,8 @@ RESERVE_FRACTION: Final[dict[Priority, float]] = {
 MIN_BURST: Final = 2  # below it a sync (half the burst reserved) could never get a token
 # Never sleep less than this between two asks (a rounding error must not make a busy loop).
 MIN_SLEEP_SECONDS: Final = 0.001
+# A caller that slept exactly until its threshold finds it there, whatever the rounding.
+TOKEN_EPSILON: Final = 1e-6
 
 
 def priority_of(name: str) -> Priority:
@@ -106,7 +108,7 @@ class TokenBucket(Protocol):
 class RedisTokenBucket:
     """The bucket in one Redis hash, updated by a Lua script (atomic on the server)."""
 
-    # KEYS[1] the hash; ARGV rate, burst, threshold, now (s), expiry (ms). Numbers are kept
+    # KEYS[1] the hash; ARGV rate, burst, threshold, now (s), expiry (ms), epsilon. Numbers are kept
     # with 17 digits (Lua's tostring keeps 14: a tenth of a millisecond of an epoch time).
     SCRIPT: Final = """
 local rate = tonumber(ARGV[1])
@@ -124,7 +126,7 @@ elseif now > at then
   at = now
 end
 local wait = 0
-if tokens >= threshold then
+if tokens + ARGV[6] >= threshold then
   tokens = tokens - 1
 else
   wait = (threshold - tokens) / rate + (at - now)
@@ -145,7 +147,7 @@ return string.format('%.17g', wait)
         self._expiry_ms = math.ceil(burst / rate * 1000) + 60_000
 
     def take(self, *, threshold: float, now: float) -> float:
-        args = [self.rate, self.burst, threshold, now, self._expiry_ms]
+        args = [self.rate, self.burst, threshold, now, self._expiry_ms, TOKEN_EPSILON]
         try:
             wait = self._script(keys=[self._key], args=args)
         except redis.RedisError as exc:
@@ -177,7 +179,7 @@ class FileTokenBucket:
                     tokens = min(float(self.burst), tokens + (now - at) * self.rate)
                     at = now
                 wait = 0.0
-                if tokens >= threshold:
+                if tokens + TOKEN_EPSILON >= threshold:
                     tokens -= 1.0
                 else:
                     wait = (threshold - tokens) / self.rate + (at - now)
@@ -198,6 +200,7 @@ class FileTokenBucket:
                 return tokens, at
         # Not written by this code (or damaged): start again empty, which never lets more out.
         logger.warning("HCP rate limit state %s was unreadable: starting from empty", self._path)
+        os.ftruncate(fd, 0)
         return 0.0, now
 
 
