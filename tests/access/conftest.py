@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from hcp_simulator.testing import SimulatorHandle, running_simulator
 from hikcentral import HikCentralClient
@@ -32,6 +33,8 @@ GUEST_LEVEL = "1"  # the demo site's "Guests": doors 1 and 2
 VIP_LEVEL = "2"  # doors 1 to 4 (the suite's vip_policy)
 ENTRANCE = "1"
 ADMINISTRATION = "4"  # VIP only
+# The reconciler asks whether the devices applied a change this long after asking for it.
+APPLY_CHECK_AFTER = timedelta(seconds=2)
 
 
 def start_simulator(**options: Any) -> Iterator[SimulatorHandle]:
@@ -77,6 +80,16 @@ def drain(hcp: HikCentralClient) -> Callable[..., ReconcileResult]:
 
     def run(now: datetime | None = None) -> ReconcileResult:
         return reconcile_due_work(client=hcp, now=now)
+
+    return run
+
+
+@pytest.fixture
+def confirm(drain: Callable[..., ReconcileResult]) -> Callable[..., ReconcileResult]:
+    """A run late enough to ask HCP whether the last changes reached the devices."""
+
+    def run(now: datetime | None = None) -> ReconcileResult:
+        return drain(now=(now or timezone.now()) + APPLY_CHECK_AFTER)
 
     return run
 

@@ -24,16 +24,23 @@ from propusk.access.models import (
     WorkPriority,
     WorkState,
 )
-from propusk.access.reconciler import OUR_PERSON_CODE_PREFIX, ReconcileResult
+from propusk.access.reconciler import (
+    OUR_PERSON_CODE_PREFIX,
+    ReconcileResult,
+    reconcile_due_work,
+)
 from propusk.access.work import request_reconcile
 from propusk.audit.models import AuditEntry
+from propusk.integrations.hikcentral.factory import build_client
 from propusk.visitors.models import Visitor, new_person_code
 from propusk.visits.models import Visit
 from propusk.visits.services import close_expired_visits
+from tests.concurrency import run_together
 from tests.factories import make_iin, make_jpeg
 
 from .conftest import (
     ADMINISTRATION,
+    APPLY_CHECK_AFTER,
     ENTRANCE,
     GUEST_LEVEL,
     OUR_ORG,
@@ -70,7 +77,7 @@ def assert_no_personal_data(*texts: str) -> None:
 
 
 def test_a_registered_visit_enrols_the_person_and_the_turnstile_lets_the_face_through(
-    site: SimulatorHandle, register: Register, drain: Drain
+    site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain
 ):
     visit = register(minutes=120)
     code = visit.visitor.person_code
@@ -96,8 +103,11 @@ def test_a_registered_visit_enrols_the_person_and_the_turnstile_lets_the_face_th
     assert confirmed.person_id == person["personId"]
     assert confirmed.access_level_ids == [GUEST_LEVEL]
     assert confirmed.face_version == visit.visitor.photo.name
-    assert confirmed.apply_state == ApplyState.APPLIED
+    assert confirmed.apply_state == ApplyState.WAITING
     assert confirmed.revoked_at is None
+    assert confirm().applied == 1
+    confirmed.refresh_from_db()
+    assert confirmed.apply_state == ApplyState.APPLIED
     # Kept, due when the window closes: the revocation happens on time with no ETA task.
     work.refresh_from_db()
     assert (work.due_at, work.priority, work.attempts) == (end, WorkPriority.REVOKE, 0)
@@ -177,7 +187,7 @@ def _check_in(desk: Client, visit: Visit) -> None:
 
 @pytest.mark.parametrize("how", ["cancel", "check_out"])
 def test_cancel_and_check_out_revoke_and_the_turnstile_refuses(
-    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, how: str
+    site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain, desk: Client, how: str
 ):
     visit = register()
     code = visit.visitor.person_code
@@ -192,6 +202,7 @@ def test_cancel_and_check_out_revoke_and_the_turnstile_refuses(
     assert work.priority == WorkPriority.REVOKE
 
     drain()
+    confirm()
 
     passage = site.control.passage(ENTRANCE, person_code=code)
     assert not passage.granted
@@ -213,7 +224,7 @@ def test_cancel_and_check_out_revoke_and_the_turnstile_refuses(
 
 
 def test_expiry_revokes_on_time_through_the_work_due_at_the_window_end(
-    site: SimulatorHandle, register: Register, drain: Drain
+    site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain
 ):
     visit = register(minutes=30)
     code = visit.visitor.person_code
@@ -230,16 +241,16 @@ def test_expiry_revokes_on_time_through_the_work_due_at_the_window_end(
     assert not site.control.passage(ENTRANCE, person_code=code).granted
     # The beat task closes the visit; the visit's time to revoke ends with the next run.
     close_expired_visits(now=later)
-    drain(now=later)
+    confirm(now=later)
     visit.refresh_from_db()
     assert visit.status == "no_show"
     assert visit.access_should_end_at == window_end
-    assert visit.access_revoked_at == later
+    assert visit.access_revoked_at == later + APPLY_CHECK_AFTER
     assert not AccessWork.objects.filter(person_code=code).exists()
 
 
 def test_two_overlapping_visits_one_cancelled_still_let_the_face_through(
-    site: SimulatorHandle, register: Register, drain: Drain, desk: Client
+    site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain, desk: Client
 ):
     iin = make_iin()
     short = register(national_id=iin, minutes=60)
@@ -250,6 +261,7 @@ def test_two_overlapping_visits_one_cancelled_still_let_the_face_through(
 
     desk.post(reverse("visits:cancel", args=[long.pk]))
     drain()
+    confirm()
 
     assert site.control.passage(ENTRANCE, person_code=code).granted
     person = hcp_person(site, code)
@@ -568,3 +580,40 @@ def test_the_beat_schedule_runs_the_sweep(settings: Any):
     entry = settings.CELERY_BEAT_SCHEDULE["reconcile-access"]
     assert entry["task"] == "propusk.access.tasks.reconcile_due"
     assert entry["schedule"] == settings.PROPUSK_ACCESS_SWEEP_SECONDS == 10.0
+
+
+# --- many workers ------------------------------------------------------------------------
+
+WORKER_VISITORS = 12
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_draining_at_once_reconcile_each_person_once(
+    site: SimulatorHandle, register: Register, hcp_settings: Any
+):
+    """Two workers (threads, each with its own database connection) drain the same queue in
+    small batches while HCP answers slowly: every person is reconciled by one of them, once,
+    and HCP holds one person per visitor."""
+    visits = [register(family_name=f"Guestova{n}") for n in range(WORKER_VISITORS)]
+    hcp_settings.HCP_BATCH_SIZE = 3
+    site.control.add_fault("latency", ms=15)
+    with build_client() as client:
+        results = run_together(
+            lambda: reconcile_due_work(client=client), lambda: reconcile_due_work(client=client)
+        )
+
+    assert all(isinstance(result, ReconcileResult) for result in results), results
+    assert [result.reconciled > 0 for result in results] == [True, True]  # both took part
+    assert sum(result.reconciled for result in results) == WORKER_VISITORS
+    assert sum(result.failed + result.retried for result in results) == 0
+    codes = [p["personCode"] for p in site.control.state()["persons"]]
+    assert sorted(codes) == sorted(visit.visitor.person_code for visit in visits)
+    for action in ("hcp.person_added", "hcp.membership_added"):
+        targets = [entry.target_id for entry in engine_entries(action)]
+        assert sorted(targets) == sorted(str(visit.visitor_id) for visit in visits), action
+    assert not AccessWork.objects.exclude(lease_token="").exists()
+    site.control.clear_faults()
+    assert all(
+        site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
+        for visit in visits
+    )

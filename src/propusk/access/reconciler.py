@@ -184,7 +184,7 @@ def reconcile_due_work(
             taken += len(claims)
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
             _reconcile_batch(hcp.with_priority(priority), claims, now=moment, org=org, into=result)
-        check_application(hcp.with_priority("sync"), now=now or current_time(), into=result)
+        check_application(hcp, now=now or current_time(), into=result)
     except BaseException:
         _release_leases(token)
         raise
@@ -916,13 +916,17 @@ def check_application(
     result = into if into is not None else ReconcileResult()
     every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
     waiting = HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exclude(person_id="")
+    # Asked no sooner than ``every`` after the reapplication (HCP may still list a failure of
+    # the previous one right after it) and no more often than that.
     rows = list(
         waiting.filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
-        .filter(apply_requested_at__isnull=False)
+        .filter(apply_requested_at__lte=now - every)
         .order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
     )
     if rows:
-        stats, failures = _read_application(hcp)
+        # A revocation's confirmation ends its time to revoke: it goes ahead of grants.
+        revoking = any(row.revoked_at is not None for row in rows)
+        stats, failures = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
         for row in rows:
             progress = judge_application(stats=stats, failures=failures, person_ids=[row.person_id])
             _record_application(row, progress.outcome, progress.failures, now=now, into=result)

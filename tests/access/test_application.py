@@ -1,0 +1,168 @@
+"""Whether HCP applied our changes to the devices: a simulator whose devices take a second
+(simulator time) after each reapplication, so the waiting is visible. The reconciler records
+"waiting", then "applied" (ending the time to revoke) or "failed" (a door offline: retried),
+and never hangs on an answer HCP does not give."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from hcp_simulator.testing import SimulatorHandle
+from hikcentral import HikCentralClient, PersonInput
+from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkPriority, WorkState
+from propusk.access.reconciler import ReconcileResult
+from propusk.visits.models import Visit
+
+from .conftest import ENTRANCE, GUEST_LEVEL, STAFF_ORG, start_simulator
+
+pytestmark = [pytest.mark.simulator, pytest.mark.django_db]
+
+APPLY_DELAY = 1.0
+
+Drain = Callable[..., ReconcileResult]
+Register = Callable[..., Visit]
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorHandle]:
+    yield from start_simulator(apply_delay=APPLY_DELAY)
+
+
+def devices_catch_up(site: SimulatorHandle) -> datetime:
+    """Simulator time moves past the application delay; the next check is due (our time)."""
+    site.control.advance_clock(APPLY_DELAY + 1)
+    return timezone.now() + timedelta(seconds=3)
+
+
+def test_waiting_then_applied(site: SimulatorHandle, register: Register, drain: Drain):
+    visit = register()
+    code = visit.visitor.person_code
+
+    result = drain()
+
+    assert (result.reconciled, result.waiting) == (1, 1)
+    confirmed = HcpPerson.objects.get(person_code=code)
+    assert confirmed.apply_state == ApplyState.WAITING
+    assert confirmed.apply_requested_at is not None
+    assert site.control.passage(ENTRANCE, person_code=code).reason == "not_applied"
+
+    later = devices_catch_up(site)
+    result = drain(now=later)
+
+    assert (result.reconciled, result.applied, result.waiting) == (0, 1, 0)
+    confirmed.refresh_from_db()
+    assert (confirmed.apply_state, confirmed.applied_at) == (ApplyState.APPLIED, later)
+    assert site.control.passage(ENTRANCE, person_code=code).granted
+
+
+def test_the_time_to_revoke_ends_when_hcp_applied_the_revocation(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client
+):
+    visit = register()
+    code = visit.visitor.person_code
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[visit.pk]))
+
+    drain()
+
+    visit.refresh_from_db()
+    assert visit.access_revoked_at is None  # asked, not yet on the devices
+    assert HcpPerson.objects.get(person_code=code).apply_state == ApplyState.WAITING
+    assert site.control.passage(ENTRANCE, person_code=code).granted  # the device lags
+
+    later = devices_catch_up(site)
+    drain(now=later)
+
+    visit.refresh_from_db()
+    assert visit.access_should_end_at is not None
+    assert visit.access_revoked_at == later
+    assert not site.control.passage(ENTRANCE, person_code=code).granted
+
+
+def test_a_door_that_fails_is_recorded_and_applied_again_later(
+    site: SimulatorHandle, register: Register, drain: Drain, settings: Any
+):
+    site.control.add_fault("door_offline", doorIndexCode=ENTRANCE)
+    visit = register()
+    code = visit.visitor.person_code
+    drain()
+    later = devices_catch_up(site)
+
+    result = drain(now=later)
+
+    assert result.apply_failed == 1
+    confirmed = HcpPerson.objects.get(person_code=code)
+    assert confirmed.apply_state == ApplyState.FAILED
+    assert "194" in confirmed.apply_error
+    work = AccessWork.objects.get(person_code=code)
+    retry_at = later + timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_RETRY_SECONDS)
+    assert (work.state, work.due_at) == (WorkState.PENDING, retry_at)
+
+    site.control.clear_faults()
+    assert drain(now=retry_at).reconciled == 1  # nothing differs: only the reapplication
+    assert HcpPerson.objects.get(person_code=code).apply_state == ApplyState.WAITING
+    site.control.advance_clock(APPLY_DELAY + 1)
+    drain(now=retry_at + timedelta(seconds=3))
+
+    assert HcpPerson.objects.get(person_code=code).apply_state == ApplyState.APPLIED
+    assert site.control.passage(ENTRANCE, person_code=code).granted
+    assert AccessWork.objects.get(person_code=code).priority == WorkPriority.REVOKE
+
+
+def test_an_answer_that_does_not_say_is_taken_as_applied_after_a_while(
+    site: SimulatorHandle, register: Register, drain: Drain, settings: Any
+):
+    site.control.set_quirks(application_result_shape="empty")
+    visit = register()
+    code = visit.visitor.person_code
+    drain()
+    site.control.advance_clock(APPLY_DELAY + 1)
+
+    soon = drain(now=timezone.now() + timedelta(seconds=3))
+    assert HcpPerson.objects.get(person_code=code).apply_state == ApplyState.WAITING
+    assert soon.applied == 0
+
+    after = timezone.now() + timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_ASSUME_SECONDS + 1)
+    assert drain(now=after).applied == 1
+    assert HcpPerson.objects.get(person_code=code).apply_state == ApplyState.APPLIED
+
+
+def test_waiting_that_never_ends_is_recorded_as_not_known(
+    site: SimulatorHandle, register: Register, drain: Drain, settings: Any, hcp: HikCentralClient
+):
+    # Someone else's change that nobody applies: HCP's counts say "waiting" for the whole site.
+    now = datetime.now(UTC).replace(microsecond=0)
+    employee = hcp.add_person(
+        PersonInput(
+            person_code="E2002",
+            org_index_code=STAFF_ORG,
+            family_name="Bekov",
+            given_name="Arman",
+            begin_time=now - timedelta(days=1),
+            end_time=now + timedelta(days=100),
+        )
+    )
+    hcp.add_persons_to_access_level(GUEST_LEVEL, [employee])
+    visit = register()
+    code = visit.visitor.person_code
+    drain()
+    site.control.advance_clock(APPLY_DELAY + 1)
+    drain(now=timezone.now() + timedelta(seconds=3))
+    assert HcpPerson.objects.get(person_code=code).apply_state == ApplyState.WAITING
+
+    after = timezone.now() + timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS + 1)
+    result = drain(now=after)
+
+    confirmed = HcpPerson.objects.get(person_code=code)
+    assert confirmed.apply_state == ApplyState.UNKNOWN
+    assert "still reported changes waiting" in confirmed.apply_error
+    assert result.waiting == 0
+    assert site.control.passage(ENTRANCE, person_code=code).granted  # ours did reach the door
