@@ -325,7 +325,7 @@ def test_under_saturation_revocations_go_first_then_grants_then_syncs(backend, t
     assert order[:last_grant].count("sync") <= 1, order
 
 
-def test_the_file_backend_directory_is_created_on_first_use(tmp_path: Path):
+def test_the_file_backend_directory_is_created_on_first_use(tmp_path: Path) -> None:
     url = (tmp_path / "var" / "hcp-throttle").as_uri()
     SharedRateLimiter.from_url(url, rate=10, burst=4, max_wait=1).acquire(priority="grant")
     assert (tmp_path / "var" / "hcp-throttle" / "bucket").stat().st_size == 16
