@@ -486,6 +486,49 @@ def test_a_permanent_error_fails_that_work_visibly_and_the_others_go_on(
     assert site.control.passage(ENTRANCE, person_code=failed.person_code).granted
 
 
+def test_an_access_level_hcp_does_not_know_fails_only_the_persons_who_need_it(
+    site: SimulatorHandle, register: Register, drain: Drain, guest_policy: AccessLevelPolicy
+):
+    """One batch, one membership call for level 1 and one for the unknown level: the error
+    lands on the person of the misconfigured policy; the other is enrolled."""
+    misconfigured = AccessLevelPolicy.objects.create(
+        key="library", name="Library", hcp_access_level_ids=["99"]
+    )
+    broken = register(family_name="Akhmetova", policy=misconfigured)
+    fine = register(family_name="Seitkali", policy=guest_policy)
+
+    result = drain()
+
+    assert (result.reconciled, result.failed) == (1, 1)
+    work = AccessWork.objects.get(person_code=broken.visitor.person_code)
+    assert (work.state, work.last_error_code) == (WorkState.FAILED, "128")
+    assert "HCP error 128" in work.last_error_message
+    assert site.control.passage(ENTRANCE, person_code=fine.visitor.person_code).granted
+    # HCP holds the person of the failed work; what it may hold is recorded for the retry.
+    assert HcpPerson.objects.get(person_code=broken.visitor.person_code).needs_reapply
+
+
+def test_a_refused_batch_call_is_asked_again_person_by_person(
+    site: SimulatorHandle, register: Register, drain: Drain
+):
+    """HCP refuses a whole membership call when one of its persons is unknown: the batch is
+    asked again one person at a time, so only that person's work could fail."""
+    visits = [register(family_name=name) for name in ("Akhmetova", "Seitkali", "Omarova")]
+    site.control.add_fault(
+        "code",
+        path="/api/acs/v1/privilege/group/single/addPersons",
+        count=1,
+        code="128",
+        msg="The requested resource does not exist.",
+    )
+
+    result = drain()
+
+    assert (result.reconciled, result.failed) == (3, 0)
+    for visit in visits:
+        assert site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
+
+
 # --- ownership ---------------------------------------------------------------------------
 
 

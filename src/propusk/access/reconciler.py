@@ -591,6 +591,11 @@ def _apply_memberships(
     for run in runs:
         error = broken.get(run.claim.pk)
         if error is not None:
+            # What HCP accepted so far is kept (the levels it may hold among them); the retry
+            # asks for every level again and reapplies.
+            _save_confirmed(
+                run, now=now, apply_state=None, needs_reapply=True, levels=run.held | run.wanted
+            )
             _settle(run.claim, error, now=now, into=into)
             continue
         for action, levels in (
@@ -631,25 +636,32 @@ def _change_members(
                 broken[run.claim.pk] = exc
             continue
         except PermanentError as exc:
-            if isinstance(exc, HCPNotFound) and missing_ok:
-                # The level (or the person) is gone from HCP: so is the membership.
-                pass
-            elif len(todo) == 1:
-                broken[todo[0].claim.pk] = exc
-                continue
-            else:
-                for run in todo:
-                    try:
-                        call(level, [run.person_id])
-                    except HikCentralError as single:
-                        if not (missing_ok and isinstance(single, HCPNotFound)):
-                            broken[run.claim.pk] = single
-                            continue
+            # HCP refuses the whole call for one bad person: one by one, each gets its answer.
+            answers: list[tuple[PersonRun, HikCentralError | None]] = (
+                [(todo[0], exc)]
+                if len(todo) == 1
+                else [(run, _member_call(call, level, run)) for run in todo]
+            )
+            for run, error in answers:
+                if error is None or (missing_ok and isinstance(error, HCPNotFound)):
+                    # Not found on removal: the level (or the person) is gone, so is the membership.
                     done[run.claim.pk].append(level)
-                continue
+                else:
+                    broken[run.claim.pk] = error
+            continue
         for run in todo:
             done[run.claim.pk].append(level)
     return done
+
+
+def _member_call(
+    call: Callable[[str, Iterable[str]], None], level: str, run: PersonRun
+) -> HikCentralError | None:
+    try:
+        call(level, [run.person_id])
+    except HikCentralError as exc:
+        return exc
+    return None
 
 
 def _reapply(
