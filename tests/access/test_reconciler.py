@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from propusk.access.reconciler import (
 )
 from propusk.access.work import request_reconcile
 from propusk.audit.models import AuditEntry
-from propusk.integrations.hikcentral.factory import build_client
+from propusk.integrations.hikcentral.factory import build_client, build_config
 from propusk.visitors.models import Visitor, new_person_code
 from propusk.visits.models import Visit
 from propusk.visits.services import close_expired_visits
@@ -174,6 +175,38 @@ def test_two_policies_give_the_union_of_their_levels_while_both_windows_are_open
     person = hcp_person(site, first.visitor.person_code)
     assert sorted(person["accessLevels"]) == [GUEST_LEVEL, VIP_LEVEL]
     assert site.control.passage(ADMINISTRATION, person_code=first.visitor.person_code).granted
+
+
+@dataclass
+class CountingLimiter:
+    """Counts the HTTP requests the client sends, by priority (it asks before each one)."""
+
+    priorities: list[str] = field(default_factory=list)
+
+    def acquire(self, *, priority: str) -> None:
+        self.priorities.append(priority)
+
+
+def test_memberships_and_reapplication_are_batched_across_persons(
+    site: SimulatorHandle, register: Register, hcp_settings: Any, desk: Client
+):
+    """Twenty new visitors cost one look-up and one add each, and for all of them together:
+    one organisation look-up, one addPersons, one door list and one reapplication."""
+    visits = [register(family_name=f"Guestova{n}") for n in range(20)]
+    hcp_settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS = 3600  # no application check here
+    limiter = CountingLimiter()
+    with HikCentralClient(build_config(), rate_limiter=limiter) as client:
+        result = reconcile_due_work(client=client)
+        assert result.reconciled == 20
+        assert limiter.priorities == ["grant"] * (20 + 20 + 4)
+
+        for visit in visits[:5]:
+            desk.post(reverse("visits:cancel", args=[visit.pk]))
+        limiter.priorities.clear()
+        assert reconcile_due_work(client=client).reconciled == 5
+    # Per person a look-up and an update; together the organisation, a deletePersons, a door
+    # list and a reapplication - all asked as revocations.
+    assert limiter.priorities == ["revoke"] * (5 + 5 + 4)
 
 
 # --- revoking ----------------------------------------------------------------------------

@@ -173,7 +173,7 @@ def reconcile_due_work(
     batch_size = hcp.config.batch_size
     token = secrets.token_hex(16)
     result = ReconcileResult()
-    org = OurOrganisation(hcp)
+    org = OurOrganisation()
     taken = 0
     try:
         while taken < cap:
@@ -272,20 +272,23 @@ def _reconcile_person(
     confirmed = HcpPerson.objects.filter(person_code=claim.person_code).first()
     run = PersonRun(claim=claim, desired=desired, confirmed=confirmed)
     info = _look_up(hcp, claim.person_code)
+    if info is None and desired.person is None:
+        return run  # nothing in HCP, nothing wanted
+    ours = org.index_code(hcp)
     if info is not None:
-        _check_ours(info, org)
+        _check_ours(info, ours)
         _adopt(run, info)
     if desired.person is None:
         if info is not None:
             _revoke(hcp, run, info, now=now)
         return run
     if info is None:
-        found = _add(hcp, run, desired.person, org=org)
+        found = _add(hcp, run, desired.person, ours=ours)
         if found is not None:  # the add's answer was lost, or someone added it meanwhile
             _adopt(run, found)
-            _update_if_needed(hcp, run, desired.person, found, org=org)
+            _update_if_needed(hcp, run, desired.person, found, ours=ours)
     else:
-        _update_if_needed(hcp, run, desired.person, info, org=org)
+        _update_if_needed(hcp, run, desired.person, info, ours=ours)
     _enrol_face_if_needed(hcp, run, desired.person)
     run.wanted = desired.person.grant.access_level_ids
     return run
@@ -298,13 +301,13 @@ def _look_up(hcp: HikCentralClient, person_code: str) -> PersonInfo | None:
         return None
 
 
-def _check_ours(info: PersonInfo, org: OurOrganisation) -> None:
-    if info.org_index_code != org.index_code:
+def _check_ours(info: PersonInfo, ours: str) -> None:
+    if info.org_index_code != ours:
         raise WorkFailed(
             "not_ours",
             f"HCP person {info.person_id} with code {info.person_code} is in organisation "
-            f"{info.org_index_code}, not in {org.name!r} ({org.index_code}): not ours, left "
-            "unchanged",
+            f"{info.org_index_code}, not in {settings.HCP_ORG_NAME!r} ({ours}): not ours, "
+            "left unchanged",
         )
 
 
@@ -327,11 +330,11 @@ def _adopt(run: PersonRun, info: PersonInfo) -> None:
 
 
 def _add(
-    hcp: HikCentralClient, run: PersonRun, person: DesiredPerson, *, org: OurOrganisation
+    hcp: HikCentralClient, run: PersonRun, person: DesiredPerson, *, ours: str
 ) -> PersonInfo | None:
     """Add the person with its face. None: added by this call; else the person HCP holds
     after an answer that was lost (``may_have_applied``) or a simultaneous add."""
-    data = _person_input(person, org.index_code)
+    data = _person_input(person, ours)
     face = _face_jpeg(person.face_version)
     try:
         if face is None:
@@ -344,7 +347,7 @@ def _add(
         found = _look_up(hcp, run.person_code)
         if found is None:
             raise
-        _check_ours(found, org)
+        _check_ours(found, ours)
         logger.info(
             "access: add of %s answered %s, found it in HCP as person %s",
             run.person_code,
@@ -356,7 +359,7 @@ def _add(
             _audit(
                 run,
                 "hcp.person_added",
-                sent=_added(run, data, org, face=face is not None),
+                sent=_added(run, data, face=face is not None),
                 answer={"person_id": found.person_id, "answer_lost": True},
             )
         return found
@@ -366,18 +369,16 @@ def _add(
     _audit(
         run,
         "hcp.person_added",
-        sent=_added(run, data, org, face=run.has_face),
+        sent=_added(run, data, face=run.has_face),
         answer={"person_id": person_id},
     )
     return None
 
 
-def _added(
-    run: PersonRun, data: PersonInput, org: OurOrganisation, *, face: bool
-) -> dict[str, object]:
+def _added(run: PersonRun, data: PersonInput, *, face: bool) -> dict[str, object]:
     return {
         "person_code": run.person_code,
-        "org_index_code": org.index_code,
+        "org_index_code": data.org_index_code,
         "begin_time": data.begin_time,
         "end_time": data.end_time,
         "face": face,
@@ -408,9 +409,9 @@ def _update_if_needed(
     person: DesiredPerson,
     info: PersonInfo,
     *,
-    org: OurOrganisation,
+    ours: str,
 ) -> None:
-    data = _person_input(person, org.index_code, keep_from=info)
+    data = _person_input(person, ours, keep_from=info)
     if not _person_differs(info, data):
         return
     hcp.update_person(info.person_id, data)
@@ -1035,16 +1036,13 @@ class OurOrganisation:
     created by hand in HCP. Missing or ambiguous, the work fails with a message saying so.
     """
 
-    hcp: HikCentralClient
     name: str = field(default_factory=lambda: settings.HCP_ORG_NAME)
     _index_code: str | None = None
 
-    @property
-    def index_code(self) -> str:
+    def index_code(self, hcp: HikCentralClient) -> str:
         if self._index_code is None:
-            matches = [
-                org for org in self.hcp.list_orgs(org_name=self.name) if org.org_name == self.name
-            ]
+            orgs = hcp.list_orgs(org_name=self.name)  # also lists the matches' ancestors
+            matches = [org for org in orgs if org.org_name == self.name]
             if not matches:
                 raise WorkFailed(
                     "org_missing",
