@@ -41,7 +41,7 @@ def devices_catch_up(site: SimulatorHandle) -> datetime:
     return timezone.now() + timedelta(seconds=3)
 
 
-def test_waiting_then_applied(site: SimulatorHandle, register: Register, drain: Drain):
+def test_waiting_then_applied(site: SimulatorHandle, register: Register, drain: Drain) -> None:
     visit = register()
     code = visit.visitor.person_code
 
@@ -64,7 +64,7 @@ def test_waiting_then_applied(site: SimulatorHandle, register: Register, drain: 
 
 def test_the_time_to_revoke_ends_when_hcp_applied_the_revocation(
     site: SimulatorHandle, register: Register, drain: Drain, desk: Client
-):
+) -> None:
     visit = register()
     code = visit.visitor.person_code
     drain()
@@ -89,7 +89,7 @@ def test_the_time_to_revoke_ends_when_hcp_applied_the_revocation(
 
 def test_a_door_that_fails_is_recorded_and_applied_again_later(
     site: SimulatorHandle, register: Register, drain: Drain, settings: Any
-):
+) -> None:
     site.control.add_fault("door_offline", doorIndexCode=ENTRANCE)
     visit = register()
     code = visit.visitor.person_code
@@ -119,7 +119,7 @@ def test_a_door_that_fails_is_recorded_and_applied_again_later(
 
 def test_an_answer_that_does_not_say_is_taken_as_applied_after_a_while(
     site: SimulatorHandle, register: Register, drain: Drain, settings: Any
-):
+) -> None:
     site.control.set_quirks(application_result_shape="empty")
     visit = register()
     code = visit.visitor.person_code
@@ -137,7 +137,7 @@ def test_an_answer_that_does_not_say_is_taken_as_applied_after_a_while(
 
 def test_waiting_that_never_ends_is_recorded_as_not_known(
     site: SimulatorHandle, register: Register, drain: Drain, settings: Any, hcp: HikCentralClient
-):
+) -> None:
     # Someone else's change that nobody applies: HCP's counts say "waiting" for the whole site.
     now = datetime.now(UTC).replace(microsecond=0)
     employee = hcp.add_person(
@@ -166,3 +166,20 @@ def test_waiting_that_never_ends_is_recorded_as_not_known(
     assert "still reported changes waiting" in confirmed.apply_error
     assert result.waiting == 0
     assert site.control.passage(ENTRANCE, person_code=code).granted  # ours did reach the door
+
+
+def test_the_task_looks_at_the_devices_again_soon_once(
+    site: SimulatorHandle, register: Register, hcp_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While persons wait for the devices, the task schedules one follow-up run a moment
+    later (not one per run), instead of leaving the confirmation to the next sweep."""
+    from propusk.access import tasks
+
+    scheduled: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks.reconcile_due, "apply_async", lambda **kw: scheduled.append(kw))
+    register()
+
+    assert tasks.reconcile_due.apply().get()["waiting"] == 1
+    assert tasks.reconcile_due.apply().get()["waiting"] == 1
+
+    assert scheduled == [{"countdown": hcp_settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS}]

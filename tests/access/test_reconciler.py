@@ -79,7 +79,7 @@ def assert_no_personal_data(*texts: str) -> None:
 
 def test_a_registered_visit_enrols_the_person_and_the_turnstile_lets_the_face_through(
     site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain
-):
+) -> None:
     visit = register(minutes=120)
     code = visit.visitor.person_code
     work = AccessWork.objects.get(person_code=code)
@@ -125,7 +125,9 @@ def test_a_registered_visit_enrols_the_person_and_the_turnstile_lets_the_face_th
     assert_no_personal_data("Nurlanova", "Aigerim", "701", "jpg")
 
 
-def test_running_again_changes_nothing(site: SimulatorHandle, register: Register, drain: Drain):
+def test_running_again_changes_nothing(
+    site: SimulatorHandle, register: Register, drain: Drain
+) -> None:
     visit = register()
     drain()
     before = hcp_person(site, visit.visitor.person_code)
@@ -142,7 +144,7 @@ def test_running_again_changes_nothing(site: SimulatorHandle, register: Register
 
 def test_a_window_in_the_future_is_set_ahead_and_its_work_is_due_at_the_change(
     site: SimulatorHandle, register: Register, drain: Drain
-):
+) -> None:
     start = (timezone.now() + timedelta(days=1)).replace(second=0, microsecond=0)
     visit = register(start=start, minutes=60)
     code = visit.visitor.person_code
@@ -164,7 +166,7 @@ def test_a_window_in_the_future_is_set_ahead_and_its_work_is_due_at_the_change(
 
 def test_two_policies_give_the_union_of_their_levels_while_both_windows_are_open(
     site: SimulatorHandle, register: Register, drain: Drain, vip_policy: AccessLevelPolicy
-):
+) -> None:
     iin = make_iin()
     first = register(national_id=iin, minutes=60)
     second = register(national_id=iin, minutes=240, policy=vip_policy)
@@ -189,7 +191,7 @@ class CountingLimiter:
 
 def test_memberships_and_reapplication_are_batched_across_persons(
     site: SimulatorHandle, register: Register, hcp_settings: Any, desk: Client
-):
+) -> None:
     """Twenty new visitors cost one look-up and one add each, and for all of them together:
     one organisation look-up, one addPersons, one door list and one reapplication."""
     visits = [register(family_name=f"Guestova{n}") for n in range(20)]
@@ -221,7 +223,7 @@ def _check_in(desk: Client, visit: Visit) -> None:
 @pytest.mark.parametrize("how", ["cancel", "check_out"])
 def test_cancel_and_check_out_revoke_and_the_turnstile_refuses(
     site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain, desk: Client, how: str
-):
+) -> None:
     visit = register()
     code = visit.visitor.person_code
     drain()
@@ -258,7 +260,7 @@ def test_cancel_and_check_out_revoke_and_the_turnstile_refuses(
 
 def test_expiry_revokes_on_time_through_the_work_due_at_the_window_end(
     site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain
-):
+) -> None:
     visit = register(minutes=30)
     code = visit.visitor.person_code
     drain()
@@ -284,7 +286,7 @@ def test_expiry_revokes_on_time_through_the_work_due_at_the_window_end(
 
 def test_two_overlapping_visits_one_cancelled_still_let_the_face_through(
     site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain, desk: Client
-):
+) -> None:
     iin = make_iin()
     short = register(national_id=iin, minutes=60)
     long = register(national_id=iin, minutes=240)
@@ -309,7 +311,7 @@ def test_two_overlapping_visits_one_cancelled_still_let_the_face_through(
 
 def test_a_merged_visitor_has_its_person_revoked(
     site: SimulatorHandle, register: Register, drain: Drain, desk: Client, host: Any
-):
+) -> None:
     iin = make_iin()
     stored = register(national_id=iin, minutes=60).visitor
     # The host registers the same ID number: a new record, checked at the desk on arrival.
@@ -356,7 +358,9 @@ def test_a_merged_visitor_has_its_person_revoked(
 # --- faces -------------------------------------------------------------------------------
 
 
-def test_a_new_face_is_enrolled_again(site: SimulatorHandle, register: Register, drain: Drain):
+def test_a_new_face_is_enrolled_again(
+    site: SimulatorHandle, register: Register, drain: Drain
+) -> None:
     iin = make_iin()
     visit = register(national_id=iin, photo=make_jpeg(color=(200, 160, 140)))
     with visit.visitor.photo.open("rb") as stored:
@@ -380,7 +384,7 @@ def test_a_new_face_is_enrolled_again(site: SimulatorHandle, register: Register,
 
 def test_a_face_hcp_refuses_is_recorded_and_the_rest_goes_on(
     site: SimulatorHandle, register: Register, drain: Drain, settings: Any
-):
+) -> None:
     refused = register(family_name="Akhmetova")
     accepted = register(family_name="Seitkali")
     # A face HCP cannot use (the simulator, like HCP, refuses faces under 16 pixels).
@@ -411,7 +415,7 @@ def test_a_face_hcp_refuses_is_recorded_and_the_rest_goes_on(
 
 def test_a_lost_answer_to_add_is_looked_up_never_added_twice(
     site: SimulatorHandle, register: Register, drain: Drain
-):
+) -> None:
     visit = register()
     code = visit.visitor.person_code
     site.control.add_fault("lost_response", path="/api/resource/v1/person/single/add", count=1)
@@ -430,7 +434,7 @@ def test_a_lost_answer_to_add_is_looked_up_never_added_twice(
 
 def test_a_lost_answer_and_a_failed_look_up_retry_later_and_still_make_one_person(
     site: SimulatorHandle, register: Register, drain: Drain
-):
+) -> None:
     visit = register()
     code = visit.visitor.person_code
     site.control.add_fault("lost_response", path="/api/resource/v1/person/single/add", count=1)
@@ -448,7 +452,7 @@ def test_a_lost_answer_and_a_failed_look_up_retry_later_and_still_make_one_perso
 
 def test_server_errors_and_timeouts_are_retried_with_backoff_until_converged(
     site: SimulatorHandle, register: Register, drain: Drain
-):
+) -> None:
     visit = register()
     code = visit.visitor.person_code
     site.control.add_fault("http", path="/api/resource/v1/person/personCode/*", status=503, count=1)
@@ -481,7 +485,7 @@ def test_server_errors_and_timeouts_are_retried_with_backoff_until_converged(
 
 def test_a_permanent_error_fails_that_work_visibly_and_the_others_go_on(
     site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp: HikCentralClient
-):
+) -> None:
     first = register(family_name="Akhmetova")
     second = register(family_name="Seitkali")
     site.control.add_fault(
@@ -521,7 +525,7 @@ def test_a_permanent_error_fails_that_work_visibly_and_the_others_go_on(
 
 def test_an_access_level_hcp_does_not_know_fails_only_the_persons_who_need_it(
     site: SimulatorHandle, register: Register, drain: Drain, guest_policy: AccessLevelPolicy
-):
+) -> None:
     """One batch, one membership call for level 1 and one for the unknown level: the error
     lands on the person of the misconfigured policy; the other is enrolled."""
     misconfigured = AccessLevelPolicy.objects.create(
@@ -543,7 +547,7 @@ def test_an_access_level_hcp_does_not_know_fails_only_the_persons_who_need_it(
 
 def test_a_refused_batch_call_is_asked_again_person_by_person(
     site: SimulatorHandle, register: Register, drain: Drain
-):
+) -> None:
     """HCP refuses a whole membership call when one of its persons is unknown: the batch is
     asked again one person at a time, so only that person's work could fail."""
     visits = [register(family_name=name) for name in ("Akhmetova", "Seitkali", "Omarova")]
@@ -567,7 +571,7 @@ def test_a_refused_batch_call_is_asked_again_person_by_person(
 
 def test_our_code_outside_our_organisation_and_others_persons_are_never_touched(
     site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp: HikCentralClient
-):
+) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     employee = PersonInput(
         person_code="E1001",
@@ -609,7 +613,7 @@ def test_our_code_outside_our_organisation_and_others_persons_are_never_touched(
 
 def test_a_missing_organisation_fails_with_a_clear_message(
     site: SimulatorHandle, register: Register, drain: Drain, settings: Any
-):
+) -> None:
     settings.HCP_ORG_NAME = "Guests of the rector"
     visit = register()
 
@@ -622,7 +626,7 @@ def test_a_missing_organisation_fails_with_a_clear_message(
     assert not site.control.state()["persons"]
 
 
-def test_visitor_person_codes_carry_our_prefix():
+def test_visitor_person_codes_carry_our_prefix() -> None:
     assert all(new_person_code().startswith(OUR_PERSON_CODE_PREFIX) for _ in range(50))
 
 
@@ -631,7 +635,7 @@ def test_visitor_person_codes_carry_our_prefix():
 
 def test_the_task_drains_with_the_client_built_from_settings(
     site: SimulatorHandle, register: Register, hcp_settings: Any
-):
+) -> None:
     from propusk.access.tasks import reconcile_due
 
     visit = register()
@@ -642,7 +646,9 @@ def test_the_task_drains_with_the_client_built_from_settings(
     assert site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
 
 
-def test_without_hcp_configured_the_task_leaves_the_work_waiting(register: Register, settings: Any):
+def test_without_hcp_configured_the_task_leaves_the_work_waiting(
+    register: Register, settings: Any
+) -> None:
     from propusk.access.tasks import reconcile_due
 
     settings.HCP_BASE_URL = ""
@@ -652,7 +658,7 @@ def test_without_hcp_configured_the_task_leaves_the_work_waiting(register: Regis
     assert AccessWork.objects.get(person_code=visit.visitor.person_code).state == WorkState.PENDING
 
 
-def test_the_beat_schedule_runs_the_sweep(settings: Any):
+def test_the_beat_schedule_runs_the_sweep(settings: Any) -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["reconcile-access"]
     assert entry["task"] == "propusk.access.tasks.reconcile_due"
     assert entry["schedule"] == settings.PROPUSK_ACCESS_SWEEP_SECONDS == 10.0
@@ -666,7 +672,7 @@ WORKER_VISITORS = 12
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_workers_draining_at_once_reconcile_each_person_once(
     site: SimulatorHandle, register: Register, hcp_settings: Any
-):
+) -> None:
     """Two workers (threads, each with its own database connection) drain the same queue in
     small batches while HCP answers slowly: every person is reconciled by one of them, once,
     and HCP holds one person per visitor."""
