@@ -183,3 +183,29 @@ def test_the_task_looks_at_the_devices_again_soon_once(
     assert tasks.reconcile_due.apply().get()["waiting"] == 1
 
     assert scheduled == [{"countdown": hcp_settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS}]
+
+
+def test_a_visit_whose_end_changed_nothing_in_hcp_is_revoked_with_the_waiting_change(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client
+) -> None:
+    """A short visit inside a long one is cancelled while the devices still wait for the
+    enrolment: HCP needs no change, and the short visit's time to revoke ends when the
+    enrolment is applied."""
+    from tests.factories import make_iin
+
+    iin = make_iin()
+    long = register(national_id=iin, minutes=240)
+    short = register(national_id=iin, minutes=60)
+    drain()
+    desk.post(reverse("visits:cancel", args=[short.pk]))
+    drain()
+    short.refresh_from_db()
+    assert short.access_revoked_at is None
+
+    later = devices_catch_up(site)
+    drain(now=later)
+
+    short.refresh_from_db()
+    assert short.access_revoked_at == later
+    long.refresh_from_db()
+    assert long.access_revoked_at is None

@@ -731,9 +731,12 @@ def _save_confirmed(
         "access_level_ids": sorted(run.held if levels is None else levels),
         "face_version": run.face_version,
         "face_rejected_reason": run.face_rejected_reason,
-        "reconciled_at": now,
         "needs_reapply": needs_reapply,
     }
+    if not needs_reapply:
+        # HCP holds the desired state read at ``now``: once the devices have what was last
+        # asked for, the visits that ended before then no longer give access.
+        values["reconciled_at"] = now
     if apply_state == ApplyState.WAITING:
         values.update(apply_requested_at=now, apply_checked_at=None)
     elif apply_state == ApplyState.APPLIED:
@@ -986,7 +989,8 @@ def _record_application(
             if still_mine.update(
                 apply_state=ApplyState.APPLIED, applied_at=now, apply_checked_at=now, apply_error=""
             ):
-                _mark_visits_revoked(row.visitor_id, read_at=row.apply_requested_at, at=now)
+                read_at = max(row.apply_requested_at, row.reconciled_at or row.apply_requested_at)
+                _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
                 into.applied += 1
         return
     if outcome == ApplicationOutcome.FAILED:
