@@ -19,6 +19,13 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _own_hcp_throttle(settings, tmp_path_factory):
+    """Each test has its own HCP call bucket and circuit breaker (shared_state in a fresh
+    directory): a breaker one test opened must not refuse the next test's calls."""
+    settings.HCP_RATE_LIMIT_URL = tmp_path_factory.mktemp("hcp-throttle").as_uri()
+
+
 def make_user(username: str, *roles: Role, department: Department | None = None) -> User:
     user = User.objects.create_user(
         username=username,

@@ -19,6 +19,12 @@ os.environ.setdefault("PROPUSK_LOOKUP_HASH_KEY", "test-only-lookup-hash-key")
 
 from propusk.settings import *  # noqa: E402,F403
 
+# The shared HCP rate limit (integrations/hikcentral/limiter.py) at a rate no test reaches, so
+# tests that talk to the simulator are not slowed by it; its own tests (tests/integrations) set
+# theirs. Its state and the circuit breaker's are per test (tests/conftest.py).
+HCP_RATE_LIMIT_PER_SECOND = 1000.0
+HCP_RATE_LIMIT_BURST = 1000
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LANGUAGE_CODE = "en"
 

@@ -13,6 +13,7 @@ from datetime import timedelta, timezone
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,12 @@ from hikcentral import (
     HikCentralConfig,
     RateLimiter,
 )
-from propusk.integrations.hikcentral.breaker import CircuitOpen, SharedCircuitBreaker
+from propusk.integrations.hikcentral.breaker import (
+    CircuitOpen,
+    SharedCircuitBreaker,
+    build_circuit_breaker,
+)
+from propusk.integrations.hikcentral.factory import build_client
 from propusk.integrations.hikcentral.limiter import SharedRateLimiter
 
 from .conftest import FakeClock
@@ -176,3 +182,23 @@ def test_a_failing_hcp_opens_the_breaker_and_nothing_reaches_it_until_the_probe(
         assert breaker.state().state == "closed"
         client.version()
     assert limiter.calls == 6
+
+
+def test_clients_from_the_factory_share_one_breaker(
+    hcp_site: SimulatorHandle, settings: Any
+) -> None:
+    """Every client build_client() makes (one per worker process) uses the shared limiter and
+    breaker: failures seen by one pause the others."""
+    settings.HCP_BASE_URL = hcp_site.base_url
+    settings.HCP_APP_KEY = hcp_site.app_key
+    settings.HCP_APP_SECRET = hcp_site.app_secret
+    settings.HCP_CIRCUIT_BREAKER_FAILURES = 2
+    with build_client() as first, build_client() as second:
+        second.version()
+        hcp_site.control.add_fault("http", path=VERSION_PATH, count=2, status=502)
+        for _ in range(2):
+            with pytest.raises(HCPServerError):
+                first.version()
+        with pytest.raises(CircuitOpen):
+            second.version()
+    assert build_circuit_breaker().state().state == "open"

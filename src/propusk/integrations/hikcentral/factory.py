@@ -12,6 +12,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hikcentral import ConfigError, HikCentralClient, HikCentralConfig
 
+from .breaker import build_circuit_breaker
+from .limiter import build_rate_limiter
+
 
 def build_config() -> HikCentralConfig:
     """The client configuration from settings; ImproperlyConfigured names the bad setting."""
@@ -35,7 +38,15 @@ def build_config() -> HikCentralConfig:
 
 
 def build_client(**kwargs: Any) -> HikCentralClient:
-    """A client from settings; ``kwargs`` go to HikCentralClient (rate_limiter, ...)."""
+    """A client from settings; ``kwargs`` go to HikCentralClient (response_observer, ...).
+
+    Unless given, its requests go through the one rate limiter and the one circuit breaker
+    every process shares (``limiter``, ``breaker``; docs/hikcentral.md).
+    """
+    if "rate_limiter" not in kwargs:
+        kwargs["rate_limiter"] = build_rate_limiter()
+    if "circuit_breaker" not in kwargs:
+        kwargs["circuit_breaker"] = build_circuit_breaker()
     return HikCentralClient(build_config(), **kwargs)
 
 
