@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--utc-offset", default="+05:00", help="site offset used in every time (default +05:00)")
     add("--seed-demo", action="store_true", help="start with the demo doors and access levels")
     add(
+        "--org",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an organisation under the root that the site always has (repeatable); added at"
+        " start, after loading --state-file and on reset if none has that name",
+    )
+    add(
         "--apply-delay",
         type=float,
         default=1.0,
@@ -132,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         app_secret=app_secret,
         utc_offset=offset,
         seed_demo=args.seed_demo,
+        orgs=tuple(args.org),
         apply_delay=args.apply_delay,
         timestamp_window=args.timestamp_window,
         auth_failure_status=args.auth_failure_status,

@@ -18,6 +18,9 @@ class SimulatorConfig:
     # Site time zone: every time the simulator writes carries this offset.
     utc_offset: timezone = field(default_factory=lambda: timezone(timedelta(hours=5)))
     seed_demo: bool = False
+    # Organisations (by name) under the root that the site always has: added at start, after
+    # loading a state file and on reset, when no organisation has that name.
+    orgs: tuple[str, ...] = ()
     # Devices: seconds between a reapplication call and the change reaching the turnstiles.
     apply_delay: float = 1.0
     # Gateway.

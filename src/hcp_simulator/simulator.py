@@ -29,6 +29,7 @@ class Simulator:
     def __init__(self, config: SimulatorConfig, state: SiteState | None = None) -> None:
         self.config = config
         self.state = state or SiteState.fresh(seed_demo=config.seed_demo)
+        self.state.ensure_orgs(config.orgs)
         self.clock = SimClock(self.state.clock_offset)
         self.verifier = SignatureVerifier(
             {config.app_key: config.app_secret}, config.timestamp_window
@@ -55,6 +56,7 @@ class Simulator:
     def reset(self, *, seed_demo: bool | None = None) -> None:
         demo = self.config.seed_demo if seed_demo is None else seed_demo
         self.state = SiteState.fresh(seed_demo=demo)
+        self.state.ensure_orgs(self.config.orgs)
         self.clock = SimClock(0.0)
         self.faults.clear()
         self.quirks = self.config.quirks

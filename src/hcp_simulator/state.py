@@ -209,6 +209,15 @@ class SiteState:
             for old in dropped:
                 self.events_by_pic.pop(old.pic_uri, None)
 
+    def ensure_orgs(self, names: tuple[str, ...]) -> None:
+        """Add an organisation under the root for each name no organisation has yet."""
+        for name in names:
+            if any(org.org_name == name for org in self.orgs.values()):
+                continue
+            codes = [int(code) for code in self.orgs if code.isdigit()]
+            code = str(max(codes, default=0) + 1)
+            self.orgs[code] = Org(code, name, ROOT_ORG)
+
     def upsert_door(self, door: Door) -> None:
         self.doors[door.door_index_code] = door
         self.applied.setdefault(door.door_index_code, {})

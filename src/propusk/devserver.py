@@ -88,7 +88,9 @@ def main() -> int:
         "hcp",
         f"{BIN_DIR / 'hcp-simulator'} --host 127.0.0.1 --port {simulator_port}"
         f" --app-key {dev_env['HCP_APP_KEY']} --app-secret-file {secret_file}"
-        f" --seed-demo --state-file {var_dir / 'hcp-simulator.json'}",
+        f" --seed-demo --state-file {var_dir / 'hcp-simulator.json'}"
+        # The organisation the access engine keeps our persons in (HCP_ORG_NAME's default).
+        " --org 'Propusk visitors'",
         env=env,
     )
     manager.add_process(
