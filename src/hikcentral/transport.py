@@ -29,6 +29,7 @@ from hikcentral.config import HikCentralConfig
 from hikcentral.envelope import check_envelope, parse_envelope
 from hikcentral.errors import (
     HCPNetworkError,
+    HCPNotFound,
     HCPPermissionDenied,
     HCPProtocolError,
     HCPRateLimited,
@@ -405,7 +406,10 @@ def _format_ctx(ctx: Mapping[str, object] | None) -> str:
 def _log_failure(
     path: str, exc: HikCentralError, started: float, ctx: Mapping[str, object] | None
 ) -> None:
-    logger.warning(
+    # "Not found" is how a look-up answers "no such person yet" (before every new person is
+    # added): an answer, not a fault. Everything else is worth a warning.
+    logger.log(
+        logging.INFO if isinstance(exc, HCPNotFound) else logging.WARNING,
         "hcp POST %s failed: %s %s ms=%.0f%s",
         path,
         type(exc).__name__,

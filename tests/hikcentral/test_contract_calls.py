@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -119,6 +120,15 @@ def test_person_lifecycle(client, site):
         client.get_person_by_code("V0001")
     with pytest.raises(HCPNotFound):
         client.get_person_by_id(person_id)
+
+
+def test_a_person_not_found_is_logged_as_an_answer_not_a_fault(client, caplog):
+    """Every new person starts with a look-up that finds nobody: no warning each time."""
+    caplog.set_level(logging.INFO, logger="hikcentral")
+    with pytest.raises(HCPNotFound):
+        client.get_person_by_code("V9999")
+    (record,) = [r for r in caplog.records if "personInfo" in r.getMessage()]
+    assert record.levelno == logging.INFO
 
 
 def test_delete_by_id(client):
