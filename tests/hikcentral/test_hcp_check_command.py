@@ -241,3 +241,18 @@ def test_deep_with_a_wrong_admin_password_leaves_the_person_named(
     assert "wrong-guess" not in out + message
     (person,) = sim.control.state()["persons"]
     assert person["accessLevels"] == []
+
+
+def test_checks_hcp_even_while_the_workers_circuit_is_open(hcp_settings):
+    """A diagnosis must ask HCP itself, not report the workers' open breaker."""
+    from hikcentral.errors import HCPServerError
+    from propusk.integrations.hikcentral.breaker import build_circuit_breaker
+
+    breaker = build_circuit_breaker()
+    for _ in range(hcp_settings.HCP_CIRCUIT_BREAKER_FAILURES):
+        breaker.record_failure(HCPServerError("HTTP 503", path="/x", http_status=503))
+    assert breaker.state().state == "open"
+
+    out = io.StringIO()
+    call_command("hcp_check", stdout=out)
+    assert "HCP connection OK" in out.getvalue()
