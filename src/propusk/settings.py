@@ -373,6 +373,9 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         # django-axes: failures and lockouts (WARNING, usernames and addresses masked).
         "axes": {"level": "WARNING"},
+        # redis-py gives this logger a bare (unmasked) handler of its own unless it is already
+        # configured: configured here, its lines go through root's masked handler.
+        "push_response": {"level": "INFO"},
     },
 }
 # Error reports (the DEBUG page, the mail to ADMINS) never show an ID number, a face or a
