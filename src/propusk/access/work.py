@@ -30,6 +30,7 @@ def request_reconcile(
     visitor_id: int | None,
     reason: str,
     revoke: bool = False,
+    priority: WorkPriority | None = None,
     due_at: datetime | None = None,
     now: datetime | None = None,
 ) -> None:
@@ -39,10 +40,13 @@ def request_reconcile(
     raises the priority (``revoke``: revocations go first), brings the due time forward, bumps
     the generation and puts failed work back to pending (the new change may well fix it).
     ``revoke`` also records when access should have ended, for the time to revoke.
+    ``priority`` overrides the one ``revoke`` implies (the full sync queues its repairs as
+    ``SYNC``); a row keeps the highest priority of its requests.
     """
     moment = now or current_time()
     due = due_at or moment
-    priority = WorkPriority.REVOKE if revoke else WorkPriority.GRANT
+    if priority is None:
+        priority = WorkPriority.REVOKE if revoke else WorkPriority.GRANT
     with transaction.atomic():
         row = AccessWork.objects.select_for_update().filter(person_code=person_code).first()
         if row is None:
