@@ -33,6 +33,7 @@ def request_reconcile(
     priority: WorkPriority | None = None,
     due_at: datetime | None = None,
     now: datetime | None = None,
+    wake: bool = True,
 ) -> None:
     """Record that ``person_code`` must be reconciled (at ``due_at``, default now).
 
@@ -41,7 +42,9 @@ def request_reconcile(
     the generation and puts failed work back to pending (the new change may well fix it).
     ``revoke`` also records when access should have ended, for the time to revoke.
     ``priority`` overrides the one ``revoke`` implies (the full sync queues its repairs as
-    ``SYNC``); a row keeps the highest priority of its requests.
+    ``SYNC``); a row keeps the highest priority of its requests. ``wake=False``: no worker
+    is woken after commit, for callers that queue many persons and wake one worker themselves
+    (the full sync) or drain the queue right after (the reconciler's retention sweep).
     """
     moment = now or current_time()
     due = due_at or moment
@@ -68,7 +71,7 @@ def request_reconcile(
             if revoke and (row.revoke_due_at is None or moment < row.revoke_due_at):
                 row.revoke_due_at = moment
             row.save()
-    if due <= moment:
+    if wake and due <= moment:
         transaction.on_commit(wake_reconciler)
 
 
