@@ -1,12 +1,31 @@
-"""Reads for access policies: which policies a user may give a visitor."""
+"""Reads for the access engine: which policies a user may give a visitor, and a visitor's
+access in HikCentral - desired beside confirmed, the work, a hold, the history - for the visit
+page, the admin and the commands."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 
-from propusk.access.models import AccessLevelPolicy
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from propusk.access.desired import Desired, desired_state
+from propusk.access.models import (
+    AccessHold,
+    AccessLevelPolicy,
+    AccessWork,
+    ApplyState,
+    HcpPerson,
+    WorkState,
+)
 from propusk.accounts.roles import Role, has_role
+from propusk.audit.models import AuditEntry
+from propusk.core.time import now as current_time
+from propusk.visitors.models import Visitor
+from propusk.visits.models import Visit
 
 # Roles that may give any active policy; anyone else (a host) only those marked
 # ``hosts_may_choose``.
@@ -29,3 +48,202 @@ def choosable_policies(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Acces
     if has_role(user, *ANY_POLICY_ROLES):
         return policies
     return policies.filter(hosts_may_choose=True)
+
+
+# --- A visitor's access in HikCentral, for the visit page, the admin and the commands -------
+
+
+class AccessStatus(StrEnum):
+    """One word for a visitor's access in HCP: the reception desk's status line."""
+
+    ACTIVE = "active"  # HCP holds the person as wanted
+    WAITING = "waiting"  # a change is on its way to HCP or to the devices
+    FAILED = "failed"  # the work failed, or a device refused the change: staff must act
+    HELD = "held"  # revoked by hand (an active hold)
+    NONE = "none"  # no access in HCP, and none wanted
+
+
+@dataclass(frozen=True)
+class VisitorAccess:
+    """Desired beside confirmed: what HCP must hold for the visitor, what it confirmed, the
+    work on its way, an active hold, and the names of the access levels involved."""
+
+    visitor: Visitor
+    desired: Desired
+    confirmed: HcpPerson | None
+    work: AccessWork | None
+    hold: AccessHold | None
+    level_names: dict[str, str]
+    now: datetime
+
+    @property
+    def status(self) -> AccessStatus:
+        work, confirmed = self.work, self.confirmed
+        if self.hold is not None and (confirmed is None or not _holds_access(confirmed)):
+            return AccessStatus.HELD
+        if (work is not None and work.state == WorkState.FAILED) or (
+            confirmed is not None and confirmed.apply_state == ApplyState.FAILED
+        ):
+            return AccessStatus.FAILED
+        on_its_way = (
+            work is not None
+            and work.state == WorkState.PENDING
+            and (work.due_at <= self.now or work.attempts > 0)  # due, or retrying
+        )
+        if on_its_way or (confirmed is not None and confirmed.apply_state == ApplyState.WAITING):
+            return AccessStatus.WAITING
+        if self.hold is not None:
+            return AccessStatus.HELD
+        if self.desired.person is not None and confirmed is not None and _holds_access(confirmed):
+            return AccessStatus.ACTIVE
+        return AccessStatus.NONE
+
+    @property
+    def face_rejected_reason(self) -> str:
+        """HCP's reason for refusing the visitor's current face ("" if it did not)."""
+        return face_rejected_reason(self.visitor, self.confirmed)
+
+    def levels(self, ids: Iterable[str]) -> list[str]:
+        """Access level ids with the names of the policies that give them: "1 (Guests)"."""
+        return [
+            f"{level} ({self.level_names[level]})" if self.level_names.get(level) else level
+            for level in sorted(ids)
+        ]
+
+
+def _holds_access(confirmed: HcpPerson) -> bool:
+    return bool(confirmed.person_id) and confirmed.revoked_at is None
+
+
+def face_rejected_reason(visitor: Visitor, confirmed: HcpPerson | None) -> str:
+    """HCP's reason for refusing the face the visitor has now; a newer photo is not refused
+    yet (it is on its way)."""
+    if confirmed is None or not confirmed.face_rejected_reason or not visitor.photo:
+        return ""
+    if confirmed.face_version != visitor.photo.name:
+        return ""
+    return confirmed.face_rejected_reason
+
+
+def visitor_access(visitor: Visitor, *, now: datetime | None = None) -> VisitorAccess:
+    """Everything the engine knows about one visitor's access, read from the database."""
+    moment = now or current_time()
+    desired = desired_state(visitor.person_code, now=moment)
+    confirmed = confirmed_person(visitor)
+    ids = set(confirmed.access_level_ids if confirmed is not None else [])
+    if desired.person is not None:
+        ids |= desired.person.grant.access_level_ids
+    return VisitorAccess(
+        visitor=visitor,
+        desired=desired,
+        confirmed=confirmed,
+        work=access_work(visitor),
+        hold=active_hold(visitor),
+        level_names=access_level_names(ids),
+        now=moment,
+    )
+
+
+def confirmed_person(visitor: Visitor) -> HcpPerson | None:
+    """What HCP confirmed holding for the visitor (None: the engine never reached HCP)."""
+    return HcpPerson.objects.filter(person_code=visitor.person_code).first()
+
+
+def access_work(visitor: Visitor) -> AccessWork | None:
+    """The visitor's pending or failed work (one row per person code at most)."""
+    return AccessWork.objects.filter(person_code=visitor.person_code).first()
+
+
+def active_hold(visitor: Visitor) -> AccessHold | None:
+    """The visitor's active manual revoke, the oldest if several."""
+    return (
+        AccessHold.objects.filter(visitor=visitor, released_at__isnull=True)
+        .select_related("created_by")
+        .order_by("created_at", "pk")
+        .first()
+    )
+
+
+def access_level_names(ids: Iterable[str]) -> dict[str, str]:
+    """For each HCP access level id, the names of the policies that give it ("" if none)."""
+    wanted = set(ids)
+    names: dict[str, list[str]] = {level: [] for level in wanted}
+    for policy in AccessLevelPolicy.objects.order_by("name"):
+        for level in policy.hcp_access_level_ids or []:
+            if level in wanted:
+                names[level].append(policy.name)
+    return {level: ", ".join(found) for level, found in names.items()}
+
+
+HISTORY_PREFIXES = ("hcp.", "access.")
+
+
+def access_history(visitor: Visitor, *, limit: int = 20) -> list[AuditEntry]:
+    """The visitor's latest HCP changes (``hcp.*``, made by the reconciler) and manual
+    operations (``access.*``), newest first."""
+    prefixes = Q()
+    for prefix in HISTORY_PREFIXES:
+        prefixes |= Q(action__startswith=prefix)
+    return list(
+        AuditEntry.objects.filter(
+            prefixes, target_type=Visitor._meta.label_lower, target_id=str(visitor.pk)
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )
+
+
+def time_to_revoke(visit: Visit) -> timedelta | None:
+    """From when the visit's access should have ended to when the devices confirmed it did
+    (None until both are known)."""
+    if visit.access_should_end_at is None or visit.access_revoked_at is None:
+        return None
+    return visit.access_revoked_at - visit.access_should_end_at
+
+
+@dataclass(frozen=True)
+class VisitAccessCard:
+    """What the visit page shows of the visitor's access, by role: the whole card
+    (``detail``) to security and administrators, the one-line ``status`` to reception, and a
+    face HCP refused to everyone who sees the visit (staff must take a new photo)."""
+
+    detail: VisitorAccess | None
+    status: AccessStatus | None
+    face_rejected_reason: str
+    history: list[AuditEntry]
+    time_to_revoke: timedelta | None
+
+
+def visit_access_card(
+    user: AbstractBaseUser | AnonymousUser, visit: Visit, *, now: datetime | None = None
+) -> VisitAccessCard:
+    """The access card of ``visit`` for ``user``, who may see the visit."""
+    from propusk.visits.permissions import roles_reaching
+
+    reaching = roles_reaching(user, visit, now=now)
+    visitor = visit.visitor
+    if reaching & {Role.ADMINISTRATOR, Role.SECURITY}:
+        access = visitor_access(visitor, now=now)
+        return VisitAccessCard(
+            detail=access,
+            status=access.status,
+            face_rejected_reason=access.face_rejected_reason,
+            history=access_history(visitor),
+            time_to_revoke=time_to_revoke(visit),
+        )
+    if Role.RECEPTION in reaching:
+        access = visitor_access(visitor, now=now)
+        return VisitAccessCard(
+            detail=None,
+            status=access.status,
+            face_rejected_reason=access.face_rejected_reason,
+            history=[],
+            time_to_revoke=None,
+        )
+    return VisitAccessCard(
+        detail=None,
+        status=None,
+        face_rejected_reason=face_rejected_reason(visitor, confirmed_person(visitor)),
+        history=[],
+        time_to_revoke=None,
+    )

@@ -5,6 +5,9 @@
 never goes into a URL, so never into an access log or the browser's history. It is the
 audited, throttled ``look_up_visitor`` of the desk. The list's search box (a GET) searches
 names and contacts only.
+
+The list's actions on access in HikCentral (revoke now, restore, re-enrol the face, resync)
+ask for a reason and go through ``access.services`` (``access.admin.VisitorAccessActions``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from propusk.access.admin import VISITOR_ACCESS_ACTIONS, VisitorAccessActions
 from propusk.audit.admin_audit import AuditedAdminMixin
 from propusk.core.text import clean_name
 from propusk.visitors.models import Visitor
@@ -76,7 +80,7 @@ class HasNationalIdFilter(admin.SimpleListFilter):
 
 
 @admin.register(Visitor)
-class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class VisitorAdmin(VisitorAccessActions, AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "full_name",
         "phone",
@@ -97,6 +101,8 @@ class VisitorAdmin(AuditedAdminMixin, admin.ModelAdmin):
     )
     form = VisitorAdminForm
     date_hierarchy = "created_at"
+    # Access in HikCentral (access/admin.py): revoke now, restore, re-enrol the face, resync.
+    actions = VISITOR_ACCESS_ACTIONS
     fields = (
         "family_name",
         "given_name",
