@@ -263,6 +263,16 @@ PROPUSK_ACCESS_APPLY_CHECK_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_CHECK_S
 PROPUSK_ACCESS_APPLY_ASSUME_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_ASSUME_SECONDS", 60.0)
 PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS", 600.0)
 PROPUSK_ACCESS_APPLY_RETRY_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_RETRY_SECONDS", 60.0)
+# Persons revoked this long are deleted from HCP with their faces (re-created on a new visit).
+PROPUSK_ACCESS_RETENTION_HOURS = env.get_float("PROPUSK_ACCESS_RETENTION_HOURS", 4.0)
+# Failed work whose error may clear by itself (no organisation yet, HCP full) is retried this often.
+PROPUSK_ACCESS_FAILED_RETRY_MINUTES = env.get_float("PROPUSK_ACCESS_FAILED_RETRY_MINUTES", 15.0)
+# Beat interval of the full sync (every person and membership of ours in HCP vs the database).
+PROPUSK_ACCESS_SYNC_MINUTES = env.get_float("PROPUSK_ACCESS_SYNC_MINUTES", 60.0)
+# How long a process keeps HCP's organisation of our persons and the door list between runs.
+PROPUSK_ACCESS_DIRECTORY_CACHE_SECONDS = env.get_float(
+    "PROPUSK_ACCESS_DIRECTORY_CACHE_SECONDS", 300.0
+)
 for _name, _number in (
     ("PROPUSK_ACCESS_SWEEP_SECONDS", PROPUSK_ACCESS_SWEEP_SECONDS),
     ("PROPUSK_ACCESS_LEASE_SECONDS", PROPUSK_ACCESS_LEASE_SECONDS),
@@ -273,9 +283,13 @@ for _name, _number in (
     ("PROPUSK_ACCESS_APPLY_ASSUME_SECONDS", PROPUSK_ACCESS_APPLY_ASSUME_SECONDS),
     ("PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS", PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS),
     ("PROPUSK_ACCESS_APPLY_RETRY_SECONDS", PROPUSK_ACCESS_APPLY_RETRY_SECONDS),
+    ("PROPUSK_ACCESS_RETENTION_HOURS", PROPUSK_ACCESS_RETENTION_HOURS),
+    ("PROPUSK_ACCESS_FAILED_RETRY_MINUTES", PROPUSK_ACCESS_FAILED_RETRY_MINUTES),
+    ("PROPUSK_ACCESS_SYNC_MINUTES", PROPUSK_ACCESS_SYNC_MINUTES),
+    ("PROPUSK_ACCESS_DIRECTORY_CACHE_SECONDS", PROPUSK_ACCESS_DIRECTORY_CACHE_SECONDS),
 ):
-    if not _number > 0:  # NaN too
-        raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0")
+    if not (math.isfinite(_number) and _number > 0):  # NaN and infinity too
+        raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
 if PROPUSK_ACCESS_RETRY_MAX_SECONDS < PROPUSK_ACCESS_RETRY_MIN_SECONDS:
     raise ImproperlyConfigured(
         "PROPUSK_ACCESS_RETRY_MAX_SECONDS must not be below PROPUSK_ACCESS_RETRY_MIN_SECONDS"
@@ -335,6 +349,12 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-access": {
         "task": "propusk.access.tasks.reconcile_due",
         "schedule": PROPUSK_ACCESS_SWEEP_SECONDS,
+    },
+    # The full sync: drift in HCP (persons or memberships changed by hand, an HCP restored or
+    # wiped) found and queued for repair (docs/access-engine.md).
+    "sync-access": {
+        "task": "propusk.access.tasks.sync_with_hcp",
+        "schedule": PROPUSK_ACCESS_SYNC_MINUTES * 60,
     },
 }
 

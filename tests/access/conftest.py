@@ -20,7 +20,7 @@ from django.utils import timezone
 from hcp_simulator.testing import SimulatorHandle, running_simulator
 from hikcentral import HikCentralClient
 from propusk.access.models import AccessLevelPolicy
-from propusk.access.reconciler import ReconcileResult, reconcile_due_work
+from propusk.access.reconciler import ReconcileResult, forget_hcp_directory, reconcile_due_work
 from propusk.integrations.hikcentral.factory import build_client
 from propusk.visits.models import Visit
 from tests.factories import make_jpeg
@@ -49,7 +49,11 @@ def simulator() -> Iterator[SimulatorHandle]:
 
 @pytest.fixture
 def site(simulator: SimulatorHandle) -> SimulatorHandle:
-    """The demo site (doors 1-4, levels 1-3), our organisation and a staff organisation."""
+    """The demo site (doors 1-4, levels 1-3), our organisation and a staff organisation.
+
+    The reconciler's remembered organisation and door list are dropped: each test's site is
+    new (as a process starting)."""
+    forget_hcp_directory()
     control = simulator.control
     control.reset()
     control.add_org(OUR_ORG, ORG_NAME)

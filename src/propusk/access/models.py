@@ -99,6 +99,9 @@ class AccessWork(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error_code = models.CharField(_("last error code"), max_length=64, blank=True)
     last_error_message = models.CharField(_("last error"), max_length=500, blank=True)
+    # Failed with an error that may clear by itself (no organisation yet, HCP full): tried
+    # again at ``due_at``, every PROPUSK_ACCESS_FAILED_RETRY_MINUTES (access/reconciler.py).
+    retries_by_itself = models.BooleanField(_("retried by itself"), default=False)
     leased_until = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -185,6 +188,11 @@ class HcpPerson(models.Model):
     # Access revoked in HCP (no access level, validity ended) and the person not yet deleted:
     # the cleanup after the retention deletes it.
     revoked_at = models.DateTimeField(_("revoked in HCP at"), null=True, blank=True)
+    # An add was sent for this code (set before the call): HCP may hold the person even with
+    # ``person_id`` empty, so the next reconcile looks it up by personCode before adding.
+    add_sent_at = models.DateTimeField(null=True, blank=True)
+    # Deleted from HCP with its face after the retention (``person_id`` then empty).
+    deleted_at = models.DateTimeField(_("deleted from HCP at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("HCP person")

@@ -28,6 +28,7 @@ import logging
 import random
 import secrets
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,13 +36,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from hikcentral import (
     ApplicationFailure,
     ApplicationOutcome,
     ApplicationStats,
     HCPAlreadyExists,
+    HCPLimitReached,
     HCPNotFound,
     HCPParameterError,
     HCPRateLimited,
@@ -113,6 +115,8 @@ class Claim:
     priority: int
     attempts: int
     token: str
+    # The code the work had failed with, when it was failed work retried by itself.
+    failed_code: str = ""
 
 
 @dataclass
@@ -132,6 +136,7 @@ class PersonRun:
     has_face: bool = False
     changed: bool = False  # something changed in HCP: the devices must be told
     revoked: bool = False
+    deleted: bool = False  # deleted from HCP with its face after the retention
     # The last reconcile stopped part-way: memberships it recorded may not have been made.
     unfinished: bool = False
 
@@ -175,6 +180,7 @@ def reconcile_due_work(
     result = ReconcileResult()
     org = OurOrganisation()
     taken = 0
+    queue_retention_cleanup(now=now or current_time(), limit=cap)
     try:
         while taken < cap:
             moment = now or current_time()
@@ -191,15 +197,92 @@ def reconcile_due_work(
     return result
 
 
+RETENTION_REASON = "retention over"
+
+
+def queue_retention_cleanup(*, now: datetime, limit: int | None = None) -> int:
+    """Queue (``SYNC`` priority) the persons of ours revoked at least
+    ``PROPUSK_ACCESS_RETENTION_HOURS`` ago whose revocation is on the devices: their reconcile
+    deletes them from HCP with their faces, unless the visitor came back meanwhile. A person
+    with work queued or failed is left to it. How many were queued."""
+    cutoff = now - timedelta(hours=settings.PROPUSK_ACCESS_RETENTION_HOURS)
+    cap = settings.PROPUSK_ACCESS_MAX_PER_RUN if limit is None else limit
+    due = (
+        HcpPerson.objects.exclude(person_id="")
+        .filter(revoked_at__lte=cutoff, needs_reapply=False)
+        .exclude(apply_state__in=[ApplyState.WAITING, ApplyState.FAILED])
+        .exclude(Exists(AccessWork.objects.filter(person_code=OuterRef("person_code"))))
+        .order_by("revoked_at")
+        .values_list("person_code", "visitor_id")[:cap]
+    )
+    rows = list(due)
+    for person_code, visitor_id in rows:
+        # Drained by this very run: no worker need be woken.
+        request_reconcile(
+            person_code=person_code,
+            visitor_id=visitor_id,
+            reason=RETENTION_REASON,
+            priority=WorkPriority.SYNC,
+            now=now,
+            wake=False,
+        )
+    if rows:
+        logger.info("access: %d person(s) past the retention queued for deletion", len(rows))
+    return len(rows)
+
+
+def note_observed_person(
+    *,
+    person_code: str,
+    visitor_id: int | None,
+    person_id: str,
+    access_level_ids: Iterable[str],
+    lacks_wanted_level: bool,
+) -> None:
+    """Record what the full sync saw HCP hold for one of our persons, before it queues the
+    person's reconcile, so that the reconcile works from it:
+
+    - the access levels HCP holds join those recorded (the record is what HCP holds *or may
+      hold*: never fewer), so a membership added by hand is removed;
+    - a wanted level HCP lacks (removed by hand) makes the reconcile add every wanted level
+      again and reapply (adding is idempotent);
+    - a person HCP holds under another personId than recorded (deleted and made again by
+      hand, a backup restored, a record we cleared) replaces the record: what the old one held
+      says nothing about it, and its face is sent again if one is wanted.
+    """
+    levels = set(access_level_ids)
+    with transaction.atomic():
+        row = HcpPerson.objects.select_for_update().filter(person_code=person_code).first()
+        if row is None:
+            row = HcpPerson(person_code=person_code, visitor_id=visitor_id)
+        if row.person_id == person_id:
+            row.access_level_ids = sorted(levels | set(row.access_level_ids))
+            row.needs_reapply = row.needs_reapply or lacks_wanted_level
+        else:
+            row.person_id = person_id
+            row.access_level_ids = sorted(levels)
+            row.needs_reapply = lacks_wanted_level
+            row.face_version = row.face_rejected_reason = ""
+            row.revoked_at = row.deleted_at = None
+            row.apply_state = ApplyState.UNKNOWN
+        if visitor_id is not None:
+            row.visitor_id = visitor_id
+        row.save()
+
+
 def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
-    """Lease up to ``limit`` due pending rows, revocations first, then the longest waiting.
+    """Lease up to ``limit`` due pending rows (and failed ones retried by themselves, due on
+    their slow schedule), revocations first, then the longest waiting.
 
     Each row is taken by a conditional UPDATE (pending, due, lease free or expired): of two
     workers racing for a row, one updates it and the other finds nothing to update.
     """
     lease_until = now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
-    claimable = Q(state=WorkState.PENDING, due_at__lte=now) & (
-        Q(leased_until__isnull=True) | Q(leased_until__lte=now)
+    # Failed work whose error may clear by itself is due again on the slow schedule.
+    claimable = (
+        (Q(state=WorkState.PENDING) | Q(state=WorkState.FAILED, retries_by_itself=True))
+        & Q(due_at__lte=now)
+        & (Q(leased_until__isnull=True) | Q(leased_until__lte=now))
     )
     candidates = list(
         AccessWork.objects.filter(claimable)
@@ -224,6 +307,7 @@ def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
             priority=row.priority,
             attempts=row.attempts,
             token=token,
+            failed_code=row.last_error_code if row.state == WorkState.FAILED else "",
         )
         for row in rows
     ]
@@ -271,19 +355,27 @@ def _reconcile_person(
     desired = desired_state(claim.person_code, now=now)
     confirmed = HcpPerson.objects.filter(person_code=claim.person_code).first()
     run = PersonRun(claim=claim, desired=desired, confirmed=confirmed)
-    info = _look_up(hcp, claim.person_code)
+    if desired.person is not None and _never_added(confirmed):
+        # HCP cannot hold it unless someone made it by hand: the add then answers "already
+        # exists" and is followed by the look-up. A revocation always looks the person up.
+        info = None
+    else:
+        info = _look_up(hcp, claim.person_code)
     if info is None and desired.person is None:
         return run  # nothing in HCP, nothing wanted
     ours = org.index_code(hcp)
     if info is not None:
-        _check_ours(info, ours)
+        ours = _check_ours(hcp, info, org)
         _adopt(run, info)
     if desired.person is None:
         if info is not None:
-            _revoke(hcp, run, info, now=now)
+            if _retention_over(run, now=now):
+                _delete(hcp, run, info)
+            else:
+                _revoke(hcp, run, info, now=now)
         return run
     if info is None:
-        found = _add(hcp, run, desired.person, ours=ours)
+        found, ours = _add(hcp, run, desired.person, org=org, now=now)
         if found is not None:  # the add's answer was lost, or someone added it meanwhile
             _adopt(run, found)
             _update_if_needed(hcp, run, desired.person, found, ours=ours)
@@ -301,7 +393,19 @@ def _look_up(hcp: HikCentralClient, person_code: str) -> PersonInfo | None:
         return None
 
 
-def _check_ours(info: PersonInfo, ours: str) -> None:
+def _never_added(confirmed: HcpPerson | None) -> bool:
+    """HcpPerson says we never created the person (or deleted it) and sent no add since whose
+    answer may have been lost: HCP holds no such person of ours."""
+    return confirmed is None or (not confirmed.person_id and confirmed.add_sent_at is None)
+
+
+def _check_ours(hcp: HikCentralClient, info: PersonInfo, org: OurOrganisation) -> str:
+    """Our organisation's index code, if the person is in it; else WorkFailed ``not_ours``.
+    A person in another organisation than the one remembered may mean that ours changed (an
+    HCP restored or rebuilt): it is looked up again once before the person is refused."""
+    ours = org.index_code(hcp)
+    if info.org_index_code != ours:
+        ours = org.refresh(hcp) or ours
     if info.org_index_code != ours:
         raise WorkFailed(
             "not_ours",
@@ -309,6 +413,7 @@ def _check_ours(info: PersonInfo, ours: str) -> None:
             f"{info.org_index_code}, not in {settings.HCP_ORG_NAME!r} ({ours}): not ours, "
             "left unchanged",
         )
+    return ours
 
 
 def _adopt(run: PersonRun, info: PersonInfo) -> None:
@@ -330,24 +435,39 @@ def _adopt(run: PersonRun, info: PersonInfo) -> None:
 
 
 def _add(
-    hcp: HikCentralClient, run: PersonRun, person: DesiredPerson, *, ours: str
-) -> PersonInfo | None:
-    """Add the person with its face. None: added by this call; else the person HCP holds
-    after an answer that was lost (``may_have_applied``) or a simultaneous add."""
-    data = _person_input(person, ours)
+    hcp: HikCentralClient,
+    run: PersonRun,
+    person: DesiredPerson,
+    *,
+    org: OurOrganisation,
+    now: datetime,
+) -> tuple[PersonInfo | None, str]:
+    """Add the person with its face; also returns our organisation's index code. None: added
+    by this call; else the person HCP holds after an answer that was lost
+    (``may_have_applied``), an "already exists" (someone made it, or a backup restored it) or
+    a simultaneous add."""
+    ours = org.index_code(hcp)
     face = _face_jpeg(person.face_version)
+    _note_add_sent(run, now=now)
     try:
-        if face is None:
-            person_id = hcp.add_person(data)
-        else:
-            person_id = _add_with_face(hcp, run, data, face, person.face_version)
+        try:
+            person_id = _add_once(hcp, run, person, face, ours=ours)
+        except HCPNotFound:
+            # HCP does not know the organisation sent: it may have changed (an HCP restored or
+            # rebuilt). Looked up again, once; the same code again means another cause.
+            fresh = org.refresh(hcp)
+            if fresh is None or fresh == ours:
+                raise
+            ours = fresh
+            person_id = _add_once(hcp, run, person, face, ours=ours)
     except HikCentralError as exc:
         if not (exc.may_have_applied or isinstance(exc, HCPAlreadyExists)):
+            _note_add_sent(run, now=None)  # nothing was added: no look-up needed next time
             raise
         found = _look_up(hcp, run.person_code)
         if found is None:
             raise
-        _check_ours(found, ours)
+        ours = _check_ours(hcp, found, org)
         logger.info(
             "access: add of %s answered %s, found it in HCP as person %s",
             run.person_code,
@@ -359,10 +479,11 @@ def _add(
             _audit(
                 run,
                 "hcp.person_added",
-                sent=_added(run, data, face=face is not None),
+                sent=_added(run, _person_input(person, ours), face=face is not None),
                 answer={"person_id": found.person_id, "answer_lost": True},
             )
-        return found
+        return found, ours
+    data = _person_input(person, ours)
     run.person_id = person_id
     run.begin_time, run.end_time = data.begin_time, data.end_time
     run.changed = True
@@ -372,7 +493,26 @@ def _add(
         sent=_added(run, data, face=run.has_face),
         answer={"person_id": person_id},
     )
-    return None
+    return None, ours
+
+
+def _add_once(
+    hcp: HikCentralClient, run: PersonRun, person: DesiredPerson, face: bytes | None, *, ours: str
+) -> str:
+    data = _person_input(person, ours)
+    if face is None:
+        return hcp.add_person(data)
+    return _add_with_face(hcp, run, data, face, person.face_version)
+
+
+def _note_add_sent(run: PersonRun, *, now: datetime | None) -> None:
+    """Record, before the call, that an add was sent (``now``), or that it surely was not
+    carried out (None): the next reconcile looks the person up first only in the first case."""
+    HcpPerson.objects.update_or_create(
+        person_code=run.person_code,
+        defaults={"add_sent_at": now},
+        create_defaults={"add_sent_at": now, "visitor_id": run.visitor_id},
+    )
 
 
 def _added(run: PersonRun, data: PersonInput, *, face: bool) -> dict[str, object]:
@@ -477,10 +617,56 @@ def _is_face_refusal(exc: HCPParameterError) -> bool:
     return exc.field is not None and "face" in exc.field.lower()
 
 
+def _retention_over(run: PersonRun, *, now: datetime) -> bool:
+    """The person (no longer wanted) was revoked ``PROPUSK_ACCESS_RETENTION_HOURS`` ago or more
+    and the devices have that revocation (not waiting for it, nor failed): it may go, with its
+    face. A person whose revocation is not on the devices yet is revoked (reapplied) first."""
+    confirmed = run.confirmed
+    if confirmed is None or confirmed.person_id != run.person_id or confirmed.revoked_at is None:
+        return False
+    retention = timedelta(hours=settings.PROPUSK_ACCESS_RETENTION_HOURS)
+    return (
+        confirmed.revoked_at <= now - retention
+        and not confirmed.needs_reapply
+        and confirmed.apply_state not in (ApplyState.WAITING, ApplyState.FAILED)
+    )
+
+
+def _delete(hcp: HikCentralClient, run: PersonRun, info: PersonInfo) -> None:
+    """Delete the person and its face from HCP (``adminPassword`` is sent by the client when
+    configured). A lost answer is followed by a look-up by personCode: still there, the work
+    is retried; gone, it was deleted. The devices already dropped it with the revocation."""
+    answer: dict[str, object] = {"person_id": info.person_id}
+    try:
+        hcp.delete_person(person_id=info.person_id)
+    except HCPNotFound:
+        answer["already_gone"] = True
+    except HikCentralError as exc:
+        if not exc.may_have_applied:
+            raise
+        found = _look_up(hcp, run.person_code)
+        if found is not None and found.person_id == info.person_id:
+            raise
+        answer["answer_lost"] = True
+    run.deleted = True
+    run.person_id = ""
+    run.begin_time = run.end_time = None
+    run.held = run.wanted = frozenset()
+    run.face_version = run.face_rejected_reason = ""
+    run.has_face = False
+    run.changed = True
+    _audit(
+        run,
+        "hcp.person_deleted",
+        sent={"person_code": run.person_code, "person_id": info.person_id},
+        answer=answer,
+    )
+
+
 def _revoke(hcp: HikCentralClient, run: PersonRun, info: PersonInfo, *, now: datetime) -> None:
     """No access any more: every membership goes (below, with the batch) and the validity ends
     now, so the devices refuse the face even before the memberships reach them. The person is
-    kept until the cleanup after the retention deletes it."""
+    kept until the retention is over (``_delete``)."""
     run.revoked = True
     run.wanted = frozenset()
     end = now.replace(microsecond=0)
@@ -673,9 +859,7 @@ def _reapply(
     if not todo:
         return runs
     try:
-        doors = [door.door_index_code for door in hcp.list_doors()]
-        if doors:
-            hcp.reapply(person_ids=[run.person_id for run in todo], door_index_codes=doors)
+        doors = _reapply_to_doors(hcp, [run.person_id for run in todo])
     except HikCentralError as exc:
         for run in todo:
             # HCP holds the change; only the devices have not been told: the retry asks again.
@@ -687,6 +871,24 @@ def _reapply(
     for run in todo:
         _save_confirmed(run, now=now, apply_state=state, needs_reapply=False)
     return runs
+
+
+def _reapply_to_doors(hcp: HikCentralClient, person_ids: list[str]) -> list[str]:
+    """Reapply these persons on every door (the door list kept between runs); a door HCP does
+    not know (code 128: the doors changed) makes the list read again, once. The doors used."""
+    doors = _door_codes(hcp)
+    if not doors:
+        return doors
+    try:
+        hcp.reapply(person_ids=person_ids, door_index_codes=doors)
+    except HCPNotFound:
+        fresh = _door_codes(hcp, refresh=True)
+        if fresh == doors:
+            raise
+        doors = fresh
+        if doors:
+            hcp.reapply(person_ids=person_ids, door_index_codes=doors)
+    return doors
 
 
 # --- finishing ----------------------------------------------------------------------------
@@ -708,7 +910,11 @@ def _finish(run: PersonRun, *, now: datetime) -> None:
     logger.info(
         "access: reconciled %s (%s, %s level(s)%s)",
         run.person_code,
-        "revoked" if run.revoked else ("granted" if run.desired.person else "absent"),
+        "deleted"
+        if run.deleted
+        else "revoked"
+        if run.revoked
+        else ("granted" if run.desired.person else "absent"),
         len(run.wanted),
         ", changed" if run.changed else "",
     )
@@ -745,10 +951,20 @@ def _save_confirmed(
         values.update(apply_state=apply_state, apply_error="")
     if run.revoked:
         confirmed = run.confirmed
-        keep = confirmed.revoked_at if confirmed is not None and confirmed.revoked_at else None
+        keep = (
+            confirmed.revoked_at
+            if confirmed is not None
+            and confirmed.revoked_at
+            and confirmed.person_id == run.person_id
+            else None
+        )
         values["revoked_at"] = keep or now
     else:
         values["revoked_at"] = None
+    if run.deleted:
+        values.update(deleted_at=now, add_sent_at=None)
+    elif run.person_id:
+        values["deleted_at"] = None
     saved, _ = HcpPerson.objects.update_or_create(person_code=run.person_code, defaults=values)
     return saved
 
@@ -770,6 +986,8 @@ def _complete_work(run: PersonRun, *, now: datetime) -> bool:
             priority=priority,
             revoke_due_at=next_change if priority == WorkPriority.REVOKE else None,
             reasons=[RESCHEDULED_REASON],
+            state=WorkState.PENDING,
+            retries_by_itself=False,
             attempts=0,
             last_error_code="",
             last_error_message="",
@@ -825,8 +1043,24 @@ def _settle(claim: Claim, exc: Exception, *, now: datetime, into: ReconcileResul
         # A bug or bad data: no retry would help. Logged with its traceback, never hidden.
         logger.error("access work for %s failed unexpectedly", claim.person_code, exc_info=exc)
         code, message = "internal", f"{type(exc).__name__}: {exc}"
-    _fail(claim, code, message, now=now)
+    _fail(claim, code, message, now=now, retry_by_itself=clears_by_itself(exc))
     into.failed += 1
+
+
+# Failures that may clear with nothing changing on our side: retried every
+# PROPUSK_ACCESS_FAILED_RETRY_MINUTES. Every other permanent failure needs someone to act (a
+# person with our code made by hand elsewhere, a parameter HCP refuses, a face file missing, a
+# partner without permission) and stays failed until a new change or a manual resync.
+ORG_FAILURES = frozenset({"org_missing", "org_ambiguous"})
+
+
+def clears_by_itself(exc: Exception) -> bool:
+    """The organisation missing or ambiguous (someone creates or renames it in HCP, which
+    tells us nothing), or HCP full (HCPLimitReached: the cleanup after the retention frees
+    room)."""
+    return (isinstance(exc, WorkFailed) and exc.code in ORG_FAILURES) or isinstance(
+        exc, HCPLimitReached
+    )
 
 
 def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> None:
@@ -835,6 +1069,8 @@ def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> None:
     if isinstance(exc, HCPRateLimited) and exc.retry_after:
         delay = max(delay, min(exc.retry_after, settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS))
     error = {
+        "state": WorkState.PENDING,
+        "retries_by_itself": False,
         "attempts": attempts,
         "last_error_code": (exc.code or type(exc).__name__)[:64],
         "last_error_message": str(exc)[:MESSAGE_LENGTH],
@@ -865,8 +1101,9 @@ def backoff_seconds(attempts: int) -> float:
     return min(high, max(low, random.uniform(ceiling / 2, ceiling)))  # noqa: S311 - jitter
 
 
-def _fail(claim: Claim, code: str, message: str, *, now: datetime) -> None:
-    logger.error("access work for %s failed: %s %s", claim.person_code, code, message)
+def _fail(
+    claim: Claim, code: str, message: str, *, now: datetime, retry_by_itself: bool = False
+) -> None:
     values = {
         "last_error_code": code[:64],
         "last_error_message": message[:MESSAGE_LENGTH],
@@ -874,11 +1111,20 @@ def _fail(claim: Claim, code: str, message: str, *, now: datetime) -> None:
         "lease_token": "",
         "updated_at": now,
     }
+    failed: dict[str, object] = {"state": WorkState.FAILED, "retries_by_itself": retry_by_itself}
+    if retry_by_itself:
+        failed["due_at"] = now + timedelta(minutes=settings.PROPUSK_ACCESS_FAILED_RETRY_MINUTES)
     updated = AccessWork.objects.filter(
         pk=claim.pk, generation=claim.generation, lease_token=claim.token
-    ).update(state=WorkState.FAILED, **values)
+    ).update(**failed, **values)
     if not updated:  # a new change came in meanwhile: let it try
         AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**values)
+    if claim.failed_code == code:
+        # Failed work retried on its slow schedule, failing as before: audited once, when it
+        # first failed.
+        logger.warning("access work for %s still fails: %s %s", claim.person_code, code, message)
+        return
+    logger.error("access work for %s failed: %s %s", claim.person_code, code, message)
     target: models.Model | type[models.Model] = _visitor(claim.visitor_id) or HcpPerson
     record(
         actor=None,
@@ -1032,35 +1278,104 @@ def _describe_failure(failure: ApplicationFailure) -> str:
 # --- organisation, audit, client ----------------------------------------------------------
 
 
+# The organisation of our persons and the door list, kept between the runs of one process for
+# PROPUSK_ACCESS_DIRECTORY_CACHE_SECONDS: neither changes often, and reading them cost two
+# calls a run. An answer suggesting either changed reads it again (OurOrganisation.refresh,
+# _reapply_to_doors). Keyed by HCP's address (and the organisation's name).
+_directory_lock = threading.Lock()
+_org_codes: dict[tuple[str, str], tuple[str, float]] = {}
+_door_lists: dict[str, tuple[list[str], float]] = {}
+
+
+def forget_hcp_directory() -> None:
+    """Drop the remembered organisation and door list: the next run reads them again."""
+    with _directory_lock:
+        _org_codes.clear()
+        _door_lists.clear()
+
+
+def _fresh(read_at: float) -> bool:
+    return time.monotonic() - read_at < settings.PROPUSK_ACCESS_DIRECTORY_CACHE_SECONDS
+
+
+def _door_codes(hcp: HikCentralClient, *, refresh: bool = False) -> list[str]:
+    key = hcp.config.base_url
+    with _directory_lock:
+        cached = _door_lists.get(key)
+    if cached is not None and not refresh and _fresh(cached[1]):
+        return cached[0]
+    doors = [door.door_index_code for door in hcp.list_doors()]
+    with _directory_lock:
+        _door_lists[key] = (doors, time.monotonic())
+    return doors
+
+
 @dataclass
 class OurOrganisation:
-    """The HCP organisation of our persons (``HCP_ORG_NAME``), looked up once per run.
+    """The HCP organisation of our persons (``HCP_ORG_NAME``) for one run: its index code,
+    remembered between runs (above), read again at most once a run.
 
     HCP's OpenAPI lists organisations but has no call to create one (OPENAPI.md §4): it is
-    created by hand in HCP. Missing or ambiguous, the work fails with a message saying so.
+    created by hand in HCP. Missing or ambiguous, the work fails with a message saying so
+    (once read in a run, the failure holds for the rest of the run: one call, not one per
+    person).
     """
 
     name: str = field(default_factory=lambda: settings.HCP_ORG_NAME)
-    _index_code: str | None = None
+    _failure: WorkFailed | None = None
+    _read_in_this_run: bool = False
 
     def index_code(self, hcp: HikCentralClient) -> str:
-        if self._index_code is None:
-            orgs = hcp.list_orgs(org_name=self.name)  # also lists the matches' ancestors
-            matches = [org for org in orgs if org.org_name == self.name]
-            if not matches:
-                raise WorkFailed(
-                    "org_missing",
-                    f"HCP has no organisation named {self.name!r} (HCP_ORG_NAME). Create it in "
-                    "HCP (Person > Organization): HCP's OpenAPI cannot create one.",
-                )
-            if len(matches) > 1:
-                raise WorkFailed(
-                    "org_ambiguous",
-                    f"HCP has {len(matches)} organisations named {self.name!r} "
-                    "(HCP_ORG_NAME): rename all but ours.",
-                )
-            self._index_code = matches[0].org_index_code
-        return self._index_code
+        if self._failure is not None:
+            raise WorkFailed(self._failure.code, self._failure.message)
+        with _directory_lock:
+            cached = _org_codes.get(self._key(hcp))
+        if cached is not None and _fresh(cached[1]):
+            return cached[0]
+        return self.read(hcp)
+
+    def refresh(self, hcp: HikCentralClient) -> str | None:
+        """Read the organisation again (an answer suggests it changed), unless this run
+        already did: its index code, or None when it was read in this run already."""
+        if self._read_in_this_run:
+            return None
+        return self.read(hcp)
+
+    def _key(self, hcp: HikCentralClient) -> tuple[str, str]:
+        return hcp.config.base_url, self.name
+
+    def read(self, hcp: HikCentralClient) -> str:
+        """Read the organisation from HCP now and remember it."""
+        self._read_in_this_run = True
+        with _directory_lock:
+            _org_codes.pop(self._key(hcp), None)
+        orgs = hcp.list_orgs(org_name=self.name)  # also lists the matches' ancestors
+        matches = [org for org in orgs if org.org_name == self.name]
+        if not matches:
+            self._failure = WorkFailed(
+                "org_missing",
+                f"HCP has no organisation named {self.name!r} (HCP_ORG_NAME). Create it in "
+                "HCP (Person > Organization): HCP's OpenAPI cannot create one.",
+            )
+        elif len(matches) > 1:
+            self._failure = WorkFailed(
+                "org_ambiguous",
+                f"HCP has {len(matches)} organisations named {self.name!r} "
+                "(HCP_ORG_NAME): rename all but ours.",
+            )
+        if self._failure is not None:
+            raise WorkFailed(self._failure.code, self._failure.message)
+        code = matches[0].org_index_code
+        with _directory_lock:
+            _org_codes[self._key(hcp)] = (code, time.monotonic())
+        return code
+
+
+def our_org_index_code(hcp: HikCentralClient, *, refresh: bool = False) -> str:
+    """Our organisation's index code (remembered, or read afresh with ``refresh``); raises
+    WorkFailed ``org_missing`` / ``org_ambiguous``. For the full sync."""
+    org = OurOrganisation()
+    return org.read(hcp) if refresh else org.index_code(hcp)
 
 
 def _audit(
