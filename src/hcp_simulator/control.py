@@ -88,6 +88,7 @@ def control_routes() -> list[Route]:
         _route("/doors", add_doors, ["POST"]),
         _route("/access-levels", add_access_levels, ["POST"]),
         _route("/passages", passage, ["POST"]),
+        _route("/persons/{person_code}/face", remove_face, ["DELETE"]),
         _route("/state", read_state, ["GET"]),
         _route("/faults", list_faults, ["GET"]),
         _route("/faults", add_faults, ["POST"]),
@@ -167,6 +168,19 @@ async def add_access_levels(request: Request) -> Any:
         created.append(level_id)
     sim.mark_dirty()
     return {"privilegeGroupIds": created}
+
+
+async def remove_face(request: Request) -> Any:
+    """Someone removes a person's face by hand in HCP's client (HCP's OpenAPI has no such
+    call). The devices keep the old face until the change is applied."""
+    sim = _sim(request)
+    code = request.path_params["person_code"]
+    person = sim.state.person_by_code(code)
+    if person is None:
+        raise ControlError(f"no person with personCode {code!r}", status=404)
+    person.face = None
+    sim.mark_dirty()
+    return {"personCode": code, "hasFace": False}
 
 
 async def passage(request: Request) -> Any:

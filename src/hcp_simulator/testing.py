@@ -168,6 +168,10 @@ class SimulatorControl:
             event_time=data["eventTime"],
         )
 
+    def remove_face(self, person_code: str) -> None:
+        """Remove a person's face, as someone could by hand in HCP's client."""
+        self._call("DELETE", f"/persons/{person_code}/face")
+
     def state(self) -> dict[str, Any]:
         """Everything: persons with desired/applied state per door, levels, events, push..."""
         result: dict[str, Any] = self._call("GET", "/state")

@@ -203,6 +203,24 @@ def test_reset_and_seeding(sim: SimulatorHandle, api: Artemis) -> None:
     assert len(sim.control.state()["doors"]) == 4
 
 
+def test_a_face_removed_by_hand_leaves_the_device_until_applied(
+    sim: SimulatorHandle, api: Artemis
+) -> None:
+    add_guest(api, beginTime="2020-01-01T00:00:00+05:00", endTime="2037-01-01T00:00:00+05:00")
+    reapply(api)
+    assert sim.control.passage("1", person_code="G0001").granted
+
+    sim.control.remove_face("G0001")
+
+    info = api.ok(BY_CODE, {"personCode": "G0001"})
+    assert info["personPhoto"]["picUri"] == ""
+    assert sim.control.passage("1", person_code="G0001").granted  # the device keeps it
+    reapply(api)
+    assert sim.control.passage("1", person_code="G0001").reason == "no_face"
+    missing = httpx.delete(sim.base_url + "/simulator/v1/persons/G0002/face")
+    assert missing.status_code == 404
+
+
 def test_quirks_can_be_switched_per_test(sim: SimulatorHandle, api: Artemis) -> None:
     sim.control.set_quirks(numeric_code_paths=["/api/resource/*"], total_num_paths=[LIST])
     assert api.call(VERSION)["code"] == "0"
