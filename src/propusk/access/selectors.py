@@ -8,9 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from propusk.access.desired import Desired, desired_state
 from propusk.access.models import (
@@ -62,6 +66,31 @@ class AccessStatus(StrEnum):
     HELD = "held"  # revoked by hand (an active hold)
     NONE = "none"  # no access in HCP, and none wanted
 
+    @property
+    def label(self) -> str:
+        return str(_STATUS_LABELS[self])
+
+    @property
+    def desk_line(self) -> str:
+        """What reception reads: the state, and whom to call when staff must act."""
+        return str(_DESK_LINES[self])
+
+
+_STATUS_LABELS = {
+    AccessStatus.ACTIVE: gettext_lazy("active in HikCentral"),
+    AccessStatus.WAITING: gettext_lazy("waiting for HikCentral"),
+    AccessStatus.FAILED: gettext_lazy("failed"),
+    AccessStatus.HELD: gettext_lazy("revoked by hand"),
+    AccessStatus.NONE: gettext_lazy("no access in HikCentral"),
+}
+_DESK_LINES = {
+    AccessStatus.ACTIVE: gettext_lazy("Access: active in HikCentral."),
+    AccessStatus.WAITING: gettext_lazy("Access: waiting for HikCentral."),
+    AccessStatus.FAILED: gettext_lazy("Access: failed - call an administrator."),
+    AccessStatus.HELD: gettext_lazy("Access: revoked by hand - call an administrator."),
+    AccessStatus.NONE: gettext_lazy("Access: none in HikCentral."),
+}
+
 
 @dataclass(frozen=True)
 class VisitorAccess:
@@ -103,12 +132,24 @@ class VisitorAccess:
         """HCP's reason for refusing the visitor's current face ("" if it did not)."""
         return face_rejected_reason(self.visitor, self.confirmed)
 
+    @property
+    def levels_desired(self) -> list[str]:
+        person = self.desired.person
+        return self.levels(person.grant.access_level_ids) if person is not None else []
+
+    @property
+    def levels_confirmed(self) -> list[str]:
+        confirmed = self.confirmed
+        return self.levels(confirmed.access_level_ids) if confirmed is not None else []
+
     def levels(self, ids: Iterable[str]) -> list[str]:
         """Access level ids with the names of the policies that give them: "1 (Guests)"."""
-        return [
-            f"{level} ({self.level_names[level]})" if self.level_names.get(level) else level
-            for level in sorted(ids)
-        ]
+        return named_levels(sorted(ids), self.level_names)
+
+
+def named_levels(ids: Iterable[str], names: dict[str, str]) -> list[str]:
+    """Each access level id with the names of the policies that give it: "1 (Guests)"."""
+    return [f"{level} ({names[level]})" if names.get(level) else str(level) for level in ids]
 
 
 def _holds_access(confirmed: HcpPerson) -> bool:
@@ -193,6 +234,94 @@ def access_history(visitor: Visitor, *, limit: int = 20) -> list[AuditEntry]:
     )
 
 
+# What the history on the visit page calls each entry; other actions show their code.
+HISTORY_LABELS = {
+    "hcp.person_added": pgettext_lazy("access history", "Person added in HikCentral"),
+    "hcp.person_updated": pgettext_lazy("access history", "Validity or details updated"),
+    "hcp.face_updated": pgettext_lazy("access history", "Face sent"),
+    "hcp.face_rejected": pgettext_lazy("access history", "Face rejected by HikCentral"),
+    "hcp.access_revoked": pgettext_lazy("access history", "Access ended in HikCentral"),
+    "hcp.membership_added": pgettext_lazy("access history", "Access levels added"),
+    "hcp.membership_removed": pgettext_lazy("access history", "Access levels removed"),
+    "hcp.work_failed": pgettext_lazy("access history", "Failed"),
+    "access.revoked_now": pgettext_lazy("access history", "Access revoked by hand"),
+    "access.restored": pgettext_lazy("access history", "Access restored by hand"),
+    "access.face_reenrol": pgettext_lazy("access history", "Face to be sent again"),
+    "access.resync": pgettext_lazy("access history", "Resync asked"),
+    "access.work_retried": pgettext_lazy("access history", "Work retried"),
+    "access.work_cancelled": pgettext_lazy("access history", "Work cancelled"),
+}
+
+
+@dataclass(frozen=True)
+class AccessHistoryRow:
+    at: datetime
+    actor: str
+    action: str
+    details: list[str]
+
+
+def access_history_rows(
+    entries: Iterable[AuditEntry], level_names: dict[str, str] | None = None
+) -> list[AccessHistoryRow]:
+    """The entries of ``access_history`` in words: what was sent to HCP (validity, levels)
+    and what it answered, or the reason of a manual operation."""
+    names = level_names or {}
+    return [
+        AccessHistoryRow(
+            at=entry.at,
+            actor=(
+                (entry.actor.get_full_name() or entry.actor.get_username())
+                if entry.actor is not None
+                else entry.actor_label
+            ),
+            action=str(HISTORY_LABELS.get(entry.action, entry.action)),
+            details=_history_details(entry.changes, names),
+        )
+        for entry in entries
+    ]
+
+
+def _history_details(changes: dict[str, Any], names: dict[str, str]) -> list[str]:
+    sent, answer = _mapping(changes.get("sent")), _mapping(changes.get("answer"))
+    details: list[str] = []
+    if sent.get("begin_time") or sent.get("end_time"):
+        details.append(
+            _("valid %(begin)s - %(end)s")
+            % {"begin": _local(sent.get("begin_time")), "end": _local(sent.get("end_time"))}
+        )
+    levels = sent.get("access_level_ids")
+    if isinstance(levels, list) and levels:
+        named = ", ".join(named_levels(levels, names))
+        details.append(_("access levels: %(levels)s") % {"levels": named})
+    if answer.get("person_id"):
+        details.append(_("HCP person %(id)s") % {"id": answer["person_id"]})
+    message = " ".join(
+        str(part)
+        for part in (changes.get("code"), answer.get("message") or changes.get("message"))
+        if part
+    )
+    if message:
+        details.append(message)
+    if changes.get("reason"):
+        details.append(_("reason: %(reason)s") % {"reason": changes["reason"]})
+    return details
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _local(value: Any) -> str:
+    if not isinstance(value, str):
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return timezone.localtime(moment).strftime("%d.%m.%Y %H:%M")
+
+
 def time_to_revoke(visit: Visit) -> timedelta | None:
     """From when the visit's access should have ended to when the devices confirmed it did
     (None until both are known)."""
@@ -210,8 +339,12 @@ class VisitAccessCard:
     detail: VisitorAccess | None
     status: AccessStatus | None
     face_rejected_reason: str
-    history: list[AuditEntry]
+    history: list[AccessHistoryRow]
     time_to_revoke: timedelta | None
+
+    @property
+    def time_to_revoke_seconds(self) -> float | None:
+        return self.time_to_revoke.total_seconds() if self.time_to_revoke is not None else None
 
 
 def visit_access_card(
@@ -228,7 +361,7 @@ def visit_access_card(
             detail=access,
             status=access.status,
             face_rejected_reason=access.face_rejected_reason,
-            history=access_history(visitor),
+            history=access_history_rows(access_history(visitor), access.level_names),
             time_to_revoke=time_to_revoke(visit),
         )
     if Role.RECEPTION in reaching:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.desired import desired_state
@@ -263,8 +263,15 @@ def resync(*, visitor: Visitor, actor: Actor, reason: str, now: datetime | None 
         locked = _lock_visitor(visitor)
         require(actor, Operation.RESYNC, locked)
         text = clean_reason(reason)
-        if not _request_sync(locked, reason="manual resync", now=moment):
-            return False
+        if _due(_locked_work(locked.person_code), moment):
+            return False  # due, or held by a worker right now: the run does it
+        request_reconcile(
+            person_code=locked.person_code,
+            visitor_id=locked.pk,
+            reason="manual resync",
+            priority=WorkPriority.SYNC,
+            now=moment,
+        )
         _audit(actor, Operation.RESYNC, locked, reason=text)
     return True
 
@@ -344,42 +351,6 @@ def takes_access_away(work: AccessWork, *, now: datetime) -> bool:
     if set(confirmed.access_level_ids) - wanted.grant.access_level_ids:
         return True
     return confirmed.end_time is not None and confirmed.end_time > wanted.grant.end
-
-
-def _request_sync(visitor: Visitor, *, reason: str, now: datetime) -> bool:
-    """Work for ``visitor`` due now at sync priority. An existing row is brought forward (and
-    put back to pending if it failed) keeping its own, higher, priority - as
-    ``work.request_reconcile`` coalesces - which has no sync priority to ask for."""
-    row = _locked_work(visitor.person_code)
-    if row is None:
-        try:
-            with transaction.atomic():
-                AccessWork.objects.create(
-                    person_code=visitor.person_code,
-                    visitor_id=visitor.pk,
-                    priority=WorkPriority.SYNC,
-                    due_at=now,
-                    reasons=[reason],
-                )
-        except IntegrityError:
-            # A change of the visit created the row a moment ago: coalesce into it.
-            row = _locked_work(visitor.person_code)
-        else:
-            transaction.on_commit(wake_reconciler)
-            return True
-    assert row is not None  # noqa: S101 - the insert conflicted with it
-    if _due(row, now):  # pending and due, or held by a worker right now
-        return False
-    row.generation += 1
-    if row.state == WorkState.FAILED:
-        row.state = WorkState.PENDING
-        row.attempts = 0
-    row.due_at = now
-    row.reasons = [*row.reasons, reason][-MAX_REASONS:]
-    row.visitor_id = visitor.pk
-    row.save()
-    transaction.on_commit(wake_reconciler)
-    return True
 
 
 def _lock_visitor(visitor: Visitor) -> Visitor:

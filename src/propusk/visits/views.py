@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from propusk.access.selectors import visit_access_card
 from propusk.accounts.roles import Role, roles_of
 from propusk.invitations.selectors import invitation_of_group
 from propusk.visitors.forms import VisitorForm
@@ -467,6 +468,9 @@ def _render_detail(
             "may_add_member": may_add_member,
             "actions": available_actions(user, visit),
             "history": history_rows(selectors.visit_history(visit).select_related("actor")),
+            # Access in HikCentral: the whole card for security and administrators, a status
+            # line for reception, a face HCP refused for everyone (access.selectors).
+            "access": visit_access_card(user, visit),
             "window_form": window_form
             or WindowForm(initial=window, start_locked=start_locked, prefix="window"),
             "confirm_form": confirm_form or WindowForm(initial=window, prefix="confirm"),
