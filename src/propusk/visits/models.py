@@ -135,9 +135,7 @@ class Visit(models.Model):
     cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
     # Time to revoke: when this visit stopped giving access (cancelled, checked out, over,
     # shortened to the past), and when HCP confirmed the visitor's access no longer relied on it.
-    access_should_end_at = models.DateTimeField(
-        _("access should end at"), null=True, blank=True
-    )
+    access_should_end_at = models.DateTimeField(_("access should end at"), null=True, blank=True)
     access_revoked_at = models.DateTimeField(_("access revoked in HCP at"), null=True, blank=True)
 
     created_by = models.ForeignKey(
