@@ -382,7 +382,8 @@ def _act(
         return f"{FAILED_WORK} ({work.last_error_code}){again}"
     if work is not None and work.leased_until is not None and work.leased_until > report.now:
         return BEING_RECONCILED
-    if not report.complete and REMOVING.intersection(kinds):
+    takes_away = bool(REMOVING.intersection(kinds)) or (desired.person is None and info is not None)
+    if not report.complete and takes_away:
         return NOT_ACTED_ON
     revoke = info is not None and (
         LEVEL_EXTRA in kinds or (desired.person is None and VALIDITY in kinds)

@@ -50,15 +50,12 @@ class Command(BaseCommand):
                 )
                 for person in report.untouched:
                     self.stdout.write(f"  {person.describe()}")
-            if not report.complete:
-                raise CommandError(
-                    "HCP could not be read completely, so nothing was taken away: "
-                    + "; ".join(report.errors)
-                )
             if report.in_sync:
                 self.stdout.write("HCP is in sync.")
             if dry_run:
+                self._fail_if_incomplete(report.complete, report.errors)
                 return
+            # What was queued (never a removal after an incomplete read) is repaired anyway.
             outcome = repair_now(report, client=client)
         if report.queued:
             self.stdout.write(
@@ -70,8 +67,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  {code}: not repaired: {error}")
         # Drift left alone because the person's work failed earlier: someone must act.
         stuck = [drift for drift in report.drift if drift.action.startswith(FAILED_WORK)]
+        self._fail_if_incomplete(report.complete, report.errors)
         if outcome.failed or stuck:
             raise CommandError(
                 f"{len(outcome.failed) + len(stuck)} person(s) differ from the desired state "
                 "and could not be repaired (see above)."
+            )
+
+    def _fail_if_incomplete(self, complete: bool, errors: list[str]) -> None:
+        if not complete:
+            raise CommandError(
+                "HCP could not be read completely, so nothing was taken away: " + "; ".join(errors)
             )
