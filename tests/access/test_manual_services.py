@@ -371,7 +371,7 @@ def _failed(visitor: Visitor, **values: Any) -> AccessWork:
 
 
 def test_retry_puts_failed_work_back_to_pending_now(visit: Visit, reception: User) -> None:
-    work = _failed(visit.visitor)
+    work = _failed(visit.visitor, retries_by_itself=True)  # on the slow schedule
     client = staff(reception)
     listed = text(client.get(WORK))
     assert visit.visitor.person_code in listed
@@ -382,6 +382,7 @@ def test_retry_puts_failed_work_back_to_pending_now(visit: Visit, reception: Use
     assert "1 work item is due again now." in text(done)
     work.refresh_from_db()
     assert (work.state, work.attempts, work.priority) == (WorkState.PENDING, 0, WorkPriority.GRANT)
+    assert not work.retries_by_itself
     assert work.due_at <= timezone.now()
     entry = manual_entries("access.work_retried")[0]
     assert (entry.actor, entry.target_id) == (reception, str(visit.visitor_id))

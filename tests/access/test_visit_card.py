@@ -204,7 +204,7 @@ def test_the_card_and_the_status_line_are_in_russian(
     html = page(admin_user, visit)
     assert "Доступ в HikCentral" in html
     assert "Желаемое" in html
-    assert "Лицо отклонено HikCentral" in html
+    assert "Фото лица отклонено HikCentral" in html
     assert CARD not in html
     assert "Доступ: ожидает HikCentral." in page(reception, visit)
 

@@ -241,6 +241,9 @@ HISTORY_LABELS = {
     "hcp.face_updated": pgettext_lazy("access history", "Face sent"),
     "hcp.face_rejected": pgettext_lazy("access history", "Face rejected by HikCentral"),
     "hcp.access_revoked": pgettext_lazy("access history", "Access ended in HikCentral"),
+    "hcp.person_deleted": pgettext_lazy(
+        "access history", "Person and face deleted from HikCentral"
+    ),
     "hcp.membership_added": pgettext_lazy("access history", "Access levels added"),
     "hcp.membership_removed": pgettext_lazy("access history", "Access levels removed"),
     "hcp.work_failed": pgettext_lazy("access history", "Failed"),

@@ -277,7 +277,8 @@ def resync(*, visitor: Visitor, actor: Actor, reason: str, now: datetime | None 
 
 
 def retry_work(*, work: AccessWork, actor: Actor, reason: str, now: datetime | None = None) -> bool:
-    """Failed work (or work waiting out a backoff) back to pending, due now, attempts from
+    """Failed work (also work failed on the slow schedule of errors that may clear by
+    themselves, or pending work waiting out a backoff) back to pending, due now, attempts from
     zero; its priority is kept. False if it is already due."""
     moment = now or current_time()
     with transaction.atomic():
@@ -289,6 +290,7 @@ def retry_work(*, work: AccessWork, actor: Actor, reason: str, now: datetime | N
             return False
         was = _describe(row)
         row.state = WorkState.PENDING
+        row.retries_by_itself = False
         row.attempts = 0
         row.due_at = moment
         row.generation += 1
