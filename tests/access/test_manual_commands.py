@@ -79,7 +79,7 @@ def test_reenrol_resync_retry_and_cancel(visit: Visit, reception: User, admin_us
     code = visitor.person_code
     AccessWork.objects.all().delete()
     HcpPerson.objects.create(
-        person_code=code, visitor_id=visitor.pk, person_id="9", face_version=visitor.photo.name
+        person_code=code, visitor_id=visitor.pk, person_id="9", face_version=str(visitor.photo.name)
     )
 
     assert "the face will be sent to HCP again" in run(
@@ -146,7 +146,7 @@ def test_show_prints_desired_confirmed_work_and_hold_without_personal_data(
         visitor_id=visitor.pk,
         person_id="12",
         access_level_ids=["1"],
-        face_version=visitor.photo.name,
+        face_version=str(visitor.photo.name),
         face_rejected_reason="HCP 4: [faceData parameter error] too small",
     )
 

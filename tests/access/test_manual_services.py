@@ -229,7 +229,7 @@ def test_reenrol_marks_the_confirmed_face_stale_and_queues_work(
     assert (work.priority, work.state) == (WorkPriority.GRANT, WorkState.PENDING)
     entry = manual_entries("access.face_reenrol")[0]
     assert entry.changes["rejected_before"] == "HCP 4: [faceData parameter error] too dark"
-    assert visitor.photo.name not in str(entry.changes)
+    assert str(visitor.photo.name) not in str(entry.changes)
 
     again = act(client, VISITORS, "reenrol_face", [visitor], reason="Ещё раз")
     assert "was already waiting to be sent" in text(again)
