@@ -50,7 +50,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -61,6 +61,7 @@ BIN = Path(sys.executable).parent
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
+import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
@@ -88,6 +89,12 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     add("--quota", type=float, default=20.0, help="HCP call quota, calls/s (simulator and limiter)")
     add("--latency-ms", type=float, default=30.0, help="simulator latency per call (30)")
     add("--apply-delay", type=float, default=1.0, help="simulator's apply delay, s (1)")
+    add(
+        "--result-shape",
+        choices=("counts", "element-status", "empty"),
+        default="counts",
+        help="the simulator's applicationResult answer (its default: counts, site-wide)",
+    )
     add("--workers", type=int, default=2, help="celery worker processes (2)")
     add("--runs", type=int, default=3, help="runs; medians are reported (3)")
     add("--seed", type=int, default=8, help="random seed (names, faces, moments)")
@@ -168,6 +175,10 @@ class Site:
                 "HCP_ORG_NAME": ORG_NAME,
                 "HCP_RATE_LIMIT_PER_SECOND": f"{self.args.quota:g}",
                 "PYTHONUNBUFFERED": "1",
+                # The workers, beat and the simulator run the code beside this script.
+                "PYTHONPATH": os.pathsep.join(
+                    [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
+                ),
             }
         )
         return env
@@ -244,14 +255,16 @@ class Site:
         )
 
     @contextlib.contextmanager
-    def run(self) -> Iterator[Run]:
-        """A fresh database, simulator, workers and beat for one run; all gone afterwards."""
+    def run(self, *, persist: bool = False) -> Iterator[Run]:
+        """A fresh database, simulator, workers and beat for one run; all gone afterwards.
+        ``persist``: the simulator keeps a state file, so that it can be stopped and
+        started again (writing it costs the simulator time: only when needed)."""
         from django.db import connections
 
         connections.close_all()
         self._admin(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"')
         self._created.append(self.name)
-        run = Run(self)
+        run = Run(self, persist=persist)
         try:
             run.start()
             yield run
@@ -297,8 +310,9 @@ class CallCount:
 class Run:
     """The processes of one run: the simulator, the workers and beat."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, persist: bool) -> None:
         self.site = site
+        self.persist = persist
         self.env = site.env
         self.workers: list[subprocess.Popen[bytes]] = []
         self.beat: subprocess.Popen[bytes] | None = None
@@ -381,8 +395,11 @@ class Run:
                 apply_delay=args.apply_delay,
                 latency_ms=args.latency_ms,
                 quota_rps=args.quota,
-                state_file=self.state_file,
-                extra_args=["--port", str(self.site.port), "--org", ORG_NAME, "--access-log"],
+                state_file=self.state_file if self.persist else None,
+                extra_args=[
+                    *("--port", str(self.site.port), "--org", ORG_NAME, "--access-log"),
+                    *("--application-result-shape", args.result_shape),
+                ],
             )
         )
         self._sim_stack = stack
@@ -443,6 +460,18 @@ class Run:
                     count.quota_refused[line.split(_QUOTA_REFUSED, 1)[1].strip()] += 1
         return count
 
+    def first_call_after(self, moment: datetime) -> datetime | None:
+        """When the running simulator logged its first OpenAPI call after ``moment`` (local
+        time, as its log)."""
+        if self.simulator is None:
+            return None
+        for line in self.simulator.stderr().splitlines():
+            if _ACCESS_LOG_CALL.search(line):
+                logged = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")  # noqa: DTZ007
+                if logged >= moment:
+                    return logged
+        return None
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by the workers, beat and the simulator (Linux /proc)."""
         out = {"workers": sum(_cpu(p.pid) for p in self.workers)}
@@ -455,6 +484,13 @@ class Run:
 
     def state(self) -> dict[str, Any]:
         return self.sim.control.state()
+
+    def state_from_thread(self) -> dict[str, Any]:
+        """The simulator's state, read on a connection of its own (for another thread)."""
+        response = httpx.get(f"{self.sim.base_url}/simulator/v1/state", timeout=30)
+        response.raise_for_status()
+        state: dict[str, Any] = response.json()
+        return state
 
 
 def _cpu(pid: int) -> float:
@@ -495,6 +531,44 @@ def applied_codes(state: dict[str, Any], codes: Sequence[str]) -> set[str]:
     }
 
 
+def converged_codes(state: dict[str, Any], codes: Sequence[str]) -> set[str]:
+    """Of ``codes``, those whose HCP person is exactly as the database wants it now: one
+    person in our organisation with the wanted validity (to the second), access levels and
+    face, on every door - or, when no access is wanted, no person holding any (validity over,
+    no level, gone from every door)."""
+    from propusk.access.desired import desired_state
+    from propusk.core.time import now
+
+    ours = {org["orgIndexCode"] for org in state["orgs"] if org["orgName"] == ORG_NAME}
+    site_now = datetime.fromisoformat(state["now"])
+    persons = persons_by_code(state)
+    done = set()
+    for code in codes:
+        held = persons.get(code, [])
+        wanted = desired_state(code, now=now()).person
+        if wanted is None:
+            if all(
+                off_devices(person) and datetime.fromisoformat(person["endTime"]) <= site_now
+                for person in held
+            ):
+                done.add(code)
+            continue
+        if len(held) != 1:
+            continue
+        person = held[0]
+        grant = wanted.grant
+        if (
+            person["orgIndexCode"] in ours
+            and datetime.fromisoformat(person["beginTime"]) == grant.begin.replace(microsecond=0)
+            and datetime.fromisoformat(person["endTime"]) == grant.end.replace(microsecond=0)
+            and set(person["accessLevels"]) == set(grant.access_level_ids)
+            and person["hasFace"] == bool(wanted.face_version)
+            and on_devices(person)
+        ):
+            done.add(code)
+    return done
+
+
 # --- visitors -------------------------------------------------------------------------------
 
 FAMILY_NAMES = (
@@ -521,19 +595,23 @@ FEMALE_NAMES = ("Айгерим", "Динара", "Салтанат", "Асел�
                 "Алия", "Томирис", "Анна", "Екатерина", "Камила")  # fmt: skip
 
 
-def iin_for(index: int, *, born: date, female: bool) -> str:
-    """A valid IIN (birth date, century and sex digit, serial, check digit); the serial keeps
-    it unique per ``index``."""
+BIRTH_DAYS = 14_600  # birth dates over 40 years: one per visitor index below this
+
+
+def iin_for(index: int, *, female: bool) -> str:
+    """A valid IIN (birth date, century and sex digit, serial, check digit), unique per
+    ``index`` below ``BIRTH_DAYS``: each index has its own birth date (7919 is prime, so
+    ``index * 7919 mod BIRTH_DAYS`` takes every value once)."""
     from propusk.visitors.national_id import iin_check_digit
 
-    century = 3 if born.year < 2000 else 5
-    sex = century + (1 if female else 0)
-    for serial in range(index * 7, index * 7 + 7):
-        first = f"{born:%y%m%d}{sex}{serial % 10000:04d}"
+    born = date(1965, 1, 1) + timedelta(days=index * 7919 % BIRTH_DAYS)
+    sex = (3 if born.year < 2000 else 5) + (1 if female else 0)
+    for serial in range(index % 1000, index % 1000 + 20):
+        first = f"{born:%y%m%d}{sex}{serial:04d}"
         check = iin_check_digit(first)
         if check is not None:
             return f"{first}{check}"
-    raise AssertionError("seven serials without a check digit")  # never: at most 1 in 11 fails
+    raise AssertionError("twenty serials without a check digit")  # about 1 in 11 has none
 
 
 def portrait(index: int, *, female: bool, seed: int) -> bytes:
@@ -599,7 +677,6 @@ class Registrar:
         female = rng.random() < 0.5
         family = rng.choice(FAMILY_NAMES)[1 if female else 0]
         given = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
-        born = date(1965, 1, 1) + timedelta(days=rng.randint(0, 365 * 40))
         return VisitorData(
             family_name=family,
             given_name=given,
@@ -607,7 +684,7 @@ class Registrar:
             phone=f"+7 70{rng.randint(0, 8)} {rng.randint(100, 999)} {rng.randint(10, 99)} "
             f"{rng.randint(10, 99)}",
             email="",
-            national_id=iin_for(index, born=born, female=female),
+            national_id=iin_for(index, female=female),
             photo_jpeg=portrait(index, female=female, seed=self.seed),
             consent=True,
         )
@@ -678,6 +755,25 @@ def wait_applied(
         if len(applied) == len(codes) or seen > deadline:
             return applied, seen
         time.sleep(poll)
+
+
+def wait_idle(*, timeout: float, poll: float = 0.5) -> bool:
+    """Wait until the engine has nothing due (no pending work due now, nobody waiting for the
+    devices); False if it still had after ``timeout``."""
+    from django.db.models import Q
+
+    from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkState
+    from propusk.core.time import now
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        due = AccessWork.objects.filter(
+            Q(state=WorkState.PENDING, due_at__lte=now()) | Q(leased_until__gt=now())
+        ).exists()
+        if not due and not HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exists():
+            return True
+        time.sleep(poll)
+    return False
 
 
 # --- figures --------------------------------------------------------------------------------
