@@ -581,6 +581,47 @@ def test_a_refused_batch_call_is_asked_again_person_by_person(
         assert site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
 
 
+class WorkerKilled(BaseException):
+    """Stands for a worker process dying (not an error the engine could handle)."""
+
+
+def test_a_worker_dying_between_a_change_and_the_reapplication_leaves_it_to_the_next_run(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp_settings: Any
+) -> None:
+    """HCP holds the changed validity, but the devices were never told: the next reconcile
+    finds nothing to change in HCP and must still reapply."""
+    visit = register(minutes=60)
+    code = visit.visitor.person_code
+    drain()
+    new_end = (visit.planned_end + timedelta(hours=2)).replace(second=0, microsecond=0)
+    desk.post(
+        reverse("visits:change_window", args=[visit.pk]),
+        {
+            "window-planned_start": local(visit.planned_start),
+            "window-planned_end": local(new_end),
+        },
+    )
+
+    def die_after_update(path: str, data: object) -> None:
+        if path.endswith("/person/single/update"):
+            raise WorkerKilled(path)
+
+    with (
+        build_client(response_observer=die_after_update) as dying,
+        pytest.raises(WorkerKilled),
+    ):
+        reconcile_due_work(client=dying)
+    assert hcp_time(hcp_person(site, code)["endTime"]) == new_end + timedelta(minutes=15)
+    an_hour_later = visit.planned_end + timedelta(hours=1)
+    assert site.control.passage(ENTRANCE, person_code=code, at=an_hour_later).reason == (
+        "outside_validity"  # the devices still hold the old end
+    )
+
+    drain()
+
+    assert site.control.passage(ENTRANCE, person_code=code, at=an_hour_later).granted
+
+
 # --- ownership ---------------------------------------------------------------------------
 
 

@@ -378,10 +378,10 @@ def _reconcile_person(
         found, ours = _add(hcp, run, desired.person, org=org, now=now)
         if found is not None:  # the add's answer was lost, or someone added it meanwhile
             _adopt(run, found)
-            _update_if_needed(hcp, run, desired.person, found, ours=ours)
+            _update_if_needed(hcp, run, desired.person, found, ours=ours, now=now)
     else:
-        _update_if_needed(hcp, run, desired.person, info, ours=ours)
-    _enrol_face_if_needed(hcp, run, desired.person)
+        _update_if_needed(hcp, run, desired.person, info, ours=ours, now=now)
+    _enrol_face_if_needed(hcp, run, desired.person, now=now)
     run.wanted = desired.person.grant.access_level_ids
     return run
 
@@ -550,10 +550,12 @@ def _update_if_needed(
     info: PersonInfo,
     *,
     ours: str,
+    now: datetime,
 ) -> None:
     data = _person_input(person, ours, keep_from=info)
     if not _person_differs(info, data):
         return
+    _note_changing(run, now=now)
     hcp.update_person(info.person_id, data)
     run.begin_time, run.end_time = data.begin_time, data.end_time
     run.changed = True
@@ -569,7 +571,17 @@ def _update_if_needed(
     )
 
 
-def _enrol_face_if_needed(hcp: HikCentralClient, run: PersonRun, person: DesiredPerson) -> None:
+def _note_changing(run: PersonRun, *, now: datetime) -> None:
+    """Before changing an existing person in HCP: recorded as not yet told to the devices, so
+    that a worker dying between the change and the reapplication leaves a record the next
+    reconcile acts on (HCP then already holds the change, so nothing else would differ): it
+    asks for every wanted level again and reapplies."""
+    _save_confirmed(run, now=now, apply_state=None, needs_reapply=True)
+
+
+def _enrol_face_if_needed(
+    hcp: HikCentralClient, run: PersonRun, person: DesiredPerson, *, now: datetime
+) -> None:
     """Send the face when it changed since it was last sent, or HCP lost it (unless HCP
     refused this very file: it would refuse it again)."""
     version = person.face_version
@@ -583,6 +595,7 @@ def _enrol_face_if_needed(hcp: HikCentralClient, run: PersonRun, person: Desired
     if not face.startswith(JPEG_MAGIC):
         _face_refused(run, version, "the stored face file is not a JPEG picture")
         return
+    _note_changing(run, now=now)
     try:
         hcp.update_face(face, person_id=run.person_id)
     except HCPParameterError as exc:
@@ -688,6 +701,7 @@ def _revoke(hcp: HikCentralClient, run: PersonRun, info: PersonInfo, *, now: dat
         remark=info.remark,
         card_numbers=info.card_numbers,
     )
+    _note_changing(run, now=now)
     hcp.update_person(info.person_id, data)
     run.begin_time, run.end_time = begin, end
     run.changed = True
