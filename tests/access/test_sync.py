@@ -31,6 +31,7 @@ from propusk.access.sync import (
     MISSING,
     NO_PREFIX_IN_OUR_ORG,
     NOT_ACTED_ON,
+    REPLACED,
     UNEXPLAINED,
     UNRECORDED,
     VALIDITY,
@@ -41,7 +42,16 @@ from propusk.integrations.hikcentral.factory import build_config
 from propusk.visits.models import Visit
 from tests.factories import make_iin, make_jpeg
 
-from .conftest import ENTRANCE, GUEST_LEVEL, ORG_NAME, OUR_ORG, STAFF_ORG, VIP_LEVEL, hcp_person
+from .conftest import (
+    ENTRANCE,
+    GUEST_LEVEL,
+    ORG_NAME,
+    OUR_ORG,
+    STAFF_ORG,
+    VIP_LEVEL,
+    hcp_person,
+    local,
+)
 from .test_reconciler import engine_entries, hcp_time
 
 pytestmark = [pytest.mark.simulator, pytest.mark.django_db]
@@ -168,6 +178,48 @@ def test_validity_and_a_face_removed_by_hand_are_restored(
     assert len(engine_entries("hcp.person_updated")) == 1
     assert len(engine_entries("hcp.face_updated")) == 1
     assert full_sync().in_sync
+
+
+def test_a_person_deleted_and_made_again_by_hand_is_taken_for_what_it_is(
+    site: SimulatorHandle, register: Register, drain: Drain, hcp: HikCentralClient
+) -> None:
+    """Same code, new personId: nothing recorded of the old person counts (its face, its
+    levels); the new one is brought to the desired state."""
+    visit = register()
+    code = visit.visitor.person_code
+    drain()
+    old_id = hcp_person(site, code)["personId"]
+    hcp.delete_person(person_code=code)
+    now = datetime.now(UTC).replace(microsecond=0)
+    new_id = hcp.add_person(
+        PersonInput(
+            person_code=code,
+            org_index_code=OUR_ORG,
+            family_name=visit.visitor.family_name,
+            given_name=visit.visitor.given_name,
+            begin_time=now,
+            end_time=now + timedelta(days=365),
+            phone_no=visit.visitor.phone,
+        )
+    )
+    assert new_id != old_id
+
+    output = hcp_sync()
+
+    assert (
+        f"{code} [HCP person {new_id}]: {REPLACED}, {VALIDITY}, {FACE_MISSING}, "
+        f"{LEVEL_MISSING} -> queued"
+    ) in output
+    person = hcp_person(site, code)
+    assert (person["personId"], person["hasFace"], person["accessLevels"]) == (
+        new_id,
+        True,
+        [GUEST_LEVEL],
+    )
+    assert person["endTime"] != (now + timedelta(days=365)).isoformat()
+    with visit.visitor.photo.open("rb") as stored:
+        assert site.control.passage(ENTRANCE, face_jpeg=stored.read()).granted
+    assert HcpPerson.objects.get(person_code=code).person_id == new_id
 
 
 def test_access_given_again_by_hand_to_a_revoked_visitor_is_revoked_again(
@@ -356,6 +408,75 @@ def test_an_hcp_wiped_clean_is_restored_by_one_sync(
         person_code=later_visit.visitor.person_code,
         at=tomorrow + timedelta(minutes=5),
     ).granted
+    assert "HCP is in sync." in hcp_sync()
+
+
+def test_an_hcp_restored_from_an_old_backup_is_brought_up_to_date_by_one_sync(
+    site: SimulatorHandle,
+    register: Register,
+    drain: Drain,
+    confirm: Drain,
+    desk: Client,
+    hcp: HikCentralClient,
+) -> None:
+    """The backup was taken while Akhmetova's visit was shorter and Bekova's was not yet
+    cancelled; Seitkali registered after it."""
+    kept = register(family_name="Akhmetova", minutes=60)
+    cancelled = register(family_name="Bekova")
+    drain()
+    backup = {visit.pk: hcp.get_person_by_code(visit.visitor.person_code) for visit in (kept,)}
+    backup[cancelled.pk] = hcp.get_person_by_code(cancelled.visitor.person_code)
+    desk.post(
+        reverse("visits:change_window", args=[kept.pk]),
+        {
+            "window-planned_start": local(kept.planned_start),
+            "window-planned_end": local(kept.planned_end + timedelta(hours=2)),
+        },
+    )
+    desk.post(reverse("visits:cancel", args=[cancelled.pk]))
+    newcomer = register(family_name="Seitkali")
+    drain()
+    confirm()
+    # HCP restored: the site as it was, the persons of the backup made again (new personIds).
+    site.control.reset()
+    site.control.add_org(OUR_ORG, ORG_NAME)
+    for visit in (kept, cancelled):
+        info = backup[visit.pk]
+        assert info.begin_time is not None
+        assert info.end_time is not None
+        with visit.visitor.photo.open("rb") as stored:
+            person_id = hcp.add_person(
+                PersonInput(
+                    person_code=visit.visitor.person_code,
+                    org_index_code=OUR_ORG,
+                    family_name=info.family_name or "",
+                    given_name=info.given_name or "",
+                    begin_time=info.begin_time,
+                    end_time=info.end_time,
+                    phone_no=info.phone_no,
+                ),
+                face_jpeg=stored.read(),
+            )
+        hcp.add_persons_to_access_level(GUEST_LEVEL, [person_id])
+        hcp.reapply(person_ids=[person_id], door_index_codes=["1", "2", "3", "4"])
+    assert site.control.passage(ENTRANCE, person_code=cancelled.visitor.person_code).granted
+
+    output = hcp_sync()
+
+    lines = {line.split(" [")[0].strip(): line for line in output.splitlines()[1:4]}
+    # A backup keeps HCP's personIds: the persons are the ones recorded, changed back.
+    assert lines[kept.visitor.person_code].endswith(f"]: {VALIDITY} -> queued")
+    assert lines[cancelled.visitor.person_code].endswith(
+        f"]: {VALIDITY}, {LEVEL_EXTRA} -> queued as a revocation"
+    )
+    assert lines[newcomer.visitor.person_code].endswith(f"[not in HCP]: {MISSING} -> queued")
+    assert "Repaired 3 of 3 queued person(s)." in output
+    later = kept.planned_end + timedelta(hours=1)
+    assert site.control.passage(ENTRANCE, person_code=kept.visitor.person_code, at=later).granted
+    assert not site.control.passage(ENTRANCE, person_code=cancelled.visitor.person_code).granted
+    assert hcp_person(site, cancelled.visitor.person_code)["accessLevels"] == []
+    with newcomer.visitor.photo.open("rb") as stored:
+        assert site.control.passage(ENTRANCE, face_jpeg=stored.read()).granted
     assert "HCP is in sync." in hcp_sync()
 
 
