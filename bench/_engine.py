@@ -48,7 +48,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -111,6 +111,10 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --- the site -------------------------------------------------------------------------------
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -184,6 +188,10 @@ class Site:
         return env
 
     def __enter__(self) -> Site:
+        # Stopped by SIGTERM (or SIGINT, even where a shell started us ignoring it): clean up
+        # as on any error - stop the processes, drop the databases, empty Redis.
+        signal.signal(signal.SIGTERM, _stop_on_signal)
+        signal.signal(signal.SIGINT, _stop_on_signal)
         try:
             self._check_redis_empty()
             self._create_template()
@@ -374,7 +382,7 @@ class Run:
             for process in [*self.workers, self.beat]:
                 if process is not None and process.poll() is not None:
                     raise RuntimeError(f"a celery process exited at start:\n{self.logs()}")
-            if len(app.control.ping(timeout=1.0)) >= len(self.workers):
+            if len(app.control.ping(timeout=1.0) or []) >= len(self.workers):
                 return
         raise RuntimeError(f"the workers did not answer within {timeout:.0f} s:\n{self.logs()}")
 
@@ -447,12 +455,15 @@ class Run:
 
     # measurements
 
-    def calls(self) -> CallCount:
-        """Every OpenAPI call the simulator(s) of this run received so far."""
+    def calls(self, *, until: datetime | None = None) -> CallCount:
+        """The OpenAPI calls the simulator(s) of this run received so far (``until``: those
+        the running one logged up to that moment, local time)."""
         count = CallCount()
         count.add(self._earlier_calls)
         if self.simulator is not None:
             for line in self.simulator.stderr().splitlines():
+                if until is not None and _logged_at(line) > until:
+                    break
                 call = _ACCESS_LOG_CALL.search(line)
                 if call:
                     count.by_path[call.group(1)] += 1
@@ -460,16 +471,31 @@ class Run:
                     count.quota_refused[line.split(_QUOTA_REFUSED, 1)[1].strip()] += 1
         return count
 
+    def last_call_before(self, path_suffix: str, moment: datetime) -> datetime | None:
+        """When the running simulator last logged a call to ``path_suffix`` before ``moment``
+        (local time, as its log)."""
+        last = None
+        for logged, path in self._logged_calls():
+            if logged > moment:
+                break
+            if path.endswith(path_suffix):
+                last = logged
+        return last
+
+    def _logged_calls(self) -> Iterator[tuple[datetime, str]]:
+        if self.simulator is None:
+            return
+        for line in self.simulator.stderr().splitlines():
+            call = _ACCESS_LOG_CALL.search(line)
+            if call:
+                yield _logged_at(line), call.group(1)
+
     def first_call_after(self, moment: datetime) -> datetime | None:
         """When the running simulator logged its first OpenAPI call after ``moment`` (local
         time, as its log)."""
-        if self.simulator is None:
-            return None
-        for line in self.simulator.stderr().splitlines():
-            if _ACCESS_LOG_CALL.search(line):
-                logged = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")  # noqa: DTZ007
-                if logged >= moment:
-                    return logged
+        for logged, _ in self._logged_calls():
+            if logged >= moment:
+                return logged
         return None
 
     def cpu_seconds(self) -> dict[str, float]:
@@ -485,12 +511,30 @@ class Run:
     def state(self) -> dict[str, Any]:
         return self.sim.control.state()
 
-    def state_from_thread(self) -> dict[str, Any]:
-        """The simulator's state, read on a connection of its own (for another thread)."""
-        response = httpx.get(f"{self.sim.base_url}/simulator/v1/state", timeout=30)
+    def turnstile_lets_in(self, person_code: str, door: str = "1") -> bool:
+        """Present the person's face at a door (the simulator's passages; safe from another
+        thread: a connection of its own). Decided on what that door's device holds."""
+        response = httpx.post(
+            f"{self.sim.base_url}/simulator/v1/passages",
+            json={"personCode": person_code, "doorIndexCode": door, "direction": "in"},
+            timeout=30,
+        )
         response.raise_for_status()
-        state: dict[str, Any] = response.json()
-        return state
+        return bool(response.json()["granted"])
+
+
+def local_now() -> datetime:
+    """The local wall time, naive, as the simulator's log writes it."""
+    return datetime.now()  # noqa: DTZ005 - compared with the log's local times only
+
+
+def _logged_at(line: str) -> datetime:
+    """The local time of a line of the simulator's log (``2026-01-31 09:00:00,123 ...``);
+    lines without one (a traceback) count as logged at the start."""
+    try:
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")  # noqa: DTZ007 - local
+    except ValueError:
+        return datetime.min  # noqa: DTZ901 - compared with local times only
 
 
 def _cpu(pid: int) -> float:
@@ -614,26 +658,31 @@ def iin_for(index: int, *, female: bool) -> str:
     raise AssertionError("twenty serials without a check digit")  # about 1 in 11 has none
 
 
+def _colour(rng: random.Random, low: int, high: int) -> tuple[int, int, int]:
+    return (rng.randint(low, high), rng.randint(low, high), rng.randint(low, high))
+
+
 def portrait(index: int, *, female: bool, seed: int) -> bytes:
     """A generated head-and-shoulders portrait (480 x 600 JPEG), different for every index:
     scikit-image's sample portrait is not installed here, and a photo of a real person has no
     place in the repository."""
     rng = random.Random(seed * 1_000_003 + index)
     width, height = 480, 600
-    background = tuple(rng.randint(150, 235) for _ in range(3))
+    background = _colour(rng, 150, 235)
     image = Image.new("RGB", (width, height), background)
     draw = ImageDraw.Draw(image)
     skin = (rng.randint(190, 240), rng.randint(140, 190), rng.randint(110, 160))
-    hair = tuple(rng.randint(10, 90) for _ in range(3))
-    cloth = tuple(rng.randint(20, 200) for _ in range(3))
+    shade = (skin[0] - 40, skin[1] - 40, skin[2] - 40)
+    hair = _colour(rng, 10, 90)
+    cloth = _colour(rng, 20, 200)
     cx, cy = width // 2 + rng.randint(-15, 15), 250 + rng.randint(-15, 15)
     fw, fh = rng.randint(150, 175), rng.randint(200, 225)
     draw.ellipse((cx - 230, 470, cx + 230, 820), fill=cloth)  # shoulders
+    top, side = cy - fh // 2 - 30, fw // 2 + 18
+    draw.ellipse((cx - side, top, cx + side, cy + fh // 2), fill=hair)
+    if female:  # long hair, down to the shoulders behind the neck
+        draw.rectangle((cx - side, cy, cx + side, cy + fh // 2 + 110), fill=hair)
     draw.rectangle((cx - 40, cy + fh // 2 - 20, cx + 40, 500), fill=skin)  # neck
-    hair_drop = fh // 2 + (140 if female else 0)
-    draw.ellipse(
-        (cx - fw // 2 - 18, cy - fh // 2 - 30, cx + fw // 2 + 18, cy + hair_drop), fill=hair
-    )
     draw.ellipse((cx - fw // 2, cy - fh // 2, cx + fw // 2, cy + fh // 2), fill=skin)
     eye_y, eye_dx = cy - 20 + rng.randint(-5, 5), rng.randint(34, 44)
     for side in (-1, 1):
@@ -641,7 +690,7 @@ def portrait(index: int, *, female: bool, seed: int) -> bytes:
         draw.ellipse((ex - 16, eye_y - 8, ex + 16, eye_y + 8), fill=(250, 250, 250))
         draw.ellipse((ex - 7, eye_y - 7, ex + 7, eye_y + 7), fill=hair)
         draw.line((ex - 18, eye_y - 20, ex + 18, eye_y - 22), fill=hair, width=5)  # brow
-    draw.line((cx, eye_y + 5, cx - 8, cy + 35), fill=tuple(c - 40 for c in skin), width=3)
+    draw.line((cx, eye_y + 5, cx - 8, cy + 35), fill=shade, width=3)
     mouth_y = cy + 60 + rng.randint(-5, 5)
     draw.arc((cx - 32, mouth_y - 14, cx + 32, mouth_y + 14), 20, 160, fill=(150, 60, 60), width=4)
     image = image.filter(ImageFilter.GaussianBlur(1.2))
@@ -743,18 +792,56 @@ def register_many(
     return [results[index] for index in sorted(results)], errors
 
 
-def wait_applied(
-    run: Run, codes: Sequence[str], *, timeout: float, poll: float = 0.5
+def engine_done(codes: Sequence[str]) -> bool:
+    """The engine has nothing left to tell HCP about ``codes``: no work due (pending, or
+    leased by a worker) or waiting to retry after an error, and no reapplication owed. Read
+    from the database alone (work kept for a window's end hours ahead does not count)."""
+    from django.db.models import Q
+
+    from propusk.access.models import AccessWork, HcpPerson, WorkState
+    from propusk.core.time import now
+
+    due = AccessWork.objects.filter(
+        Q(due_at__lte=now()) | ~Q(last_error_code=""),
+        person_code__in=codes,
+        state=WorkState.PENDING,
+    )
+    owed = HcpPerson.objects.filter(person_code__in=codes, needs_reapply=True)
+    return not due.exists() and not owed.exists()
+
+
+def wait_devices(
+    run: Run,
+    codes: Sequence[str],
+    *,
+    judge: Callable[[dict[str, Any], Sequence[str]], set[str]] = applied_codes,
+    since: datetime,
+    timeout: float,
 ) -> tuple[set[str], float]:
-    """Poll the simulator until every code is on the devices (or ``timeout``); the codes
-    applied and the monotonic time they were first all seen applied (or the last poll)."""
+    """Wait until the devices hold what ``judge`` wants for every code; the codes that pass
+    and the seconds from ``since`` (local time) until the devices got there.
+
+    The simulator's full state costs it about a millisecond per person to answer, and its one
+    event loop serves no HCP call meanwhile: polled every half second it would slow the very
+    engine being measured. So the database is polled (``engine_done``), then the state is read
+    once the apply delay has passed; the devices got there when the simulator applied the last
+    reapplication it received (logged time + apply delay). Read again every 2 s if not yet."""
     deadline = time.monotonic() + timeout
+    passing: set[str] = set()
+    while time.monotonic() < deadline and not engine_done(codes):
+        time.sleep(0.2)
     while True:
-        applied = applied_codes(run.state(), codes)
-        seen = time.monotonic()
-        if len(applied) == len(codes) or seen > deadline:
-            return applied, seen
-        time.sleep(poll)
+        time.sleep(run.site.args.apply_delay + 0.2)
+        looked = local_now()
+        passing = judge(run.state(), codes)
+        if len(passing) == len(codes) or time.monotonic() > deadline:
+            break
+        time.sleep(1.8)
+    last = run.last_call_before("auth/reapplication", looked)
+    got_there = looked
+    if last is not None and last >= since:
+        got_there = min(looked, last + timedelta(seconds=run.site.args.apply_delay))
+    return passing, (got_there - since).total_seconds()
 
 
 def wait_idle(*, timeout: float, poll: float = 0.5) -> bool:

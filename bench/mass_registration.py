@@ -4,15 +4,18 @@ Each run (bench/_engine.py: a fresh PostgreSQL database, Redis, the HCP simulato
 ``--quota-rps 20 --latency-ms 30 --apply-delay 1``, ``--workers`` celery worker processes and
 beat, the rate limiter at the quota) registers ``--visitors`` (500) walk-in guests at once
 through ``visits.services.register_with_visitor`` from ``--threads`` (2) desk threads, then
-polls the simulator until every visitor's person is on every door of its access level.
+waits until every visitor's person is on every door of its access level (``_engine.wait_devices``:
+the engine's database is polled, the simulator's state read once its work is done).
 Environment: BENCH_DATABASE_URL, BENCH_REDIS_URL (see bench/_engine.py).
 
 Figures per run, and their medians over ``--runs`` (3):
 
-- ``seconds``: from the first registration to every person applied on the devices (the
-  simulator's state, polled every 0.5 s); ``register_seconds``: the burst itself;
+- ``seconds``: from the first registration to every person applied on the devices (when the
+  simulator applied the last reapplication: its logged time plus the apply delay, checked in
+  its state); ``register_seconds``: the burst itself;
 - ``hcp_calls``: OpenAPI calls the simulator received meanwhile (its access log), also per
   endpoint; ``calls_per_visitor``; ``quota_errors``: calls the simulator refused over quota;
+  ``calls_after``: calls after that moment (the engine asking whether the devices applied);
 - ``efficiency`` = (``hcp_calls`` / quota) / ``seconds``: the share of the quota's time used;
 - ``lost``: visitors never applied (within ``--timeout``); ``duplicated``: person codes HCP
   holds more than once; ``user_errors``: registrations that failed (a quota error reaching a
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import _engine
@@ -50,34 +54,37 @@ KEYS = (
 
 
 def one_run(site: _engine.Site, args: argparse.Namespace, number: int) -> dict[str, Any]:
+    from django.db.models import Q
+
     from propusk.access.models import AccessWork, WorkState
 
     with site.run() as run:
         registrar = _engine.Registrar(args.seed)
         visitors = [registrar.visitor(index) for index in range(args.visitors)]
         calls_before = run.calls().total  # none: the engine has had nothing to do
+        since = _engine.local_now()
         started = time.monotonic()
         registered, user_errors = _engine.register_many(registrar, visitors, threads=args.threads)
         for error in user_errors[:5]:
             print(f"  registration refused: {error}")
-        registered_at = time.monotonic()
+        registered_seconds = time.monotonic() - started
         codes = [visit.person_code for visit in registered]
-        applied, done_at = _engine.wait_applied(run, codes, timeout=args.timeout)
-        calls = run.calls()
+        applied, seconds = _engine.wait_devices(run, codes, since=since, timeout=args.timeout)
+        calls = run.calls(until=since + timedelta(seconds=seconds))
+        later = run.calls().total - calls.total
         cpu = run.cpu_seconds()
-        state = run.state()
-        seconds = done_at - started
-        hcp_calls = calls.total - calls_before
         duplicated = sum(
-            1 for persons in _engine.persons_by_code(state).values() if len(persons) > 1
+            1 for persons in _engine.persons_by_code(run.state()).values() if len(persons) > 1
         )
-        work_errors = AccessWork.objects.exclude(last_error_code="").count()
-        work_errors += AccessWork.objects.filter(state=WorkState.FAILED).count()
+        work_errors = AccessWork.objects.filter(
+            ~Q(last_error_code="") | Q(state=WorkState.FAILED)
+        ).count()
         if len(applied) < len(codes):
             print(run.logs())
+        hcp_calls = calls.total - calls_before
     result = {
         "seconds": round(seconds, 2),
-        "register_seconds": round(registered_at - started, 2),
+        "register_seconds": round(registered_seconds, 2),
         "hcp_calls": hcp_calls,
         "calls_per_visitor": round(hcp_calls / args.visitors, 3),
         "quota_errors": calls.quota_errors,
@@ -87,6 +94,7 @@ def one_run(site: _engine.Site, args: argparse.Namespace, number: int) -> dict[s
         "user_errors": len(user_errors),
         "work_errors": work_errors,
         "calls_by_endpoint": calls.short(),
+        "calls_after": later,
         "cpu_seconds": cpu,
     }
     print(
@@ -95,7 +103,7 @@ def one_run(site: _engine.Site, args: argparse.Namespace, number: int) -> dict[s
         f"efficiency {result['efficiency']:.2f}, quota errors {result['quota_errors']}, "
         f"lost {result['lost']}, duplicated {duplicated}, work errors {work_errors}"
     )
-    print(f"  calls: {result['calls_by_endpoint']}")
+    print(f"  calls: {result['calls_by_endpoint']}; then {later} more (confirmations)")
     print(f"  cpu s: {cpu}")
     return result
 

@@ -35,7 +35,7 @@ import argparse
 import json
 import random
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import _engine
@@ -74,7 +74,7 @@ def _set_up(
     for visit in to_check_out:
         services.check_in(visit=Visit.objects.get(pk=visit.visit_id), actor=registrar.reception)
     codes = [visit.person_code for visit in existing]
-    applied, _ = _engine.wait_applied(run, codes, timeout=args.timeout)
+    applied, _ = _engine.wait_devices(run, codes, since=_engine.local_now(), timeout=args.timeout)
     if len(applied) < len(codes) or not _engine.wait_idle(timeout=args.timeout):
         print(run.logs())
         raise SystemExit("set-up: the visits did not all reach the doors")
@@ -111,17 +111,6 @@ def _change(registrar: _engine.Registrar, kind: str, target: Any, position: int)
     return None
 
 
-def _converge(run: _engine.Run, codes: list[str], timeout: float) -> tuple[set[str], float]:
-    """Poll every second until every code is as wanted; those that are, and when."""
-    started = time.monotonic()
-    while True:
-        converged = _engine.converged_codes(run.state(), codes)
-        seen = time.monotonic()
-        if len(converged) == len(codes) or seen > started + timeout:
-            return converged, seen
-        time.sleep(1.0)
-
-
 def one_run(site: _engine.Site, args: argparse.Namespace, number: int) -> dict[str, Any]:
     from django.db.models import Max
 
@@ -148,12 +137,14 @@ def one_run(site: _engine.Site, args: argparse.Namespace, number: int) -> dict[s
                 codes.append(code)
         time.sleep(max(0.0, went_down + args.down - time.monotonic()))
         _come_back(run, args.down_by)
-        returned, returned_at, returned_local = time.monotonic(), now(), datetime.now()  # noqa: DTZ005
+        returned_at, returned_local = now(), _engine.local_now()
         breaker = build_circuit_breaker().state()
         pending = AccessWork.objects.filter(state=WorkState.PENDING)
         at_return = pending.aggregate(due=Max("due_at"), attempts=Max("attempts"))
         pending_at_return = pending.count()
-        converged, converged_at = _converge(run, codes, args.timeout)
+        converged, seconds = _engine.wait_devices(
+            run, codes, judge=_engine.converged_codes, since=returned_local, timeout=args.timeout
+        )
         first_call = run.first_call_after(returned_local)
         duplicated = sum(
             1 for persons in _engine.persons_by_code(run.state()).values() if len(persons) > 1
@@ -164,7 +155,7 @@ def one_run(site: _engine.Site, args: argparse.Namespace, number: int) -> dict[s
             print(run.logs())
     due_after = (at_return["due"] - returned_at).total_seconds() if at_return["due"] else 0.0
     result = {
-        "seconds": round(converged_at - returned, 1),
+        "seconds": round(seconds, 1),
         "lost": len(codes) - len(converged),
         "duplicated": duplicated,
         "user_errors": len(user_errors),
