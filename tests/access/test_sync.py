@@ -311,14 +311,18 @@ def test_memberships_added_by_hand_go_from_strangers_of_ours_and_others_stay_unt
         f"{LEVEL_EXTRA} -> queued as a revocation"
     ) in output
     assert f"{code} [HCP person {ours_id}]: {LEVEL_EXTRA} -> queued as a revocation" in output
+    # Persons not ours are named by HCP's id only: their codes are not ours to print.
     assert (
-        f"E1001 [HCP person {employee_id}]: {MEMBER_OUTSIDE_OUR_ORG} (access levels "
+        f"not ours [HCP person {employee_id}]: {MEMBER_OUTSIDE_OUR_ORG} (access levels "
         f"{GUEST_LEVEL}) -> reported, left untouched"
     ) in output
-    assert f"G2002 [HCP person {unprefixed_id}]: {NO_PREFIX_IN_OUR_ORG}" in output
+    assert f"not ours [HCP person {unprefixed_id}]: {NO_PREFIX_IN_OUR_ORG}" in output
     assert (
-        f"G2002 [HCP person {unprefixed_id}]: {MEMBER_WITHOUT_PREFIX} (access levels {VIP_LEVEL})"
+        f"not ours [HCP person {unprefixed_id}]: {MEMBER_WITHOUT_PREFIX} (access levels "
+        f"{VIP_LEVEL})"
     ) in output
+    assert "E1001" not in output
+    assert "G2002" not in output
     assert "Repaired 2 of 2 queued person(s)." in output
     assert_no_personal_data(output)
     after = persons_by_code(site)

@@ -85,6 +85,8 @@ FAILED_WORK = "not queued: its work failed"
 class PersonDrift:
     """One person and what differs (no name, phone or face: codes and HCP's ids only)."""
 
+    # Ours only: the code of a person not ours is not ours to print (a site may use national
+    # ID numbers as person codes); such persons are named by HCP's personId alone.
     person_code: str
     person_id: str  # HCP's personId, "" when HCP holds none with this code
     kinds: tuple[str, ...]
@@ -92,7 +94,7 @@ class PersonDrift:
     access_level_ids: tuple[str, ...] = ()  # for persons left untouched: the levels concerned
 
     def describe(self) -> str:
-        who = self.person_code or "(no person code)"
+        who = self.person_code or "not ours"
         held = f"HCP person {self.person_id}" if self.person_id else "not in HCP"
         levels = (
             f" (access levels {', '.join(self.access_level_ids)})" if self.access_level_ids else ""
@@ -223,7 +225,7 @@ def _read(hcp: HikCentralClient, policy_levels: set[str], report: SyncReport) ->
             view.ours[code] = person
         elif person.org_index_code == org:
             report.untouched.append(
-                PersonDrift(code, person.person_id, (NO_PREFIX_IN_OUR_ORG,), REPORTED)
+                PersonDrift("", person.person_id, (NO_PREFIX_IN_OUR_ORG,), REPORTED)
             )
         elif prefixed:
             view.elsewhere[code] = person
@@ -429,7 +431,7 @@ def _report_strangers(view: HcpView, report: SyncReport) -> None:
             kind = MEMBER_WITHOUT_PREFIX
         report.untouched.append(
             PersonDrift(
-                person.person_code or "" if person is not None else "",
+                "",
                 person_id,
                 (kind,),
                 REPORTED,
