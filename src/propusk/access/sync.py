@@ -281,11 +281,12 @@ def _compare(
     kinds: list[str] = []
     observed: set[str] = set()
     if info is None:
-        if elsewhere is not None and (wanted is not None or record is not None):
+        known = record is not None and bool(record.person_id)
+        if elsewhere is not None and (wanted is not None or known):
             kinds.append(OUTSIDE_OUR_ORG)
         elif wanted is not None:
             kinds.append(MISSING)
-        elif record is not None and record.person_id:
+        elif known:
             kinds.append(GONE)
     else:
         observed = view.levels_of.get(info.person_id, set())
@@ -296,7 +297,7 @@ def _compare(
         if desired.visitor_id is None and work is None and not revoked_by_us:
             kinds.append(UNEXPLAINED)
         if wanted is not None:
-            kinds += _wanted_differences(wanted, info, observed, record if recorded else None)
+            kinds += _wanted_differences(wanted, info, record if recorded else None)
             kinds += _level_differences(wanted.grant.access_level_ids, observed, view)
         else:
             if info.end_time is None or info.end_time > report.now:
@@ -327,7 +328,7 @@ def _compare(
 
 
 def _wanted_differences(
-    wanted: DesiredPerson, info: PersonInfo, observed: set[str], record: HcpPerson | None
+    wanted: DesiredPerson, info: PersonInfo, record: HcpPerson | None
 ) -> list[str]:
     kinds = []
     grant = wanted.grant
