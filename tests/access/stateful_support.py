@@ -119,7 +119,11 @@ class Outsiders:
 
     @classmethod
     def read(cls, state: dict[str, Any]) -> Outsiders:
-        persons = {p["personId"]: p for p in state["persons"] if p.get("orgIndexCode") != OUR_ORG}
+        persons = {
+            p["personId"]: p
+            for p in state["persons"]
+            if not p.get("deleted") and p.get("orgIndexCode") != OUR_ORG
+        }
         members = {
             level["privilegeGroupId"]: {pid for pid in level["personIds"] if pid in persons}
             for level in state["accessLevels"]
