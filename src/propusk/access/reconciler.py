@@ -7,8 +7,9 @@ open while HCP is called (SQLite's IMMEDIATE transactions would block every writ
 claimed persons are reconciled as a batch:
 
 1. per person: read the desired state (``access.desired``) and what HCP holds (look-up by
-   personCode), check that the person is ours, then add, update or revoke it with the fewest
-   calls (a lost "add" answer is followed by a look-up, never a second add);
+   personCode, skipped for a person ``HcpPerson`` says was never added), check that the person
+   is ours, then add, update, revoke - or, revoked longer than the retention, delete - it with
+   the fewest calls (a lost "add" answer is followed by a look-up, never a second add);
 2. access-level memberships for the whole batch, one call per level (and per ``batch_size``
    persons);
 3. one reapplication for the batch, so the devices learn the change;
@@ -17,9 +18,13 @@ claimed persons are reconciled as a batch:
    change came in meanwhile (its generation moved), which keeps it pending.
 
 A transient HCP error puts the person's work back with exponential backoff and jitter; a
-permanent one marks it failed with HCP's code and message; neither holds up the other persons
-of the batch. Then ``check_application`` asks HCP whether the changes reached the devices and
-records the time to revoke on the visits whose access ended.
+permanent one marks it failed with HCP's code and message (tried again on a slow schedule when
+it may clear by itself); neither holds up the other persons of the batch. Then
+``check_application`` asks HCP whether the changes reached the devices and records the time to
+revoke on the visits whose access ended. Each run first queues the persons whose retention is
+over (``queue_retention_cleanup``). The organisation and the door list are kept between runs
+(``OurOrganisation``, ``_door_codes``); the full sync (``access.sync``) records what it saw with
+``note_observed_person`` before queueing a person.
 """
 
 from __future__ import annotations
