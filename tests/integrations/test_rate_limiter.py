@@ -234,6 +234,7 @@ def _acquire_in_child(
 ) -> None:
     try:
         hcp = limiter(shared, rate=rate, burst=burst)
+        results.send(("ready", priority, []))
         start.wait(10)
         moments = []
         for _ in range(count):
@@ -245,10 +246,16 @@ def _acquire_in_child(
 
 
 def run_processes(
-    shared: SharedState, *, rate: float, burst: int, plan: list[tuple[str, int]]
+    shared: SharedState,
+    *,
+    rate: float,
+    burst: int,
+    plan: list[tuple[str, int]],
+    before_start: Callable[[], None] | None = None,
 ) -> list[tuple[float, str]]:
-    """One process per (priority, count) of ``plan``, all released at once; every grant as
-    (moment, priority), in order."""
+    """One process per (priority, count) of ``plan``, all released at once once every one is
+    ready (``before_start`` runs just before that); every grant as (moment, priority), in
+    order."""
     start = FORK.Event()
     receiver, sender = FORK.Pipe(duplex=False)
     children = [
@@ -259,6 +266,13 @@ def run_processes(
     ]
     for child in children:
         child.start()
+    for _ in children:  # a slow start on a loaded machine must not look like a late caller
+        if not receiver.poll(30):
+            pytest.fail("a limiter process did not start in 30 s")
+        status, priority, payload = receiver.recv()
+        assert status == "ready", payload
+    if before_start is not None:
+        before_start()
     start.set()
     grants: list[tuple[float, str]] = []
     try:
@@ -307,13 +321,17 @@ def test_under_saturation_revocations_go_first_then_grants_then_syncs(backend, t
     rate, burst = 40.0, 8
     try:
         drain = limiter(shared, rate=rate, burst=burst)
-        for _ in range(burst):
-            drain.acquire(priority="revoke")
+
+        def empty_the_bucket() -> None:
+            for _ in range(burst):
+                drain.acquire(priority="revoke")
+
         grants = run_processes(
             shared,
             rate=rate,
             burst=burst,
             plan=[("sync", 4), ("grant", 4), ("grant", 4), ("revoke", 4), ("revoke", 4)],
+            before_start=empty_the_bucket,
         )
     finally:
         forget(shared)
