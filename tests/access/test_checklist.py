@@ -771,12 +771,6 @@ def test_item_20_a_person_deleted_by_hand_in_hcp_is_found_and_restored_by_the_sy
     assert "HCP is in sync." in hcp_sync()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a person deleted by hand in HCP stays on the devices: the re-created person is "
-    "reapplied, the deleted one never is, so its face still opens the doors after the visit "
-    "is cancelled, and HCP's counts stay 'waiting' so every later confirmation ends 'unknown'",
-)
 def test_item_20_a_person_deleted_by_hand_leaves_nothing_on_the_devices(
     site: SimulatorHandle,
     register: Register,

@@ -142,6 +142,10 @@ def test_a_person_deleted_by_hand_is_created_again_with_face_and_access(
     with visit.visitor.photo.open("rb") as stored:
         assert site.control.passage(ENTRANCE, face_jpeg=stored.read()).granted
     assert HcpPerson.objects.get(person_code=code).person_id == person["personId"]
+    # The person deleted by hand was named in a reapplication: the devices dropped it.
+    assert not [p for p in site.control.state()["persons"] if p.get("deleted")]
+    stale = engine_entries("hcp.stale_person_reapplied")
+    assert [e.changes["sent"]["person_ids"] for e in stale] == [[old_id]]
     assert [e.changes["answer"]["person_id"] for e in engine_entries("hcp.person_added")] == [
         old_id,
         person["personId"],
@@ -219,7 +223,10 @@ def test_a_person_deleted_and_made_again_by_hand_is_taken_for_what_it_is(
     assert person["endTime"] != (now + timedelta(days=365)).isoformat()
     with visit.visitor.photo.open("rb") as stored:
         assert site.control.passage(ENTRANCE, face_jpeg=stored.read()).granted
-    assert HcpPerson.objects.get(person_code=code).person_id == new_id
+    record = HcpPerson.objects.get(person_code=code)
+    assert (record.person_id, record.stale_person_ids) == (new_id, [])
+    # The old person, deleted by hand and never applied, is gone from the devices too.
+    assert not [p for p in site.control.state()["persons"] if p.get("deleted")]
 
 
 def test_access_given_again_by_hand_to_a_revoked_visitor_is_revoked_again(

@@ -193,6 +193,9 @@ class HcpPerson(models.Model):
     add_sent_at = models.DateTimeField(null=True, blank=True)
     # Deleted from HCP with its face after the retention (``person_id`` then empty).
     deleted_at = models.DateTimeField(_("deleted from HCP at"), null=True, blank=True)
+    # personIds this code had that HCP no longer holds (deleted or made again by hand): the
+    # devices keep such a person, face included, until a reapplication names it.
+    stale_person_ids = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = _("HCP person")

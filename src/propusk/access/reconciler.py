@@ -264,6 +264,8 @@ def note_observed_person(
             row.access_level_ids = sorted(levels | set(row.access_level_ids))
             row.needs_reapply = row.needs_reapply or lacks_wanted_level
         else:
+            if row.person_id:  # the devices may still hold the one recorded
+                row.stale_person_ids = sorted({*row.stale_person_ids, row.person_id})
             row.person_id = person_id
             row.access_level_ids = sorted(levels)
             row.needs_reapply = lacks_wanted_level
@@ -366,6 +368,7 @@ def _reconcile_person(
         info = None
     else:
         info = _look_up(hcp, claim.person_code)
+    _clear_stale_persons(hcp, run, info)
     if info is None and desired.person is None:
         return run  # nothing in HCP, nothing wanted
     ours = org.index_code(hcp)
@@ -396,6 +399,44 @@ def _look_up(hcp: HikCentralClient, person_code: str) -> PersonInfo | None:
         return hcp.get_person_by_code(person_code)
     except HCPNotFound:
         return None
+
+
+def _clear_stale_persons(hcp: HikCentralClient, run: PersonRun, info: PersonInfo | None) -> None:
+    """The person we recorded is gone from HCP, or HCP holds the code under another personId
+    (deleted, or made again, by hand), and the sync may have noted more such ids: the devices
+    keep those persons, faces included, until a reapplication names them. Done first, so a
+    transient error retries the work with the record unchanged. HCP refusing to reapply a
+    person it no longer has is audited and logged: the devices may then keep it until HCP
+    applies all pending changes."""
+    confirmed = run.confirmed
+    if confirmed is None:
+        return
+    stale = list(confirmed.stale_person_ids)
+    if confirmed.person_id and (info is None or info.person_id != confirmed.person_id):
+        stale.append(confirmed.person_id)
+    stale = [person_id for person_id in dict.fromkeys(stale) if person_id]
+    if not stale:
+        return
+    doors = _door_codes(hcp)
+    answer: dict[str, object] = {"doors": len(doors)}
+    if doors:
+        try:
+            hcp.reapply(person_ids=stale, door_index_codes=doors)
+        except PermanentError as exc:
+            answer["refused"] = _hcp_message(exc)
+            logger.warning(
+                "access: HCP refused to reapply %s's former person(s) %s: %s; the devices may "
+                "keep them until HCP applies all pending changes",
+                run.person_code,
+                ", ".join(stale),
+                exc,
+            )
+    _audit(
+        run,
+        "hcp.stale_person_reapplied",
+        sent={"person_code": run.person_code, "person_ids": stale},
+        answer=answer,
+    )
 
 
 def _never_added(confirmed: HcpPerson | None) -> bool:
@@ -957,6 +998,8 @@ def _save_confirmed(
         "face_version": run.face_version,
         "face_rejected_reason": run.face_rejected_reason,
         "needs_reapply": needs_reapply,
+        # Reapplied at the start of the run (_clear_stale_persons), or there were none.
+        "stale_person_ids": [],
     }
     if not needs_reapply:
         # HCP holds the desired state read at ``now``: once the devices have what was last
