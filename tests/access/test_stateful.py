@@ -152,11 +152,8 @@ def _remove_levels(hand: HikCentralClient, person_id: str, person: dict[str, Any
         hand.delete_persons_from_access_level(level, [person_id])
 
 
-# Deleting a person by hand is not drawn while the bug test_checklist.py's
-# test_item_20_a_person_deleted_by_hand_leaves_nothing_on_the_devices shows is open: it would
-# fail nearly every sequence. Add `"deletes a person": lambda hand, pid, _:
-# hand.delete_person(person_id=pid)` back once that test passes.
 HAND_EDITS: dict[str, Callable[[HikCentralClient, str, dict[str, Any]], None]] = {
+    "deletes a person": lambda hand, pid, _: hand.delete_person(person_id=pid),
     "removes its levels": _remove_levels,
     "adds the VIP level": lambda hand, pid, _: hand.add_persons_to_access_level("2", [pid]),
     "ends its validity": _end_validity,
