@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
@@ -141,7 +143,7 @@ class QueuedAccessWork:
     def __len__(self) -> int:
         return len(self._items())
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[tuple[int, str]]:
         return iter(self._items())
 
     def __repr__(self) -> str:
