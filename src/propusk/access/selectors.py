@@ -247,6 +247,9 @@ HISTORY_LABELS = {
     "hcp.membership_added": pgettext_lazy("access history", "Access levels added"),
     "hcp.membership_removed": pgettext_lazy("access history", "Access levels removed"),
     "hcp.work_failed": pgettext_lazy("access history", "Failed"),
+    "hcp.stale_person_reapplied": pgettext_lazy(
+        "access history", "Devices told to drop a person deleted in HikCentral"
+    ),
     "access.revoked_now": pgettext_lazy("access history", "Access revoked by hand"),
     "access.restored": pgettext_lazy("access history", "Access restored by hand"),
     "access.face_reenrol": pgettext_lazy("access history", "Face to be sent again"),
