@@ -224,7 +224,8 @@ def converge(
     move_clock_to: Callable[[datetime], None],
 ) -> Convergence:
     """Faults cleared, run the reconciler as workers and the sweep would while time passes,
-    until no work is due, retried, leased by a dead worker or waiting for the devices.
+    until no work is due, retried, leased by a dead worker or waiting for the devices, and a
+    last run (the sweep's next) finds nothing more to do (e.g. a deletion after the retention).
 
     Work due later only because an access window opens or closes then is converged state: it
     stays. ``move_clock_to`` moves our clock and the simulator's together.
@@ -237,8 +238,10 @@ def converge(
         now = timezone.now()
         stalled = not (result.reconciled or result.applied or result.apply_failed or result.retried)
         wake = _next_wake(now, stalled=stalled)
-        if wake is None:
+        if wake is None and stalled:  # the sweep's next run would find nothing to do either
             return done
+        if wake is None:
+            continue
         if wake > now:
             done.waited_seconds += (wake - now).total_seconds()
             move_clock_to(wake)
