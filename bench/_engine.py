@@ -99,6 +99,11 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     add("--runs", type=int, default=3, help="runs; medians are reported (3)")
     add("--seed", type=int, default=8, help="random seed (names, faces, moments)")
     add(
+        "--keep-logs",
+        metavar="DIR",
+        help="copy each run's worker, beat and simulator logs to DIR/runN (for a diagnosis)",
+    )
+    add(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
         help="PostgreSQL database to create and drop (BENCH_DATABASE_URL)",
@@ -151,6 +156,7 @@ class Site:
         self.app_secret = secrets.token_urlsafe(24)
         self.env = self._environment()
         self._created: list[str] = []
+        self._runs = 0
 
     def _environment(self) -> dict[str, str]:
         env = {
@@ -272,12 +278,19 @@ class Site:
         connections.close_all()
         self._admin(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"')
         self._created.append(self.name)
+        self._runs += 1
         run = Run(self, persist=persist)
         try:
             run.start()
             yield run
         finally:
             run.stop()
+            if self.args.keep_logs:
+                kept = Path(self.args.keep_logs) / f"run{self._runs}"
+                kept.mkdir(parents=True, exist_ok=True)
+                for log in self.var.glob("*.log"):
+                    shutil.copy(log, kept / log.name)
+                    log.unlink()
             connections.close_all()
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             self._created.remove(self.name)
@@ -327,6 +340,7 @@ class Run:
         self.simulator: SimulatorHandle | None = None
         self._sim_stack: contextlib.ExitStack | None = None
         self._earlier_calls = CallCount()  # counted by simulator processes already stopped
+        self._simulators = 0
         self._log_offset = 0
         self.state_file = site.var / "hcp-simulator.json"
         self.started_at = time.monotonic()
@@ -423,6 +437,7 @@ class Run:
         self.simulator.process.terminate()
         self.simulator.process.wait(timeout=15)
         self._earlier_calls.add(self.calls())
+        self._save_simulator_log()
         with contextlib.suppress(Exception):  # it "crashed": we stopped it on purpose
             self._sim_stack.close()
         self._sim_stack = None
@@ -443,9 +458,16 @@ class Run:
         self.workers.clear()
         self.beat = None
         if self._sim_stack is not None:
+            self._save_simulator_log()
             self._sim_stack.close()
             self._sim_stack = None
             self.simulator = None
+
+    def _save_simulator_log(self) -> None:
+        if self.simulator is not None:
+            self._simulators += 1
+            path = self.site.var / f"simulator{self._simulators}.log"
+            path.write_text(self.simulator.stderr(), encoding="utf-8")
 
     @property
     def sim(self) -> SimulatorHandle:
