@@ -209,6 +209,7 @@ def register_over_http(
 
 
 MAX_CONVERGE_RUNS = 60
+STALLED_RUNS = 3  # runs that changed nothing before waiting out the devices' timeout
 
 
 @dataclass
@@ -232,12 +233,14 @@ def converge(
     """
     sim.control.clear_faults()
     done = Convergence()
+    stalled = 0  # runs in a row that changed nothing
     for _ in range(MAX_CONVERGE_RUNS):
         result = reconcile_due_work(client=hcp)
         done.runs.append(result)
         now = timezone.now()
-        stalled = not (result.reconciled or result.applied or result.apply_failed or result.retried)
-        wake = _next_wake(now, stalled=stalled)
+        progressed = result.reconciled or result.applied or result.apply_failed or result.retried
+        stalled = 0 if progressed else stalled + 1
+        wake = _next_wake(now, patient=stalled >= STALLED_RUNS)
         if wake is None and stalled:  # the sweep's next run would find nothing to do either
             return done
         if wake is None:
@@ -252,10 +255,11 @@ def converge(
     )
 
 
-def _next_wake(now: datetime, *, stalled: bool) -> datetime | None:
+def _next_wake(now: datetime, *, patient: bool) -> datetime | None:
     """When the engine has something left to do that is not a window boundary: now (work due),
-    a lease's expiry, a retry's due time, the next look at the devices (after a run that
-    changed nothing, the moment the engine stops waiting for them). None: converged."""
+    a lease's expiry, a retry's due time, the next look at the devices (``patient``: after
+    runs that changed nothing, the moment the engine stops waiting for them). None:
+    converged."""
     pending = AccessWork.objects.filter(state=WorkState.PENDING)
     moments: list[datetime] = []
     for row in pending:
@@ -274,7 +278,7 @@ def _next_wake(now: datetime, *, stalled: bool) -> datetime | None:
     for person in unsettled:
         if person.apply_state == ApplyState.WAITING:
             moment = now + check
-            if stalled and person.apply_requested_at is not None:
+            if patient and person.apply_requested_at is not None:
                 moment = max(moment, person.apply_requested_at + give_up)
             moments.append(moment)
         # Failed on a device, or changed and not yet reapplied: its work row (above) says

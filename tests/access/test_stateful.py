@@ -184,6 +184,7 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
         cache.clear()  # throttle counters of the look-ups by ID number
         self.photos = itertools.count(1)
         self.people: dict[int, str] = {}  # visit id: who
+        self.registrars: dict[int, User] = {}  # visit id: who registered it
         self.edited_by_hand = False
         self.atomic = transaction.atomic()
         self.atomic.__enter__()
@@ -258,6 +259,7 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
             assert (Visit.objects.count(), AccessWork.objects.count()) == before, refusal
             return None
         self.people[visit.pk] = who
+        self.registrars[visit.pk] = user
         note(
             f"visit {visit.pk} of {who} ({visit.visitor.person_code}): "
             f"{visit.planned_start.astimezone(ALMATY):%d.%m %H:%M:%S} - "
@@ -303,7 +305,9 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
 
     @rule(visit_id=visits)
     def cancel(self, visit_id: int) -> None:
-        note(self.post(self.reception, "cancel", visit_id, {"reason": "Plans changed"}))
+        """By whoever registered it (the host's visits of another day are not reception's)."""
+        user = self.registrars[visit_id]
+        note(self.post(user, "cancel", visit_id, {"reason": "Plans changed"}))
 
     @rule(
         visit_id=visits,
@@ -311,13 +315,14 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
         end_by=st.sampled_from([-60, -15, 30, 120]),
     )
     def change_time(self, visit_id: int, start_by: int, end_by: int) -> None:
-        """Reschedule, extend or shorten (the start only while the visitor is not inside)."""
+        """Reschedule, extend or shorten (the start only while the visitor is not inside), by
+        whoever registered the visit."""
         visit = self.visit(visit_id)
         start = visit.planned_start + timedelta(minutes=start_by)
         end = visit.planned_end + timedelta(minutes=end_by)
         note(
             self.post(
-                self.reception,
+                self.registrars[visit_id],
                 "change_window",
                 visit_id,
                 {"window-planned_start": _local(start), "window-planned_end": _local(end)},
@@ -407,40 +412,36 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
         report = full_sync(client=self.hcp)
         note(f"sync: {report.summary()}")
 
-    @rule(edit=st.sampled_from([*sorted(HAND_EDITS), WIPE]))
-    def someone_edits_hcp_by_hand(self, edit: str) -> None:
-        """Someone at HCP's own client changes a person of ours (the first by person code), or
-        HCP is rebuilt empty. Only the full sync notices: it runs before the next convergence."""
+    @rule(visit_id=visits, edit=st.sampled_from([*sorted(HAND_EDITS), WIPE]))
+    def someone_edits_hcp_by_hand(self, visit_id: int, edit: str) -> None:
+        """Someone at HCP's own client changes the person of this visit's visitor, or HCP is
+        rebuilt empty. Only the full sync notices: it runs before the next convergence."""
         self.edited_by_hand = True
         if edit == WIPE:
             self.sim.control.reset()
             self.sim.control.add_org("2", "Propusk visitors")
             self.sim.control.add_org("3", "Staff")
             self.sim.control.set_clock(timezone.now())
-            with build_client(clock_ms=real_clock_ms) as seeding:
-                self.outsiders = Outsiders.seed(self.sim, seeding, timezone.now())
+            self.outsiders = Outsiders.seed(self.sim, self.hcp, timezone.now())
             note("HCP rebuilt empty (the staff entered again)")
             return
-        ours = sorted(
-            (
-                p
-                for p in self.sim.control.state()["persons"]
-                if p.get("orgIndexCode") == "2" and not p.get("deleted")
-            ),
-            key=lambda p: p["personCode"],
-        )
-        if not ours:
-            note("nobody of ours in HCP to edit")
+        code = self.visit(visit_id).visitor.person_code
+        held = [
+            p
+            for p in self.sim.control.state()["persons"]
+            if p["personCode"] == code and p.get("orgIndexCode") == "2" and not p.get("deleted")
+        ]
+        if not held:
+            note(f"{code} is not in HCP: nothing to edit")
             return
-        person = ours[0]
-        person_id = person["personId"]
+        person = held[0]
         try:
             with HikCentralClient(build_config(), clock_ms=real_clock_ms) as hand:
-                HAND_EDITS[edit](hand, person_id, person)
+                HAND_EDITS[edit](hand, person["personId"], person)
         except HikCentralError as exc:  # HCP is failing: the edit may or may not have happened
-            note(f"by hand: {edit} {person['personCode']} failed: {exc}")
+            note(f"by hand: {edit} {code} failed: {exc}")
             return
-        note(f"by hand: {edit} {person['personCode']}")
+        note(f"by hand: {edit} {code} (HCP person {person['personId']})")
 
     @rule(visit_id=visits, hold=st.booleans())
     def security_acts(self, visit_id: int, hold: bool) -> None:
