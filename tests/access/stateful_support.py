@@ -29,6 +29,7 @@ from hikcentral import HikCentralClient, PersonInput
 from propusk.access.desired import desired_state
 from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkState
 from propusk.access.reconciler import ReconcileResult, reconcile_due_work
+from propusk.integrations.hikcentral.breaker import build_circuit_breaker
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit
 from tests.factories import make_iin, make_jpeg
@@ -253,6 +254,14 @@ def converge(
         f"({done.waited_seconds:.0f} s waited); last runs: {done.runs[-3:]}; "
         f"work: {_work_rows()}; waiting: {_unsettled_persons()}"
     )
+
+
+def wait_out_open_breaker(move_clock_to: Callable[[datetime], None]) -> None:
+    """HCP is back, but the circuit breaker opened by its faults still pauses our calls: time
+    passes until its cool-down lets a probe through (the sweep's next run would be then)."""
+    state = build_circuit_breaker().state()
+    if state.state == "open" and state.retry_at is not None:
+        move_clock_to(state.retry_at.replace(microsecond=0) + timedelta(seconds=1))
 
 
 def _next_wake(now: datetime, *, patient: bool) -> datetime | None:

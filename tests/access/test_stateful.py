@@ -76,6 +76,7 @@ from .stateful_support import (
     engine_problems,
     real_clock_ms,
     register_over_http,
+    wait_out_open_breaker,
 )
 
 pytestmark = [pytest.mark.simulator, pytest.mark.django_db]
@@ -464,22 +465,21 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
 
     def check_after_convergence(self) -> None:
         """Faults cleared, the engine converges; after edits made by hand in HCP, beat's
-        periodic full sync runs too (before, and again until it finds nothing: a person a dead
-        worker still held was left to its work). Then the invariants, and a dry-run sync that
-        must agree that HCP is as desired."""
+        periodic full sync runs and the engine converges again, until the sync finds nothing
+        (a person a dead worker still held was left to its work). Then the invariants, and a
+        dry-run sync that must agree that HCP is as desired."""
         self.sim.control.clear_faults()
         syncs = 0
         while True:
-            if self.edited_by_hand:
-                report = full_sync(client=self.hcp)
-                syncs += 1
-                note(f"sync {syncs}: {report.summary()}")
-                assert report.complete, report.errors
+            wait_out_open_breaker(self.move_clock_to)
             done = converge(self.hcp, self.sim, move_clock_to=self.move_clock_to)
             note(f"converged in {len(done.runs)} run(s), {done.waited_seconds:.0f} s waited")
             check = full_sync(client=self.hcp, dry_run=True)
             if not (self.edited_by_hand and check.drift and syncs < MAX_SYNCS):
                 break
+            report = full_sync(client=self.hcp)  # beat's periodic sync repairs what it finds
+            syncs += 1
+            note(f"sync {syncs}: {report.summary()}")
         self.edited_by_hand = False
         problems = engine_problems(self.sim, self.outsiders)
         problems += [f"the full sync finds drift: {drift.describe()}" for drift in check.drift]
