@@ -54,9 +54,15 @@ def _prepare_broker() -> None:
                 Path(value).mkdir(parents=True, exist_ok=True)
     else:
         with app.connection_for_write() as broker:
-            queue = Queue(app.conf.task_default_queue, channel=broker.default_channel)
+            channel = broker.default_channel
+            queue = Queue(app.conf.task_default_queue, channel=channel)
             queue.declare()  # RabbitMQ refuses to purge a queue that does not exist yet
             queue.purge()
+            if app.conf.broker_url.startswith(("redis", "rediss")):
+                # A message of a worker killed in an earlier run (the SIGKILL test below) sits
+                # in Redis's unacknowledged set, and a new worker puts it back in the queue
+                # once the visibility timeout has passed: it is stale too.
+                channel.client.delete(channel.unacked_key, channel.unacked_index_key)
 
 
 def _run_in_worker(task: Task) -> dict[str, Any]:
