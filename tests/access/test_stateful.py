@@ -210,9 +210,10 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
         control.add_org("2", "Propusk visitors")
         control.add_org("3", "Staff")
         control.set_clock(START)
-        hcp = build_client(clock_ms=real_clock_ms)
-        self.outsiders = Outsiders.seed(self.sim, hcp, START)
-        return hcp
+        # The site's own staff, entered through HCP's client (not through our limiter).
+        with HikCentralClient(build_config(), clock_ms=real_clock_ms) as staff_office:
+            self.outsiders = Outsiders.seed(self.sim, staff_office, START)
+        return build_client(clock_ms=real_clock_ms)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -424,7 +425,8 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
             self.sim.control.add_org("2", "Propusk visitors")
             self.sim.control.add_org("3", "Staff")
             self.sim.control.set_clock(timezone.now())
-            self.outsiders = Outsiders.seed(self.sim, self.hcp, timezone.now())
+            with HikCentralClient(build_config(), clock_ms=real_clock_ms) as staff_office:
+                self.outsiders = Outsiders.seed(self.sim, staff_office, timezone.now())
             note("HCP rebuilt empty (the staff entered again)")
             return
         code = self.visit(visit_id).visitor.person_code
