@@ -433,7 +433,7 @@ class VisitsCrashesAndFaults(RuleBasedStateMachine):
         held = [
             p
             for p in self.sim.control.state()["persons"]
-            if p["personCode"] == code and p.get("orgIndexCode") == "2" and not p.get("deleted")
+            if not p.get("deleted") and p["personCode"] == code and p.get("orgIndexCode") == "2"
         ]
         if not held:
             note(f"{code} is not in HCP: nothing to edit")
