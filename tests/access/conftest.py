@@ -4,6 +4,8 @@ scenario tests share: registering visits over HTTP and draining the work."""
 
 from __future__ import annotations
 
+import io
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -16,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image, ImageDraw
 
 from hcp_simulator.testing import SimulatorHandle, running_simulator
 from hikcentral import HikCentralClient
@@ -103,6 +106,16 @@ def local(moment: datetime) -> str:
     return moment.astimezone(ALMATY).strftime("%Y-%m-%dT%H:%M")
 
 
+def distinct_face(n: int) -> bytes:
+    """A face-coloured picture with a dark mark where no other of the first 256 has it."""
+    image = Image.open(io.BytesIO(make_jpeg()))
+    x, y = n % 16 * 40, n // 16 % 16 * 40
+    ImageDraw.Draw(image).rectangle((x, y, x + 39, y + 39), fill=(40, 30, 20))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def photo_upload(content: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile("face.jpg", content, content_type="image/jpeg")
 
@@ -115,8 +128,13 @@ def signed_in(user: User) -> Client:
 
 @pytest.fixture
 def register(reception: User, host: User, guest_policy: AccessLevelPolicy) -> Callable[..., Visit]:
-    """Reception registers a visit over HTTP: a walk-in (``start`` None) or a planned one."""
+    """Reception registers a visit over HTTP: a walk-in (``start`` None) or a planned one.
+
+    Each visitor gets a face of their own (the simulator's turnstile recognises a face by its
+    bytes, so two visitors with one picture would be told apart by chance).
+    """
     desk = signed_in(reception)
+    shades = itertools.count()
 
     def post(
         *,
@@ -139,7 +157,7 @@ def register(reception: User, host: User, guest_policy: AccessLevelPolicy) -> Ca
             "visitor-phone": "+7 701 234 56 78",
             "visitor-national_id": national_id,
             "visitor-consent": "on",
-            "visitor-photo": photo_upload(photo or make_jpeg()),
+            "visitor-photo": photo_upload(photo or distinct_face(next(shades))),
         }
         if start is None:
             data.update(mode="now", duration=str(minutes))
