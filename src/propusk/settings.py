@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "propusk.visitors",
     "propusk.visits",
     "propusk.invitations",
+    "propusk.events",
+    "propusk.passages",
+    "propusk.notifications",
     "propusk.audit",
     "propusk.integrations.hikcentral",
     "axes",  # sign-in throttling (propusk.accounts.signin)
