@@ -50,8 +50,19 @@ from hikcentral.models import (
     Version,
     judge_application,
 )
+from hikcentral.push import (
+    ACCESS_EVENT_TYPES,
+    DENIAL_EVENT_TYPES,
+    GRANTED_BY_FACE,
+    PushedEvents,
+    PushFormatError,
+    parse_event_notify,
+)
 
 __all__ = [
+    "ACCESS_EVENT_TYPES",
+    "DENIAL_EVENT_TYPES",
+    "GRANTED_BY_FACE",
     "AccessLevel",
     "AccessLevelMember",
     "AccessLevelType",
@@ -90,10 +101,13 @@ __all__ = [
     "PermanentError",
     "PersonInfo",
     "PersonInput",
+    "PushFormatError",
+    "PushedEvents",
     "RateLimiter",
     "Subscription",
     "TransientError",
     "Version",
     "is_transient",
     "judge_application",
+    "parse_event_notify",
 ]
