@@ -81,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "propusk.accounts.context_processors.roles",
+                "propusk.notifications.context_processors.unread",
             ],
         },
     },
@@ -300,6 +301,71 @@ if PROPUSK_ACCESS_RETRY_MAX_SECONDS < PROPUSK_ACCESS_RETRY_MIN_SECONDS:
 if not HCP_ORG_NAME.strip():
     raise ImproperlyConfigured("HCP_ORG_NAME must name the HCP organisation of our persons")
 
+# --- Notifications (see docs/notifications.md) ----------------------------------------
+# The site's address, for links in messages (email, Telegram, browser): no trailing slash.
+PROPUSK_SITE_URL = env.get_str("PROPUSK_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Email through Django's mail backends: the console in development (DEBUG), SMTP otherwise.
+EMAIL_BACKEND = env.get_str(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.get_str("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env.get_int("DJANGO_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env.get_str("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.secret("DJANGO_EMAIL_HOST_PASSWORD", required=False)
+EMAIL_USE_TLS = env.get_bool("DJANGO_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env.get_int("DJANGO_EMAIL_TIMEOUT", 15)
+DEFAULT_FROM_EMAIL = env.get_str("DJANGO_DEFAULT_FROM_EMAIL", "propusk@localhost")
+# Email notifications on or off for the whole site.
+PROPUSK_NOTIFY_EMAIL = env.get_bool("PROPUSK_NOTIFY_EMAIL", True)
+# Telegram: off while no bot token is set. The API's address is configurable (a local stand-in
+# in tests, a proxy where api.telegram.org is unreachable).
+PROPUSK_TELEGRAM_BOT_TOKEN = env.secret("PROPUSK_TELEGRAM_BOT_TOKEN", required=False)
+PROPUSK_TELEGRAM_API_URL = env.get_str(
+    "PROPUSK_TELEGRAM_API_URL", "https://api.telegram.org"
+).rstrip("/")
+PROPUSK_TELEGRAM_BOT_USERNAME = env.get_str("PROPUSK_TELEGRAM_BOT_USERNAME", "").lstrip("@")
+# Set to use the webhook (setWebhook with this secret_token) instead of `manage.py telegram_link`.
+PROPUSK_TELEGRAM_WEBHOOK_SECRET = env.secret("PROPUSK_TELEGRAM_WEBHOOK_SECRET", required=False)
+PROPUSK_TELEGRAM_TIMEOUT_SECONDS = env.get_float("PROPUSK_TELEGRAM_TIMEOUT_SECONDS", 10.0)
+# Browser push (Web Push, VAPID): off while no key pair is set. The private key is a secret
+# (PEM or base64url, or PROPUSK_VAPID_PRIVATE_KEY_FILE); the public key goes to browsers.
+PROPUSK_VAPID_PRIVATE_KEY = env.secret("PROPUSK_VAPID_PRIVATE_KEY", required=False)
+PROPUSK_VAPID_PUBLIC_KEY = env.get_str("PROPUSK_VAPID_PUBLIC_KEY", "")
+PROPUSK_VAPID_SUBJECT = env.get_str("PROPUSK_VAPID_SUBJECT", "mailto:propusk@localhost")
+PROPUSK_WEBPUSH_TIMEOUT_SECONDS = env.get_float("PROPUSK_WEBPUSH_TIMEOUT_SECONDS", 10.0)
+# Push services are https; only tests with a local stand-in allow http endpoints.
+PROPUSK_WEBPUSH_ALLOW_HTTP = env.get_bool("PROPUSK_WEBPUSH_ALLOW_HTTP", False)
+# Retries of a channel that is down: exponential backoff with jitter from MIN to MAX seconds,
+# at most MAX_ATTEMPTS tries, then the delivery fails for good (audited).
+PROPUSK_NOTIFY_RETRY_MIN_SECONDS = env.get_float("PROPUSK_NOTIFY_RETRY_MIN_SECONDS", 10.0)
+PROPUSK_NOTIFY_RETRY_MAX_SECONDS = env.get_float("PROPUSK_NOTIFY_RETRY_MAX_SECONDS", 3600.0)
+PROPUSK_NOTIFY_MAX_ATTEMPTS = env.get_int("PROPUSK_NOTIFY_MAX_ATTEMPTS", 8)
+# How long a worker holds a delivery it is sending before the sweep may take it again.
+PROPUSK_NOTIFY_LEASE_SECONDS = env.get_float("PROPUSK_NOTIFY_LEASE_SECONDS", 120.0)
+PROPUSK_NOTIFY_SWEEP_SECONDS = env.get_float("PROPUSK_NOTIFY_SWEEP_SECONDS", 30.0)
+for _name, _number in (
+    ("PROPUSK_TELEGRAM_TIMEOUT_SECONDS", PROPUSK_TELEGRAM_TIMEOUT_SECONDS),
+    ("PROPUSK_WEBPUSH_TIMEOUT_SECONDS", PROPUSK_WEBPUSH_TIMEOUT_SECONDS),
+    ("PROPUSK_NOTIFY_RETRY_MIN_SECONDS", PROPUSK_NOTIFY_RETRY_MIN_SECONDS),
+    ("PROPUSK_NOTIFY_RETRY_MAX_SECONDS", PROPUSK_NOTIFY_RETRY_MAX_SECONDS),
+    ("PROPUSK_NOTIFY_MAX_ATTEMPTS", PROPUSK_NOTIFY_MAX_ATTEMPTS),
+    ("PROPUSK_NOTIFY_LEASE_SECONDS", PROPUSK_NOTIFY_LEASE_SECONDS),
+    ("PROPUSK_NOTIFY_SWEEP_SECONDS", PROPUSK_NOTIFY_SWEEP_SECONDS),
+):
+    if not (math.isfinite(_number) and _number > 0):
+        raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
+if PROPUSK_NOTIFY_RETRY_MAX_SECONDS < PROPUSK_NOTIFY_RETRY_MIN_SECONDS:
+    raise ImproperlyConfigured(
+        "PROPUSK_NOTIFY_RETRY_MAX_SECONDS must not be below PROPUSK_NOTIFY_RETRY_MIN_SECONDS"
+    )
+if bool(PROPUSK_VAPID_PRIVATE_KEY) != bool(PROPUSK_VAPID_PUBLIC_KEY):
+    raise ImproperlyConfigured(
+        "set both PROPUSK_VAPID_PRIVATE_KEY and PROPUSK_VAPID_PUBLIC_KEY, or neither"
+    )
+
 # --- Celery -------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport needs no server (make run, tests).
 # What each broker does with the task of a worker that dies: docs/architecture.md
@@ -358,6 +424,11 @@ CELERY_BEAT_SCHEDULE = {
     "sync-access": {
         "task": "propusk.access.tasks.sync_with_hcp",
         "schedule": PROPUSK_ACCESS_SYNC_MINUTES * 60,
+    },
+    # Notifications whose wake-up was lost, and retries that are due (docs/notifications.md).
+    "send-due-notifications": {
+        "task": "propusk.notifications.tasks.send_due",
+        "schedule": PROPUSK_NOTIFY_SWEEP_SECONDS,
     },
 }
 

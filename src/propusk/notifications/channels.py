@@ -1,0 +1,186 @@
+"""The outside channels: email, Telegram, browser push. Each ``send_*`` sends one rendered
+message and returns normally, or raises ``Retry`` (may pass: the channel is down, slow, rate
+limited) or ``Undeliverable`` (will not pass: no address, the user blocked the bot).
+
+No secret reaches an error text: the bot token sits in the Telegram URL, so every error
+message is built here from the status code and the API's own description, never from the
+URL; the VAPID key is only handed to pywebpush.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message rendered in one recipient's language."""
+
+    title: str
+    body: str
+    url: str
+    language: str
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.title}\n\n{self.body}\n\n{self.url}"
+            if self.url
+            else f"{self.title}\n\n{self.body}"
+        )
+
+
+class Retry(Exception):
+    """The send failed in a way that may pass; ``after``: seconds the service asked to wait."""
+
+    def __init__(self, reason: str, *, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class Undeliverable(Exception):
+    """The send failed in a way another try will not fix."""
+
+
+def email_configured() -> bool:
+    return bool(settings.PROPUSK_NOTIFY_EMAIL)
+
+
+def telegram_configured() -> bool:
+    return bool(settings.PROPUSK_TELEGRAM_BOT_TOKEN)
+
+
+def webpush_configured() -> bool:
+    return bool(settings.PROPUSK_VAPID_PRIVATE_KEY and settings.PROPUSK_VAPID_PUBLIC_KEY)
+
+
+# --- Email ------------------------------------------------------------------------------
+
+
+def send_email(address: str, message: Message) -> None:
+    import smtplib
+
+    if not address:
+        raise Undeliverable("the employee has no email address")
+    mail = EmailMultiAlternatives(
+        subject=message.title,
+        body=message.text,
+        to=[address],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    try:
+        mail.send(fail_silently=False)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise Undeliverable(
+            f"the mail server refused the address ({len(exc.recipients)})"
+        ) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise Retry(f"mail server: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+# --- Telegram ---------------------------------------------------------------------------
+
+
+def telegram_call(method: str, payload: dict[str, object]) -> object:
+    """Call a Bot API method; its ``result``. Raises Retry or Undeliverable (errors never
+    quote the URL, which holds the token)."""
+    token = settings.PROPUSK_TELEGRAM_BOT_TOKEN
+    if not token:
+        raise Undeliverable("Telegram is not configured (no bot token)")
+    url = f"{settings.PROPUSK_TELEGRAM_API_URL}/bot{token}/{method}"
+    timeout = settings.PROPUSK_TELEGRAM_TIMEOUT_SECONDS
+    # A long poll waits on the server side: the read timeout must outlast it.
+    poll = payload.get("timeout")
+    if isinstance(poll, int | float):
+        timeout += float(poll)
+    try:
+        response = httpx.post(url, json=payload, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise Retry(f"Telegram {method}: {type(exc).__name__}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    description = str(body.get("description", ""))[:200].replace(token, "<token>")
+    if response.status_code == 200 and body.get("ok") is True:
+        return body.get("result")
+    if response.status_code == 429:
+        parameters = body.get("parameters") or {}
+        after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        raise Retry(
+            f"Telegram {method}: 429 {description}",
+            after=float(after) if isinstance(after, int | float) else None,
+        )
+    if response.status_code in (400, 403, 404):
+        raise Undeliverable(f"Telegram {method}: {response.status_code} {description}")
+    raise Retry(f"Telegram {method}: {response.status_code} {description}")
+
+
+def send_telegram(chat_id: int | None, message: Message) -> None:
+    if chat_id is None:
+        raise Undeliverable("the employee's Telegram is not linked")
+    telegram_call(
+        "sendMessage",
+        {"chat_id": chat_id, "text": message.text[:4096], "disable_web_page_preview": True},
+    )
+
+
+# --- Browser push -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+def send_webpush(target: PushTarget, message: Message) -> None:
+    """Push to one browser. Raises ``Gone`` when the push service says the subscription
+    no longer exists (the caller deletes it)."""
+    from pywebpush import WebPushException, webpush
+
+    if not webpush_configured():
+        raise Undeliverable("browser push is not configured (no VAPID keys)")
+    data = json.dumps(
+        {"title": message.title, "body": message.body, "url": message.url},
+        ensure_ascii=False,
+    )
+    try:
+        webpush(
+            subscription_info={
+                "endpoint": target.endpoint,
+                "keys": {"p256dh": target.p256dh, "auth": target.auth},
+            },
+            data=data,
+            vapid_private_key=settings.PROPUSK_VAPID_PRIVATE_KEY,
+            vapid_claims={"sub": settings.PROPUSK_VAPID_SUBJECT},
+            timeout=settings.PROPUSK_WEBPUSH_TIMEOUT_SECONDS,
+            ttl=24 * 3600,
+        )
+    except WebPushException as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status in (404, 410):
+            raise Gone(f"push service: {status}, subscription gone") from None
+        if status == 429 or status is None or status >= 500:
+            raise Retry(f"push service: {status or 'no answer'}") from None
+        raise Undeliverable(f"push service: {status}") from None
+    except (OSError, ValueError) as exc:
+        # requests' connection errors are OSErrors; a malformed key is a ValueError.
+        if isinstance(exc, ValueError):
+            raise Undeliverable(f"push: {type(exc).__name__}") from None
+        raise Retry(f"push service: {type(exc).__name__}") from None
+
+
+class Gone(Undeliverable):
+    """The browser's subscription no longer exists."""
