@@ -17,5 +17,6 @@ urlpatterns = [
     path("visits/", include("propusk.visits.urls")),
     path("visitors/", include("propusk.visitors.urls")),
     path("invitations/", include("propusk.invitations.urls")),
+    path("access/", include("propusk.access.urls")),
     path("admin/", admin.site.urls),
 ]

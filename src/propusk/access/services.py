@@ -419,3 +419,27 @@ def _audit(
         target=target,
         changes={"reason": reason, "person_code": person_code, **details},
     )
+
+
+# --- What the visit page offers -----------------------------------------------------------
+
+
+def manual_operations(user: Actor, visit: Any, *, now: datetime | None = None) -> list[Operation]:
+    """The operations ``user`` may do by hand to the access of ``visit``'s visitor now, in the
+    order the page shows them: the role allows it (``can_operate``) and the visitor's state
+    makes it mean something (restore only under a hold, cancel only work that gives access,
+    retry only work that failed or waits out a backoff, re-enrol only a stored face)."""
+    visitor: Visitor = visit.visitor
+    moment = now or current_time()
+    work = AccessWork.objects.filter(person_code=visitor.person_code).first()
+    held = AccessHold.objects.filter(visitor=visitor, released_at__isnull=True).exists()
+    wanted = {
+        Operation.REVOKE: not held,
+        Operation.RESTORE: held,
+        Operation.REENROL_FACE: bool(visitor.photo),
+        Operation.RESYNC: True,
+        Operation.RETRY: work is not None
+        and (work.state == WorkState.FAILED or (work.attempts > 0 and work.due_at > moment)),
+        Operation.CANCEL: work is not None and not takes_access_away(work, now=moment),
+    }
+    return [op for op, offered in wanted.items() if offered and can_operate(user, op, visitor)]

@@ -1,0 +1,107 @@
+"""Access by hand on the visit page: revoke now, restore, re-enrol the face, resync, retry and
+cancel the work. Thin: each asks for a reason and calls the service in ``access.services``,
+which checks the role again, audits, and queues the change for the reconciler; the card
+(``card``) then shows what HikCentral confirmed, refreshing itself while a change is on its
+way."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from propusk.access import services
+from propusk.access.forms import ReasonForm
+from propusk.access.selectors import access_work, visit_access_card
+from propusk.access.services import OPERATION_LABELS, Operation, manual_operations
+from propusk.accounts.roles import Role, has_role
+from propusk.visits import selectors as visit_selectors
+from propusk.visits.models import Visit
+
+STAFF_ROLES = (Role.ADMINISTRATOR, Role.SECURITY, Role.RECEPTION, Role.HOST)
+
+
+def _visit(request: HttpRequest, visit_id: int) -> tuple[User, Visit]:
+    user = request.user
+    if not isinstance(user, User) or not has_role(user, *STAFF_ROLES):
+        raise PermissionDenied
+    return user, visit_selectors.get_visit_for(user, visit_id)
+
+
+def _card_url(visit: Visit) -> str:
+    return reverse("visits:detail", args=[visit.pk]) + "#access"
+
+
+@require_GET
+def card(request: HttpRequest, visit_id: int) -> HttpResponse:
+    """The access card alone, for the page to refresh while a change is on its way."""
+    user, visit = _visit(request, visit_id)
+    return render(
+        request,
+        "visits/_access_card.html",
+        {"visit": visit, "access": visit_access_card(user, visit), "user": user},
+    )
+
+
+@require_POST
+def operate(request: HttpRequest, visit_id: int, operation: str) -> HttpResponse:
+    user, visit = _visit(request, visit_id)
+    try:
+        op = Operation(operation)
+    except ValueError:
+        raise Http404 from None
+    if op not in manual_operations(user, visit):
+        raise PermissionDenied
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, f"{OPERATION_LABELS[op]}: {error}")
+        return HttpResponseRedirect(_card_url(visit), status=303)
+    reason = form.cleaned_data["reason"]
+    visitor = visit.visitor
+    try:
+        if op == Operation.REVOKE:
+            changed = services.revoke_now(visitor=visitor, actor=user, reason=reason)
+        elif op == Operation.RESTORE:
+            changed = services.restore(visitor=visitor, actor=user, reason=reason)
+        elif op == Operation.REENROL_FACE:
+            changed = services.reenrol_face(visitor=visitor, actor=user, reason=reason)
+        elif op == Operation.RESYNC:
+            changed = services.resync(visitor=visitor, actor=user, reason=reason)
+        else:
+            work = access_work(visitor)
+            if work is None:
+                changed = False
+            elif op == Operation.RETRY:
+                changed = services.retry_work(work=work, actor=user, reason=reason)
+            else:
+                changed = services.cancel_work(work=work, actor=user, reason=reason)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, f"{OPERATION_LABELS[op]}: {message}")
+        return HttpResponseRedirect(_card_url(visit), status=303)
+    if changed:
+        messages.success(request, str(_queued_message(op)))
+    else:
+        messages.info(request, str(_nothing_message(op)))
+    return HttpResponseRedirect(_card_url(visit), status=303)
+
+
+def _queued_message(op: Operation) -> str:
+    if op == Operation.CANCEL:
+        return _("The work is cancelled; the audit log keeps what it was.")
+    return _(
+        "%(operation)s: on its way to HikCentral. The card below shows when HikCentral confirms it."
+    ) % {"operation": OPERATION_LABELS[op]}
+
+
+def _nothing_message(op: Operation) -> str:
+    return _("%(operation)s: nothing to do, it is already on its way or done.") % {
+        "operation": OPERATION_LABELS[op]
+    }
