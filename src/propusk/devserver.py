@@ -12,6 +12,9 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -49,6 +52,30 @@ def ensure_dev_env(var_dir: Path, *, simulator_port: int) -> Path:
     return path
 
 
+def ensure_events_token(path: Path) -> None:
+    """Add the HCP events webhook token to a dev.env written before it existed."""
+    if "PROPUSK_HCP_EVENTS_TOKEN=" not in path.read_text(encoding="utf-8"):
+        with path.open("a", encoding="utf-8") as env_file:
+            env_file.write(f"PROPUSK_HCP_EVENTS_TOKEN={secrets.token_urlsafe(32)}\n")
+
+
+def subscribe_when_up(manage: list[str], env: dict[str, str], simulator_url: str) -> None:
+    """Once the simulator answers, subscribe the app's webhook to its event push (in a
+    thread: honcho runs the processes; a one-off process ending would stop them all)."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{simulator_url}/simulator/v1/health", timeout=2):  # noqa: S310
+                    break
+            except OSError:
+                time.sleep(0.5)
+        subprocess.run([*manage, "hcp_events", "subscribe"], env=env, check=False)
+
+    threading.Thread(target=run, name="subscribe-hcp-events", daemon=True).start()
+
+
 def _read_env(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -66,6 +93,7 @@ def main() -> int:
     for sub in ("celery/queue", "celery/processed", "celery/control", "media"):
         (var_dir / sub).mkdir(parents=True, exist_ok=True)
     env_file = ensure_dev_env(var_dir, simulator_port=simulator_port)
+    ensure_events_token(env_file)
     dev_env = _read_env(env_file)
 
     env = dict(os.environ)
@@ -73,6 +101,9 @@ def main() -> int:
     env["PROPUSK_VAR_DIR"] = str(var_dir)
     env["PROPUSK_ENV_FILE"] = str(env_file)
     env["PYTHONUNBUFFERED"] = "1"
+    # Where the simulator pushes events: this web server (hcp_events subscribe, below).
+    web_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    env.setdefault("PROPUSK_HCP_EVENTS_URL", f"http://{web_host}:{port}")
     python = str(BIN_DIR / "python")
     manage = [python, str(SRC_DIR / "manage.py")]
 
@@ -107,6 +138,7 @@ def main() -> int:
         f" --schedule {var_dir / 'celerybeat-schedule'}",
         env=env,
     )
+    subscribe_when_up(manage, env, f"http://127.0.0.1:{simulator_port}")
     print(f"\n  Propusk is starting at http://{host}:{port}/  (Ctrl-C stops everything)")
     print(f"  HCP simulator: http://127.0.0.1:{simulator_port}/  (docs/hcp-simulator.md)\n")
     manager.loop()

@@ -7,7 +7,9 @@ With nothing configured the project runs on SQLite and a broker that needs no se
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -298,6 +300,59 @@ if PROPUSK_ACCESS_RETRY_MAX_SECONDS < PROPUSK_ACCESS_RETRY_MIN_SECONDS:
     raise ImproperlyConfigured(
         "PROPUSK_ACCESS_RETRY_MAX_SECONDS must not be below PROPUSK_ACCESS_RETRY_MIN_SECONDS"
     )
+
+# --- HikCentral events (see docs/events.md) ----------------------------------------------
+# The webhook's token: part of the eventDest URL we register with HCP (or *_FILE). Unset, the
+# webhook refuses every push. URL-safe, at least 24 characters (e.g. secrets.token_urlsafe()).
+PROPUSK_HCP_EVENTS_TOKEN = env.secret("PROPUSK_HCP_EVENTS_TOKEN", required=False)
+if PROPUSK_HCP_EVENTS_TOKEN and not re.fullmatch(
+    r"[A-Za-z0-9_-]{24,200}", PROPUSK_HCP_EVENTS_TOKEN
+):
+    raise ImproperlyConfigured(
+        "PROPUSK_HCP_EVENTS_TOKEN must be 24 to 200 URL-safe characters (A-Z a-z 0-9 _ -)"
+    )
+# Propusk's address as HCP reaches it (the eventDest's base); unset: PROPUSK_SITE_URL.
+PROPUSK_HCP_EVENTS_URL = env.get_str("PROPUSK_HCP_EVENTS_URL", "").rstrip("/")
+# Optional: addresses or networks pushes may come from (REMOTE_ADDR), comma-separated.
+PROPUSK_HCP_EVENTS_ALLOWED_IPS = env.get_list("PROPUSK_HCP_EVENTS_ALLOWED_IPS", [])
+for _item in PROPUSK_HCP_EVENTS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_item, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"PROPUSK_HCP_EVENTS_ALLOWED_IPS: {_item!r} is not an address or network"
+        ) from None
+PROPUSK_HCP_EVENTS_MAX_BODY_BYTES = env.get_int("PROPUSK_HCP_EVENTS_MAX_BODY_BYTES", 1024 * 1024)
+# The polling backfill: every POLL_SECONDS, re-reading OVERLAP_MINUTES before where the last
+# complete read ended; the first run reads the last BACKFILL_HOURS.
+PROPUSK_HCP_EVENTS_POLL_SECONDS = env.get_float("PROPUSK_HCP_EVENTS_POLL_SECONDS", 60.0)
+PROPUSK_HCP_EVENTS_OVERLAP_MINUTES = env.get_float("PROPUSK_HCP_EVENTS_OVERLAP_MINUTES", 10.0)
+PROPUSK_HCP_EVENTS_BACKFILL_HOURS = env.get_float("PROPUSK_HCP_EVENTS_BACKFILL_HOURS", 24.0)
+# Processing: a failed event is tried again after MIN..MAX seconds (exponential, jittered),
+# MAX_ATTEMPTS times in all, then FAILED (admin: "process again"). The sweep takes pending
+# events whose wake-up was lost, SWEEP_BATCH at a time.
+PROPUSK_EVENTS_MAX_ATTEMPTS = env.get_int("PROPUSK_EVENTS_MAX_ATTEMPTS", 8)
+PROPUSK_EVENTS_RETRY_MIN_SECONDS = env.get_float("PROPUSK_EVENTS_RETRY_MIN_SECONDS", 5.0)
+PROPUSK_EVENTS_RETRY_MAX_SECONDS = env.get_float("PROPUSK_EVENTS_RETRY_MAX_SECONDS", 600.0)
+PROPUSK_EVENTS_SWEEP_SECONDS = env.get_float("PROPUSK_EVENTS_SWEEP_SECONDS", 30.0)
+PROPUSK_EVENTS_SWEEP_BATCH = env.get_int("PROPUSK_EVENTS_SWEEP_BATCH", 200)
+for _name, _number in (
+    ("PROPUSK_HCP_EVENTS_MAX_BODY_BYTES", PROPUSK_HCP_EVENTS_MAX_BODY_BYTES),
+    ("PROPUSK_HCP_EVENTS_POLL_SECONDS", PROPUSK_HCP_EVENTS_POLL_SECONDS),
+    ("PROPUSK_HCP_EVENTS_OVERLAP_MINUTES", PROPUSK_HCP_EVENTS_OVERLAP_MINUTES),
+    ("PROPUSK_HCP_EVENTS_BACKFILL_HOURS", PROPUSK_HCP_EVENTS_BACKFILL_HOURS),
+    ("PROPUSK_EVENTS_MAX_ATTEMPTS", PROPUSK_EVENTS_MAX_ATTEMPTS),
+    ("PROPUSK_EVENTS_RETRY_MIN_SECONDS", PROPUSK_EVENTS_RETRY_MIN_SECONDS),
+    ("PROPUSK_EVENTS_RETRY_MAX_SECONDS", PROPUSK_EVENTS_RETRY_MAX_SECONDS),
+    ("PROPUSK_EVENTS_SWEEP_SECONDS", PROPUSK_EVENTS_SWEEP_SECONDS),
+    ("PROPUSK_EVENTS_SWEEP_BATCH", PROPUSK_EVENTS_SWEEP_BATCH),
+):
+    if not (math.isfinite(_number) and _number > 0):
+        raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
+if PROPUSK_EVENTS_RETRY_MAX_SECONDS < PROPUSK_EVENTS_RETRY_MIN_SECONDS:
+    raise ImproperlyConfigured(
+        "PROPUSK_EVENTS_RETRY_MAX_SECONDS must not be below PROPUSK_EVENTS_RETRY_MIN_SECONDS"
+    )
 if not HCP_ORG_NAME.strip():
     raise ImproperlyConfigured("HCP_ORG_NAME must name the HCP organisation of our persons")
 
@@ -404,6 +459,16 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    # HikCentral events: the polling backfill, and pending events whose wake-up was lost or
+    # whose retry is due (docs/events.md).
+    "poll-hcp-events": {
+        "task": "propusk.events.tasks.poll_hcp_events",
+        "schedule": PROPUSK_HCP_EVENTS_POLL_SECONDS,
+    },
+    "sweep-pending-events": {
+        "task": "propusk.events.tasks.sweep_pending_events",
+        "schedule": PROPUSK_EVENTS_SWEEP_SECONDS,
+    },
     "close-expired-visits": {
         "task": "propusk.visits.tasks.close_expired_visits",
         "schedule": env.get_float("PROPUSK_CLOSE_EXPIRED_EVERY_SECONDS", 60.0),
@@ -441,19 +506,20 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {
         "mask_secrets": {"()": "propusk.core.logging.MaskSecretsFilter"},
+        "mask_events_token": {"()": "propusk.events.logging.MaskEventsTokenFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["mask_secrets"],
+            "filters": ["mask_secrets", "mask_events_token"],
         },
         # Errors by mail to ADMINS (none by default), DEBUG off, as Django's default does.
         "mail_admins": {
             "level": "ERROR",
             "class": "django.utils.log.AdminEmailHandler",
-            "filters": ["require_debug_false", "mask_secrets"],
+            "filters": ["require_debug_false", "mask_secrets", "mask_events_token"],
         },
     },
     "root": {"handlers": ["console"], "level": env.get_str("PROPUSK_LOG_LEVEL", "INFO")},

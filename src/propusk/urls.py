@@ -17,6 +17,8 @@ urlpatterns = [
     path("visits/", include("propusk.visits.urls")),
     path("visitors/", include("propusk.visitors.urls")),
     path("invitations/", include("propusk.invitations.urls")),
+    # HikCentral's event push (OnEventNotify): authenticated by the token in the path.
+    path("hcp/events/", include("propusk.events.urls")),
     path("access/", include("propusk.access.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -53,6 +53,11 @@ class HcpEvent(models.Model):
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    # A failed attempt's next try (exponential backoff); None: as soon as possible.
+    retry_at = models.DateTimeField(_("next try at"), null=True, blank=True)
+    # Set while a worker processes the event, so that no other worker takes it meanwhile; a
+    # worker that died leaves it to expire (events.processing).
+    leased_until = models.DateTimeField(_("leased until"), null=True, blank=True)
 
     class Meta:
         ordering = ["happened_at", "pk"]
@@ -66,3 +71,22 @@ class HcpEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class PollCursor(models.Model):
+    """How far the polling backfill has read HCP's door events completely (one row per
+    ``name``). Each poll re-reads an overlap before ``read_until`` (events HCP recorded late),
+    and moves it forward only after reading every page up to the new end."""
+
+    name = models.CharField(_("name"), max_length=40, unique=True)
+    read_until = models.DateTimeField(_("read until"))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("event polling cursor")
+        verbose_name_plural = _("event polling cursors")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.read_until.isoformat()}"

@@ -1,0 +1,191 @@
+"""Processing the inbox: one event at a time through the passage handler, claimed so that
+two workers never act on one event at once, retried with backoff, FAILED after a bounded
+number of attempts.
+
+The claim is a conditional update (a lease: ``leased_until``) rather than a row lock held
+through the handler: the handler may call HCP (the event's picture) and a transaction open
+that long would hold SQLite's single writer lock and keep the webhook from storing pushes.
+A worker that dies mid-way leaves its lease to expire; the sweep then takes the event again,
+which is safe because the handler is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from propusk.audit.services import record
+from propusk.events.models import EventState, HcpEvent
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    IGNORED = "ignored"
+    RETRY = "retry"  # failed, another try is scheduled
+    FAILED = "failed"  # failed for good
+    SKIPPED = "skipped"  # not pending, not due, or another worker holds it
+
+
+@dataclass(frozen=True)
+class Processed:
+    outcome: Outcome
+    retry_in: float | None = None  # seconds, for RETRY
+
+
+def lease_seconds() -> float:
+    """Longer than a task may run (Celery kills it at CELERY_TASK_TIME_LIMIT)."""
+    return float(getattr(settings, "CELERY_TASK_TIME_LIMIT", 600)) + 60.0
+
+
+def claim(event_pk: int) -> HcpEvent | None:
+    """Take the event for this worker: pending, due and not held by another; else None."""
+    now = timezone.now()
+    taken = HcpEvent.objects.filter(
+        Q(retry_at__isnull=True) | Q(retry_at__lte=now),
+        Q(leased_until__isnull=True) | Q(leased_until__lt=now),
+        pk=event_pk,
+        state=EventState.PENDING,
+    ).update(leased_until=now + timedelta(seconds=lease_seconds()))
+    if not taken:
+        return None
+    return HcpEvent.objects.get(pk=event_pk)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with full jitter: up to MIN * 2^(attempts-1), capped at MAX, so
+    that events failing together (HCP down) do not all come back at once."""
+    low = float(settings.PROPUSK_EVENTS_RETRY_MIN_SECONDS)
+    high = float(settings.PROPUSK_EVENTS_RETRY_MAX_SECONDS)
+    ceiling = min(high, low * 2.0 ** max(0, attempts - 1))
+    return random.uniform(low, max(low, ceiling))  # noqa: S311 - jitter, not a secret
+
+
+def process(event_pk: int) -> Processed:
+    """Claim the event, run the handler, record what came of it (see the module's doc)."""
+    from propusk.passages.handler import handle_event
+
+    event = claim(event_pk)
+    if event is None:
+        return Processed(Outcome.SKIPPED)
+    # The handler answers EventState.DONE or IGNORED (None is taken as DONE).
+    handler: Callable[[HcpEvent], object] = handle_event
+    try:
+        result = handler(event)
+        state = EventState(str(result)) if result is not None else EventState.DONE
+        if state not in (EventState.DONE, EventState.IGNORED):
+            raise ValueError("the handler answered neither DONE nor IGNORED")
+    except Exception as exc:
+        return _failed(event, exc)
+    HcpEvent.objects.filter(pk=event.pk, state=EventState.PENDING).update(
+        state=state,
+        processed_at=timezone.now(),
+        leased_until=None,
+        retry_at=None,
+        last_error="",
+    )
+    return Processed(Outcome.DONE if state == EventState.DONE else Outcome.IGNORED)
+
+
+def error_text(exc: BaseException) -> str:
+    """What is kept of an error: its class only. Its message could quote a name or a number
+    from the event or the visit (personal data)."""
+    kind = type(exc)
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _failed(event: HcpEvent, exc: Exception) -> Processed:
+    attempts = event.attempts + 1
+    error = error_text(exc)[:500]
+    limit = int(settings.PROPUSK_EVENTS_MAX_ATTEMPTS)
+    now = timezone.now()
+    if attempts >= limit:
+        with transaction.atomic():
+            HcpEvent.objects.filter(pk=event.pk, state=EventState.PENDING).update(
+                state=EventState.FAILED,
+                attempts=attempts,
+                last_error=error,
+                processed_at=now,
+                leased_until=None,
+                retry_at=None,
+            )
+            record(
+                actor=None,
+                action="events.failed",
+                target=event,
+                changes={"event_type": event.event_type, "attempts": attempts, "error": error},
+            )
+        # The traceback helps whoever looks; the log handlers mask ID numbers and tokens.
+        logger.error(
+            "HCP event %s failed for good after %d attempts (%s)",
+            event.pk,
+            attempts,
+            error,
+            exc_info=exc,
+        )
+        return Processed(Outcome.FAILED)
+    delay = backoff_seconds(attempts)
+    HcpEvent.objects.filter(pk=event.pk, state=EventState.PENDING).update(
+        attempts=attempts,
+        last_error=error,
+        retry_at=now + timedelta(seconds=delay),
+        leased_until=None,
+    )
+    logger.warning(
+        "HCP event %s: attempt %d of %d failed (%s); next try in %.0f s",
+        event.pk,
+        attempts,
+        limit,
+        error,
+        delay,
+    )
+    return Processed(Outcome.RETRY, retry_in=delay)
+
+
+def due_pending(*, limit: int, settle_seconds: float = 5.0) -> list[int]:
+    """Pending events a worker should take now, oldest passage first: due for a retry, or
+    stored more than ``settle_seconds`` ago and still waiting (their wake-up was lost or the
+    worker died), not held by a live lease."""
+    now = timezone.now()
+    return list(
+        HcpEvent.objects.filter(
+            Q(retry_at__isnull=True, received_at__lte=now - timedelta(seconds=settle_seconds))
+            | Q(retry_at__lte=now),
+            Q(leased_until__isnull=True) | Q(leased_until__lt=now),
+            state=EventState.PENDING,
+        )
+        .order_by("happened_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def process_again(event: HcpEvent, *, actor: object, reason: str = "") -> bool:
+    """Put a FAILED event back in the queue with its attempts reset (audited); True if it was
+    failed. The caller wakes a worker after commit (services.wake)."""
+    with transaction.atomic():
+        changed = HcpEvent.objects.filter(pk=event.pk, state=EventState.FAILED).update(
+            state=EventState.PENDING,
+            attempts=0,
+            retry_at=None,
+            leased_until=None,
+            processed_at=None,
+        )
+        if changed:
+            record(
+                actor=actor,  # type: ignore[arg-type]
+                action="events.process_again",
+                target=event,
+                changes={"previous_error": event.last_error, "reason": reason},
+            )
+    return bool(changed)

@@ -1,0 +1,65 @@
+"""Event intake tasks for Celery. Thin: they take ids and read the state from the database
+(events.processing, events.polling), so a repeated or lost task changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from propusk.celery import TRANSIENT_DATABASE_ERRORS, PeriodicTask
+from propusk.events import processing
+
+
+@shared_task(
+    name="propusk.events.tasks.process_event",
+    ignore_result=True,
+    autoretry_for=TRANSIENT_DATABASE_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def process_event(event_pk: int) -> dict[str, Any]:
+    """Process one stored event (woken after the commit that stored it). A handler failure
+    schedules the next try itself (``retry_at``, and a delayed wake-up); the sweep takes any
+    whose wake-up is lost."""
+    processed = processing.process(event_pk)
+    if processed.retry_in is not None:
+        _wake_later(event_pk, processed.retry_in)
+    return asdict(processed)
+
+
+@shared_task(base=PeriodicTask, name="propusk.events.tasks.sweep_pending_events")
+def sweep_pending_events() -> dict[str, int]:
+    """Beat, every PROPUSK_EVENTS_SWEEP_SECONDS: pending events whose wake-up was lost,
+    whose worker died or whose retry is due, oldest passage first, at most
+    PROPUSK_EVENTS_SWEEP_BATCH a run (the next run takes the rest)."""
+    counts: dict[str, int] = {}
+    for pk in processing.due_pending(limit=settings.PROPUSK_EVENTS_SWEEP_BATCH):
+        processed = processing.process(pk)
+        counts[processed.outcome] = counts.get(processed.outcome, 0) + 1
+    return counts
+
+
+@shared_task(base=PeriodicTask, name="propusk.events.tasks.poll_hcp_events")
+def poll_hcp_events() -> dict[str, object]:
+    """Beat, every PROPUSK_HCP_EVENTS_POLL_SECONDS: the polling backfill (events.polling)."""
+    if not settings.HCP_BASE_URL:
+        return {"skipped": "no HikCentral configured"}
+    from propusk.events.polling import poll
+    from propusk.integrations.hikcentral.factory import build_client
+
+    with build_client() as client:
+        return poll(client).summary()
+
+
+def _wake_later(event_pk: int, seconds: float) -> None:
+    try:
+        process_event.apply_async((event_pk,), countdown=seconds)
+    except Exception:  # the broker is down: the sweep takes the event when it is due
+        processing.logger.warning(
+            "could not schedule the next try of HCP event %s; the sweep will", event_pk
+        )
