@@ -39,3 +39,9 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # IMMEDIATE transactions, busy timeout (core/env.py). It costs no measurable time.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(_var / "test.sqlite3")}  # noqa: F405
+
+# The face check (visitors.faces) is off for the suite: most tests register visitors with plain
+# coloured pictures, distinct by their bytes (the simulator recognises faces that way). The face
+# check's own tests, a registration test per page and the browser tests turn it on with real
+# portraits (tests/faces.py).
+FACE_CHECK = False

@@ -166,6 +166,12 @@ PHOTO_MAX_SIDE_PX = env.get_int("PROPUSK_PHOTO_MAX_SIDE_PX", 1024)
 # Pixels a photo may have (read from its header before decoding); sized for faces. Formats
 # decoded only at full size have lower caps (visitors.photos.FULL_DECODE_MAX_PIXELS).
 PHOTO_MAX_PIXELS = env.get_int("PROPUSK_PHOTO_MAX_PIXELS", 24_000_000)
+# The face check (visitors.faces): exactly one face, at least FACE_MIN_SIDE_PX wide in the kept
+# photo (at most PHOTO_MAX_SIDE_PX long), at least FACE_MIN_SHARPNESS sharp (the variance of the
+# Laplacian of the face scaled to 128 px), roughly frontal; the photo is then cropped around it.
+FACE_CHECK = env.get_bool("PROPUSK_FACE_CHECK", True)
+FACE_MIN_SIDE_PX = env.get_int("PROPUSK_FACE_MIN_SIDE_PX", 80)
+FACE_MIN_SHARPNESS = env.get_float("PROPUSK_FACE_MIN_SHARPNESS", 40.0)
 
 # --- Throttling (propusk.core.throttle; counters in CACHES) ------------------------------
 # Look-ups of a visitor by national ID, per user, per window.

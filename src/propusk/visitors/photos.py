@@ -4,6 +4,8 @@ Every accepted photo leaves here as a baseline RGB JPEG carrying pixel data only
 header; no EXIF, GPS, ICC profile, XMP or comment, whatever the upload carried), turned
 upright, at most ``PHOTO_MAX_SIDE_PX`` on the long side and at most ``PHOTO_MAX_JPEG_BYTES``
 long (HCP rejects larger faces). Anything else is refused with a message a visitor understands.
+With ``FACE_CHECK`` on (the default), the photo must also show exactly one usable face
+(``visitors.faces``) and is cropped around it before it is encoded.
 
 Memory stays bounded whatever is uploaded. The pixel count is read from the header and checked
 against a budget before anything is decoded: ``PHOTO_MAX_PIXELS`` (24 MP), lower for formats
@@ -28,6 +30,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from propusk.visitors.faces import FaceRejected, checked_portrait
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +194,13 @@ def _normalize(stream: IO[bytes]) -> bytes:
             )
         small, orientation = _decode_reduced(image)
     # The full-size image is closed: from here on only small copies exist.
-    return _encode_within_limit(_pixels_only(_finish(small, orientation)))
+    upright = _finish(small, orientation)
+    if settings.FACE_CHECK:
+        try:
+            upright = checked_portrait(upright)
+        except FaceRejected as rejected:
+            raise PhotoRejected(str(rejected.message), code=rejected.code) from None
+    return _encode_within_limit(_pixels_only(upright))
 
 
 def check_upload_size(size: int) -> None:
