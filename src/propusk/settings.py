@@ -427,6 +427,35 @@ if bool(PROPUSK_VAPID_PRIVATE_KEY) != bool(PROPUSK_VAPID_PUBLIC_KEY):
         "set both PROPUSK_VAPID_PRIVATE_KEY and PROPUSK_VAPID_PUBLIC_KEY, or neither"
     )
 
+# --- Passages and incidents (see docs/passages.md) ----------------------------------------
+# Refusals at one door that make a burst worth escalating to security, and within how long.
+PROPUSK_PASSAGE_FAILURE_THRESHOLD = env.get_int("PROPUSK_PASSAGE_FAILURE_THRESHOLD", 3)
+PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES = env.get_float(
+    "PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES", 5.0
+)
+# Still inside this long after the access window ended: an overstay incident.
+PROPUSK_PASSAGE_OVERSTAY_MINUTES = env.get_float("PROPUSK_PASSAGE_OVERSTAY_MINUTES", 15.0)
+# A face nobody recognised is shown with the visits expected within this margin of its time.
+PROPUSK_PASSAGE_EXPECTED_MINUTES = env.get_float("PROPUSK_PASSAGE_EXPECTED_MINUTES", 30.0)
+# Retries of a passage picture's fetch while HCP is unreachable (backoff 5 s doubling to 5 min).
+PROPUSK_PASSAGE_PICTURE_RETRIES = env.get_int("PROPUSK_PASSAGE_PICTURE_RETRIES", 6)
+# The sweep: re-entry graces that are over, overstays, picture fetches that were lost.
+PROPUSK_PASSAGE_SWEEP_SECONDS = env.get_float("PROPUSK_PASSAGE_SWEEP_SECONDS", 30.0)
+for _name, _number in (
+    ("PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES", PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES),
+    ("PROPUSK_PASSAGE_SWEEP_SECONDS", PROPUSK_PASSAGE_SWEEP_SECONDS),
+):
+    if not (math.isfinite(_number) and _number > 0):
+        raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
+for _name, _number in (
+    ("PROPUSK_PASSAGE_FAILURE_THRESHOLD", PROPUSK_PASSAGE_FAILURE_THRESHOLD),
+    ("PROPUSK_PASSAGE_OVERSTAY_MINUTES", PROPUSK_PASSAGE_OVERSTAY_MINUTES),
+    ("PROPUSK_PASSAGE_EXPECTED_MINUTES", PROPUSK_PASSAGE_EXPECTED_MINUTES),
+    ("PROPUSK_PASSAGE_PICTURE_RETRIES", PROPUSK_PASSAGE_PICTURE_RETRIES),
+):
+    if not (math.isfinite(_number) and _number >= 0):
+        raise ImproperlyConfigured(f"{_name}={_number:g} must not be negative")
+
 # --- Celery -------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport needs no server (make run, tests).
 # What each broker does with the task of a worker that dies: docs/architecture.md
@@ -500,6 +529,12 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-notifications": {
         "task": "propusk.notifications.tasks.send_due",
         "schedule": PROPUSK_NOTIFY_SWEEP_SECONDS,
+    },
+    # Passages: single-pass visits whose re-entry grace is over, overstays, lost picture
+    # fetches (docs/passages.md).
+    "sweep-passages": {
+        "task": "propusk.passages.tasks.sweep",
+        "schedule": PROPUSK_PASSAGE_SWEEP_SECONDS,
     },
 }
 

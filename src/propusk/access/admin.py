@@ -71,6 +71,7 @@ class AccessLevelPolicyForm(forms.ModelForm):
             "early_arrival_minutes",
             "late_leave_minutes",
             "single_pass_default",
+            "reentry_grace_minutes",
             "hosts_may_choose",
             "is_active",
         )

@@ -28,6 +28,14 @@ class AccessLevelPolicy(models.Model):
         default=False,
         help_text=_("Access ends at the first exit through a turnstile."),
     )
+    reentry_grace_minutes = models.PositiveIntegerField(
+        _("re-entry grace, minutes"),
+        default=0,
+        help_text=_(
+            "Single-pass visits: after the first exit the visitor may come back in once "
+            "within this many minutes; the visit is checked out when it ends. 0: off."
+        ),
+    )
     hosts_may_choose = models.BooleanField(
         _("hosts may choose it"),
         default=False,

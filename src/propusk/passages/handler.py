@@ -1,10 +1,159 @@
-"""What a HikCentral event means for a visit: the passage handler."""
+"""What a HikCentral event means for a visit: the passage handler.
+
+``handle_event`` is called by the events intake (``propusk.events.tasks.process_event``) for
+each stored ``HcpEvent``, pushed or polled. In one transaction it records a ``Passage`` (one
+per event: the event is its key) and does what the passage means:
+
+- a granted passage of one of our visitors is matched to a visit (by person and time,
+  ``selectors.visit_for_moment``) and the visit is settled from all its passages
+  (``services.settle_visit``): checked in at the first entry, checked out at the exit that
+  ends a single-pass visit (after the policy's re-entry grace), exits without an entry flagged;
+- a refusal naming one of our visitors: an incident, the host and security told, with why
+  (too early, too late, after the visit ended, no access to the door);
+- a refusal naming nobody (a face the door did not recognise): an incident for reception and
+  security with the camera picture and the visitors expected around then;
+- repeated refusals at one door escalate to security.
+
+The camera picture is fetched afterwards by its own retried task (``tasks.fetch_picture``), so
+a slow or unreachable HCP never holds up a check-in. Events of people who are not our
+visitors (staff, students of the site) and event types that are not door passages are kept
+in the inbox for audit and answered IGNORED.
+"""
 
 from __future__ import annotations
 
-from propusk.events.models import HcpEvent
+import logging
+
+from django.db import IntegrityError, transaction
+
+from hikcentral.push import ACCESS_EVENT_TYPES, GRANTED_BY_FACE
+from propusk.events.models import EventState, HcpEvent
+from propusk.passages import selectors, services
+from propusk.passages.models import DenialReason, Passage, PictureState
+from propusk.visitors.models import Visitor
+from propusk.visits.models import Visit, VisitStatus
+
+logger = logging.getLogger(__name__)
 
 
-def handle_event(event: HcpEvent) -> None:
-    """Act on one stored event (idempotent: run again for the same event, it changes nothing)."""
-    raise NotImplementedError("the passage handler is being built (issue 9)")
+def handle_event(event: HcpEvent) -> EventState:
+    """Act on one stored event. Idempotent: for an event already handled it changes nothing
+    and answers DONE again. Raises on what is worth retrying (the database busy, say)."""
+    if Passage.objects.filter(event_id=event.pk).exists():
+        return EventState.DONE
+    if event.event_type not in ACCESS_EVENT_TYPES:
+        return EventState.IGNORED
+    granted = event.event_type == GRANTED_BY_FACE
+    names_someone = bool(event.person_code or event.person_id)
+    visitor = selectors.visitor_of_event(event)
+    if visitor is None and (names_someone or granted):
+        # Somebody HCP knows who is not our visitor (staff, a student of the site).
+        return EventState.IGNORED
+    try:
+        with transaction.atomic():
+            if visitor is None:
+                _unrecognised(event)
+            elif granted:
+                _granted(event, visitor)
+            else:
+                _refused(event, visitor)
+    except IntegrityError:
+        # Another worker recorded this event's passage at the same moment.
+        if Passage.objects.filter(event_id=event.pk).exists():
+            return EventState.DONE
+        raise
+    return EventState.DONE
+
+
+def _new_passage(event: HcpEvent, **fields: object) -> Passage:
+    passage = Passage.objects.create(
+        event=event,
+        happened_at=event.happened_at,
+        door_index_code=event.door_index_code,
+        door_name=event.door_name,
+        direction=event.direction,
+        picture_state=PictureState.PENDING if event.pic_uri else PictureState.NONE,
+        **fields,
+    )
+    if event.pic_uri:
+        passage_id = passage.pk
+        transaction.on_commit(lambda: _enqueue_picture(passage_id))
+    return passage
+
+
+def _enqueue_picture(passage_id: int) -> None:
+    from propusk.passages.tasks import fetch_picture
+
+    try:
+        fetch_picture.delay(passage_id)
+    except Exception as exc:  # the broker is down: the sweep fetches pending pictures
+        logger.warning(
+            "passage %s: could not queue the picture fetch (%s); the sweep will",
+            passage_id,
+            type(exc).__name__,
+        )
+
+
+def _granted(event: HcpEvent, visitor: Visitor) -> None:
+    visit = selectors.visit_for_moment(visitor, event.happened_at)
+    if visit is None:
+        visit = selectors.nearest_visit(visitor, event.happened_at)
+    if visit is not None:
+        # Serialise the visit's passages: two workers settling one visit see each other's.
+        Visit.objects.select_for_update().filter(pk=visit.pk).first()
+    passage = _new_passage(event, visit=visit, visitor=visitor, granted=True)
+    if visit is None:
+        logger.info("passage %s: a granted passage of a visitor with no visit", passage.pk)
+        return
+    was_inside = visit.status == VisitStatus.CHECKED_IN
+    settled = services.settle_visit(visit)
+    if (
+        was_inside
+        and settled.status == VisitStatus.CHECKED_IN
+        and not settled.single_pass
+        and not passage.is_entry
+    ):
+        services.notify_left(settled, passage)
+
+
+def _refused(event: HcpEvent, visitor: Visitor) -> None:
+    at = event.happened_at
+    visit = selectors.visit_for_moment(visitor, at)
+    if visit is None:
+        visit = selectors.nearest_visit(visitor, at)
+    reason = denial_reason(visit, event)
+    passage = _new_passage(event, visit=visit, visitor=visitor, granted=False, denial_reason=reason)
+    services.denial_incident(passage, visit)
+    services.escalate_repeated_failures(passage)
+
+
+def _unrecognised(event: HcpEvent) -> None:
+    passage = _new_passage(event, granted=False, denial_reason=DenialReason.NOT_RECOGNISED)
+    services.unrecognised_face_incident(passage)
+    services.escalate_repeated_failures(passage)
+
+
+def denial_reason(visit: Visit | None, event: HcpEvent) -> DenialReason:
+    """Why the door refused our visitor, from the visit's times and status (the event code
+    alone is not to be trusted: some servers send one code for every refusal).
+
+    No visit: no access. Cancelled, or checked out before the attempt: the visit has ended.
+    Otherwise before the access window opens: too early; after it closes: too late; within
+    it: no access to this door (its access level, or not applied to the device yet)."""
+    if visit is None:
+        return DenialReason.NO_ACCESS
+    at = event.happened_at
+    if visit.status == VisitStatus.CANCELLED:
+        return DenialReason.VISIT_ENDED
+    if (
+        visit.status == VisitStatus.CHECKED_OUT
+        and visit.checked_out_at is not None
+        and at >= visit.checked_out_at
+    ):
+        return DenialReason.VISIT_ENDED
+    opens, closes = selectors.window_of(visit)
+    if at < opens:
+        return DenialReason.TOO_EARLY
+    if at > closes:
+        return DenialReason.TOO_LATE
+    return DenialReason.NO_ACCESS

@@ -335,8 +335,11 @@ def _face_bytes(visitor: Visitor) -> bytes | None:
 
 def _delete_visitor(visitor: Visitor) -> None:
     """Delete a visitor row now and its face file once the deletion is committed."""
+    from propusk.passages.services import delete_visitor_pictures
+
     photo_name = visitor.photo.name if visitor.photo else ""
     storage = visitor.photo.storage
+    delete_visitor_pictures(visitor.pk)  # the camera pictures of its passages go with the face
     visitor.delete()
     if photo_name:
         transaction.on_commit(lambda: storage.delete(photo_name))

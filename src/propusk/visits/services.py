@@ -1055,3 +1055,38 @@ def _require_not_in_group(group: VisitGroup, visitor: Visitor) -> None:
 def _department_of(host: User) -> Department | None:
     profile = EmployeeProfile.objects.filter(user=host).select_related("department").first()
     return profile.department if profile is not None else None
+
+
+# --- Passages (propusk.passages) --------------------------------------------------------
+
+
+def correct_check_in_time(*, visit: Visit, at: datetime, actor: Actor) -> Visit:
+    """Move ``checked_in_at`` of a checked-in (or checked-out) visit earlier, to ``at``: a
+    turnstile entry that happened before the recorded check-in arrived late (events out of
+    order, or the visitor passed the door before the desk). Only earlier, never before the
+    access window opened nor after a check-out; access is not affected. Audited."""
+    moment = _aware(at)
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.CHECK_IN, locked)
+        if locked.status not in (VisitStatus.CHECKED_IN, VisitStatus.CHECKED_OUT):
+            raise VisitTransitionError(
+                _("Only a visit that was checked in has a check-in time to correct."),
+                code="not_checked_in",
+            )
+        if locked.checked_in_at is not None and moment >= locked.checked_in_at:
+            return _refreshed(visit, locked)
+        if moment < _access_window_of(locked)[0]:
+            raise VisitTransitionError(
+                _("Too early: check-in for this visit opens at %(time)s."),
+                code="too_early",
+                params={"time": _local(_access_window_of(locked)[0])},
+            )
+        _save_change(
+            locked,
+            actor=actor,
+            action="visit.check_in_time_corrected",
+            values={"checked_in_at": moment},
+            reconcile=None,
+        )
+    return _refreshed(visit, locked)

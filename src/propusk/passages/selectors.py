@@ -1,0 +1,187 @@
+"""Reads for passages: whose event it is, which visit it belongs to, who is inside, who is
+expected at a door, what a user may see."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+
+from propusk.access.models import HcpPerson
+from propusk.access.windows import access_window
+from propusk.accounts.roles import Role, roles_of
+from propusk.events.models import Direction, HcpEvent
+from propusk.passages.models import Incident, IncidentState, Passage
+from propusk.visitors.models import Visitor
+from propusk.visits.models import Visit, VisitStatus
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+# Roles that see incidents and the pictures of faces nobody recognised.
+INCIDENT_ROLES = frozenset({Role.ADMINISTRATOR, Role.SECURITY, Role.RECEPTION})
+
+# A visit matched to an event: checked in first (the visitor is on site), then expected,
+# then the visits that are over (recorded on them, never revived).
+_STATUS_PREFERENCE = {
+    VisitStatus.CHECKED_IN: 0,
+    VisitStatus.AWAITING: 1,
+    VisitStatus.CHECKED_OUT: 2,
+    VisitStatus.NO_SHOW: 3,
+    VisitStatus.CANCELLED: 4,
+    VisitStatus.PENDING: 5,
+}
+
+
+def visitor_of_event(event: HcpEvent) -> Visitor | None:
+    """Our visitor an event names: by person code, else by the HCP person id the access
+    engine recorded for the code."""
+    if event.person_code:
+        visitor = Visitor.objects.filter(person_code=event.person_code).first()
+        if visitor is not None:
+            return visitor
+    if event.person_id:
+        person = HcpPerson.objects.filter(person_id=event.person_id).first()
+        if person is not None:
+            return Visitor.objects.filter(person_code=person.person_code).first()
+    return None
+
+
+def window_of(visit: Visit) -> tuple[datetime, datetime]:
+    """The visit's access window, whatever its status (planned window + the policy's grace)."""
+    policy = visit.access_policy
+    return access_window(
+        planned_start=visit.planned_start,
+        planned_end=visit.planned_end,
+        early_minutes=policy.early_arrival_minutes,
+        late_minutes=policy.late_leave_minutes,
+    )
+
+
+def visit_for_moment(visitor: Visitor, at: datetime) -> Visit | None:
+    """The visit of ``visitor`` an event at ``at`` belongs to: one whose access window holds
+    ``at``, checked in before expected before the ones that are over; among equals, the one
+    that started last (a returning visitor's latest visit)."""
+    candidates = [
+        visit
+        for visit in _visits_around(visitor, at)
+        if window_of(visit)[0] <= at <= window_of(visit)[1]
+    ]
+    if not candidates:
+        return None
+    candidates.sort(
+        key=lambda v: (_STATUS_PREFERENCE[VisitStatus(v.status)], -v.planned_start.timestamp())
+    )
+    return candidates[0]
+
+
+def nearest_visit(visitor: Visitor, at: datetime) -> Visit | None:
+    """For a refusal outside every window: the visitor's visit nearest to ``at`` (the next
+    one if it starts within a day, else the last one before), cancelled ones last."""
+    visits = _visits_around(visitor, at)
+    if not visits:
+        return None
+
+    def distance(visit: Visit) -> tuple[int, float]:
+        opens, closes = window_of(visit)
+        gap = (opens - at) if at < opens else (at - closes)
+        return (1 if visit.status == VisitStatus.CANCELLED else 0, gap.total_seconds())
+
+    return min(visits, key=distance)
+
+
+def _visits_around(visitor: Visitor, at: datetime) -> list[Visit]:
+    reach = timedelta(hours=settings.VISIT_MAX_DURATION_HOURS + 24)
+    return list(
+        Visit.objects.filter(
+            visitor=visitor, planned_start__lte=at + reach, planned_end__gte=at - reach
+        )
+        .select_related("access_policy", "visitor", "host")
+        .order_by("planned_start", "pk")
+    )
+
+
+def visit_passages(visit: Visit) -> QuerySet[Passage]:
+    return (
+        Passage.objects.filter(visit=visit)
+        .select_related("event")
+        .order_by("happened_at", "event__event_id")
+    )
+
+
+def last_granted(visit: Visit) -> Passage | None:
+    return (
+        Passage.objects.filter(visit=visit, granted=True)
+        .order_by("-happened_at", "-event__event_id")
+        .first()
+    )
+
+
+def is_inside(visit: Visit) -> bool | None:
+    """Inside or outside by the visit's last granted passage; None: no passage yet (checked
+    in at the desk, say)."""
+    last = last_granted(visit)
+    if last is None:
+        return None
+    return last.direction != Direction.OUT
+
+
+def inside_now() -> QuerySet[Visit]:
+    """Checked-in visits whose last granted passage is an entry (for the dashboard)."""
+    visits = Visit.objects.filter(status=VisitStatus.CHECKED_IN).select_related("visitor")
+    inside_ids = [visit.pk for visit in visits if is_inside(visit)]
+    return Visit.objects.filter(pk__in=inside_ids).select_related("visitor", "host")
+
+
+def expected_around(at: datetime) -> QuerySet[Visit]:
+    """Visits expected around ``at`` and not checked in: whose access window, widened by
+    ``PROPUSK_PASSAGE_EXPECTED_MINUTES``, holds it. Shown with a face nobody recognised, so
+    reception finds the stuck guest among them. (Which doors a policy opens is known to HCP,
+    not to us: the list is not narrowed by door.)"""
+    margin = timedelta(minutes=settings.PROPUSK_PASSAGE_EXPECTED_MINUTES)
+    candidates = Visit.objects.filter(
+        status__in=[VisitStatus.AWAITING, VisitStatus.PENDING],
+        planned_start__lte=at + margin + timedelta(hours=24),
+        planned_end__gte=at - margin - timedelta(hours=24),
+    ).select_related("visitor", "access_policy", "host")
+    ids = []
+    for visit in candidates:
+        opens, closes = window_of(visit)
+        if opens - margin <= at <= closes + margin:
+            ids.append(visit.pk)
+    return (
+        Visit.objects.filter(pk__in=ids)
+        .select_related("visitor", "host")
+        .order_by("planned_start", "pk")
+    )
+
+
+def may_see_incidents(user: AnyUser) -> bool:
+    return bool(roles_of(user) & INCIDENT_ROLES)
+
+
+def incidents_for(user: AnyUser, *, state: str = "") -> QuerySet[Incident]:
+    """Incidents for reception, security and administrators: open first, newest first."""
+    if not may_see_incidents(user):
+        return Incident.objects.none()
+    incidents = Incident.objects.select_related(
+        "visit__visitor", "visit__host", "passage", "acknowledged_by", "resolved_by"
+    )
+    if state:
+        incidents = incidents.filter(state=state)
+    order = {IncidentState.OPEN: 0, IncidentState.ACKNOWLEDGED: 1, IncidentState.RESOLVED: 2}
+    rank = Case(
+        *[When(state=key, then=Value(value)) for key, value in order.items()],
+        output_field=IntegerField(),
+    )
+    return incidents.annotate(rank=rank).order_by("rank", "-last_seen_at", "-pk")
+
+
+def recent_failures_q(door: str, since: datetime, until: datetime) -> Q:
+    return Q(
+        door_index_code=door,
+        granted=False,
+        happened_at__gte=since,
+        happened_at__lte=until,
+    )
