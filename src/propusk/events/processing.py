@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -126,13 +127,14 @@ def _failed(event: HcpEvent, exc: Exception) -> Processed:
                 target=event,
                 changes={"event_type": event.event_type, "attempts": attempts, "error": error},
             )
-        # The traceback helps whoever looks; the log handlers mask ID numbers and tokens.
+        # Where it failed helps whoever looks: the stack's frames, not the error's message
+        # (which could quote personal data).
         logger.error(
-            "HCP event %s failed for good after %d attempts (%s)",
+            "HCP event %s failed for good after %d attempts (%s); where:\n%s",
             event.pk,
             attempts,
             error,
-            exc_info=exc,
+            "".join(traceback.format_tb(exc.__traceback__)),
         )
         return Processed(Outcome.FAILED)
     delay = backoff_seconds(attempts)

@@ -1,0 +1,266 @@
+"""The processing state machine (events.processing, events.tasks): claim, done, retry with
+backoff, FAILED after the limit (audited), the sweep, and "process again". The passage
+handler is replaced here (its own tests are the passages app's): only what the intake does
+with its answers and errors is under test."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+from hikcentral import GRANTED_BY_FACE
+from propusk.audit.models import AuditEntry
+from propusk.events import processing
+from propusk.events.models import EventSource, EventState, HcpEvent
+from propusk.events.processing import Outcome
+from propusk.events.tasks import process_event, sweep_pending_events
+
+pytestmark = pytest.mark.django_db
+
+HANDLER = "propusk.passages.handler.handle_event"
+
+
+class PersonalDataError(Exception):
+    pass
+
+
+def _event(event_id: str = "ev-1", *, minutes_ago: float = 1.0, **fields: Any) -> HcpEvent:
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": GRANTED_BY_FACE,
+        "happened_at": now - timedelta(minutes=minutes_ago),
+        "door_index_code": "1",
+        "person_code": "PV7Q2K9D",
+        "source": EventSource.PUSH,
+        "received_at": now - timedelta(minutes=minutes_ago),
+        **fields,
+    }
+    return HcpEvent.objects.create(**values)
+
+
+@pytest.fixture
+def handler() -> Iterator[mock.Mock]:
+    with mock.patch(HANDLER, return_value=EventState.DONE) as patched:
+        yield patched
+
+
+@pytest.fixture
+def retry_settings(settings: Any) -> Any:
+    settings.PROPUSK_EVENTS_MAX_ATTEMPTS = 3
+    settings.PROPUSK_EVENTS_RETRY_MIN_SECONDS = 5.0
+    settings.PROPUSK_EVENTS_RETRY_MAX_SECONDS = 60.0
+    return settings
+
+
+def test_a_pending_event_is_processed_once(handler: mock.Mock) -> None:
+    event = _event()
+
+    assert processing.process(event.pk).outcome == Outcome.DONE
+    assert processing.process(event.pk).outcome == Outcome.SKIPPED  # done: not taken again
+
+    handler.assert_called_once()
+    assert handler.call_args.args[0].pk == event.pk
+    event.refresh_from_db()
+    assert event.state == EventState.DONE
+    assert event.processed_at is not None
+    assert event.leased_until is None
+
+
+def test_the_handler_may_answer_ignored(handler: mock.Mock) -> None:
+    handler.return_value = EventState.IGNORED
+    event = _event()
+    assert processing.process(event.pk).outcome == Outcome.IGNORED
+    event.refresh_from_db()
+    assert event.state == EventState.IGNORED
+
+
+def test_an_answer_that_is_neither_done_nor_ignored_is_a_failure(
+    handler: mock.Mock, retry_settings: Any
+) -> None:
+    handler.return_value = EventState.PENDING
+    event = _event()
+    assert processing.process(event.pk).outcome == Outcome.RETRY
+    event.refresh_from_db()
+    assert event.state == EventState.PENDING
+    assert event.attempts == 1
+
+
+def test_a_claimed_event_is_not_taken_by_a_second_worker(handler: mock.Mock) -> None:
+    event = _event()
+    assert processing.claim(event.pk) is not None
+    # Another worker (or the sweep) meanwhile: the lease holds it.
+    assert processing.claim(event.pk) is None
+    assert processing.process(event.pk).outcome == Outcome.SKIPPED
+    handler.assert_not_called()
+    assert event.pk not in processing.due_pending(limit=10, settle_seconds=0)
+
+
+def test_a_lease_left_by_a_dead_worker_expires(handler: mock.Mock) -> None:
+    event = _event(leased_until=timezone.now() - timedelta(seconds=1))
+    assert processing.process(event.pk).outcome == Outcome.DONE
+
+
+def test_two_workers_at_once_process_an_event_once(
+    handler: mock.Mock, transactional_db: None
+) -> None:
+    event = _event()
+    started = threading.Barrier(2)
+    results: list[Outcome] = []
+
+    def slow(event: HcpEvent) -> EventState:
+        threading.Event().wait(0.2)
+        return EventState.DONE
+
+    handler.side_effect = slow
+
+    def worker() -> None:
+        from django.db import connection
+
+        started.wait()
+        try:
+            results.append(processing.process(event.pk).outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [Outcome.DONE, Outcome.SKIPPED]
+    assert handler.call_count == 1
+
+
+def test_a_failure_is_retried_with_backoff_and_no_personal_data_kept(
+    handler: mock.Mock, retry_settings: Any
+) -> None:
+    handler.side_effect = PersonalDataError("Ерлан Сейткали 900101300123")
+    event = _event()
+    before = timezone.now()
+
+    processed = processing.process(event.pk)
+
+    assert processed.outcome == Outcome.RETRY
+    assert processed.retry_in is not None
+    assert 5.0 <= processed.retry_in <= 5.0
+    event.refresh_from_db()
+    assert event.state == EventState.PENDING
+    assert event.attempts == 1
+    assert event.last_error.endswith("PersonalDataError")
+    assert "Сейткали" not in event.last_error
+    assert "900101300123" not in event.last_error
+    assert event.retry_at is not None
+    assert event.retry_at >= before + timedelta(seconds=5)
+    assert event.leased_until is None
+    # Not due yet: neither a wake-up nor the sweep takes it early.
+    assert processing.process(event.pk).outcome == Outcome.SKIPPED
+    assert event.pk not in processing.due_pending(limit=10, settle_seconds=0)
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_maximum(retry_settings: Any) -> None:
+    for attempts, ceiling in ((1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0), (5, 60.0), (9, 60.0)):
+        delays = [processing.backoff_seconds(attempts) for _ in range(200)]
+        assert all(5.0 <= delay <= ceiling for delay in delays)
+        if ceiling > 5.0:
+            assert len(set(delays)) > 100  # jittered, not in step
+
+
+def test_failed_for_good_after_the_limit_and_audited(
+    handler: mock.Mock, retry_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler.side_effect = PersonalDataError("Айгерим Нурланова")
+    event = _event()
+
+    outcomes = []
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            outcomes.append(processing.process(event.pk).outcome)
+            if outcomes[-1] == Outcome.RETRY:  # time passes until the next try
+                HcpEvent.objects.filter(pk=event.pk).update(retry_at=timezone.now())
+
+    assert outcomes == [Outcome.RETRY, Outcome.RETRY, Outcome.FAILED]
+    event.refresh_from_db()
+    assert event.state == EventState.FAILED
+    assert event.attempts == 3
+    assert event.retry_at is None
+    assert processing.process(event.pk).outcome == Outcome.SKIPPED
+    entry = AuditEntry.objects.get(action="events.failed")
+    assert entry.target_id == str(event.pk)
+    assert entry.changes["attempts"] == 3
+    assert "Нурланова" not in str(entry.changes)
+    assert "failed for good" in caplog.text
+    assert "Нурланова" not in caplog.text
+
+
+def test_process_again_requeues_a_failed_event_audited(handler: mock.Mock, admin_user: Any) -> None:
+    event = _event(state=EventState.FAILED, attempts=8, last_error="builtins.RuntimeError")
+    done = _event("ev-done", state=EventState.DONE)
+
+    assert processing.process_again(event, actor=admin_user, reason="fixed")
+    assert not processing.process_again(done, actor=admin_user)
+
+    event.refresh_from_db()
+    assert (event.state, event.attempts) == (EventState.PENDING, 0)
+    assert AuditEntry.objects.filter(action="events.process_again").count() == 1
+    assert processing.process(event.pk).outcome == Outcome.DONE
+
+
+def test_the_task_processes_and_schedules_the_next_try(
+    handler: mock.Mock, retry_settings: Any
+) -> None:
+    event = _event()
+    handler.side_effect = RuntimeError("HCP busy")
+    with mock.patch.object(process_event, "apply_async") as later:
+        result = process_event.run(event.pk)
+    assert result["outcome"] == Outcome.RETRY
+    later.assert_called_once()
+    assert later.call_args.args[0] == (event.pk,)
+    assert 5.0 <= later.call_args.kwargs["countdown"] <= 5.0
+
+
+def test_the_sweep_takes_lost_and_due_events_oldest_first_in_bounded_batches(
+    handler: mock.Mock, settings: Any
+) -> None:
+    settings.PROPUSK_EVENTS_SWEEP_BATCH = 2
+    seen: list[str] = []
+    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    newest = _event("ev-newest", minutes_ago=1)
+    oldest = _event("ev-oldest", minutes_ago=30)
+    middle = _event("ev-middle", minutes_ago=10)
+    _event("ev-just-stored", minutes_ago=0)  # its own wake-up is on its way
+    _event("ev-later", minutes_ago=20, retry_at=timezone.now() + timedelta(minutes=5))
+    _event("ev-held", minutes_ago=40, leased_until=timezone.now() + timedelta(minutes=5))
+    _event("ev-done", minutes_ago=50, state=EventState.DONE)
+
+    first = sweep_pending_events.run()
+    second = sweep_pending_events.run()
+
+    assert seen == [oldest.event_id, middle.event_id, newest.event_id]
+    assert first == {Outcome.DONE: 2}
+    assert second == {Outcome.DONE: 1}
+    assert sweep_pending_events.run() == {}
+
+
+def test_a_retry_that_is_due_is_swept(handler: mock.Mock) -> None:
+    event = _event(attempts=2, retry_at=timezone.now() - timedelta(seconds=1))
+    assert sweep_pending_events.run() == {Outcome.DONE: 1}
+    event.refresh_from_db()
+    assert event.state == EventState.DONE
+
+
+def test_a_transient_database_error_retries_the_task(handler: mock.Mock) -> None:
+    event = _event()
+    broken: Callable[..., Any] = mock.Mock(side_effect=OperationalError("database is locked"))
+    with mock.patch.object(processing, "claim", broken), pytest.raises(OperationalError):
+        processing.process(event.pk)
+    assert OperationalError in process_event.autoretry_for
