@@ -15,3 +15,16 @@ class ReasonForm(forms.Form):
         max_length=REASON_MAX_LENGTH,
         help_text=_("Kept in the audit log. No ID numbers."),
     )
+
+
+class PersonLookUpForm(forms.Form):
+    by = forms.ChoiceField(
+        label=_("Find by"),
+        choices=[
+            ("code", _("person code")),
+            ("id", _("HCP person id")),
+            ("name", _("visitor's name")),
+        ],
+        initial="code",
+    )
+    q = forms.CharField(label=_("Look for"), max_length=100)

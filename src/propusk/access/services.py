@@ -19,6 +19,7 @@ work (docs/access-engine.md#manual-operations). Each function, like the visit se
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from propusk.access.models import (
     WorkPriority,
     WorkState,
 )
+from propusk.access.reconciler import note_observed_person
 from propusk.access.work import MAX_REASONS, request_reconcile, wake_reconciler
 from propusk.accounts.roles import Role, roles_of
 from propusk.audit.services import record
@@ -443,3 +445,65 @@ def manual_operations(user: Actor, visit: Any, *, now: datetime | None = None) -
         Operation.CANCEL: work is not None and not takes_access_away(work, now=moment),
     }
     return [op for op, offered in wanted.items() if offered and can_operate(user, op, visitor)]
+
+
+# --- Repair from the HikCentral person view -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What HCP was just read to hold for a person of ours."""
+
+    person_id: str
+    access_level_ids: frozenset[str]
+
+
+def repair_person(
+    *,
+    person_code: str,
+    actor: Actor,
+    reason: str,
+    observed: Observed | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Have the reconciler bring one person in HCP back to the desired state (the HCP person
+    view's "repair"): a visitor's person is resynced (``resync``); a person of ours that no
+    visitor has any more is queued as a revocation, so its access ends and the retention
+    cleanup removes it. ``observed``: what HCP was just read to hold for the person (its id
+    and the access levels of our policies holding it), recorded first as the full sync does
+    (``reconciler.note_observed_person``), so that a membership removed or added by hand is
+    repaired too. Administrators only. False if the work is already due."""
+    if not roles_of(actor) & {Role.ADMINISTRATOR}:
+        raise PermissionDenied(_("Only an administrator may do this."))
+    clean_reason(reason)  # refused before anything is recorded
+    visitor = Visitor.objects.filter(person_code=person_code).first()
+    if observed is not None:
+        wanted = desired_state(person_code, now=now or current_time()).person
+        wanted_levels = wanted.grant.access_level_ids if wanted is not None else frozenset()
+        note_observed_person(
+            person_code=person_code,
+            visitor_id=visitor.pk if visitor is not None else None,
+            person_id=observed.person_id,
+            access_level_ids=observed.access_level_ids,
+            lacks_wanted_level=bool(wanted_levels - set(observed.access_level_ids)),
+        )
+    if visitor is not None:
+        return resync(visitor=visitor, actor=actor, reason=reason, now=now)
+    moment = now or current_time()
+    with transaction.atomic():
+        require(actor, Operation.RESYNC, None)
+        text = clean_reason(reason)
+        if _due(_locked_work(person_code), moment):
+            return False
+        request_reconcile(
+            person_code=person_code,
+            visitor_id=None,
+            reason="manual repair: no visitor",
+            revoke=True,
+            now=moment,
+        )
+        target = HcpPerson.objects.filter(
+            person_code=person_code
+        ).first() or AccessWork.objects.get(person_code=person_code)
+        _audit(actor, Operation.RESYNC, target, reason=text)
+    return True

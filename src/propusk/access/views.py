@@ -6,6 +6,10 @@ way."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,13 +17,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from propusk.access import services
-from propusk.access.forms import ReasonForm
+from hikcentral import HikCentralClient
+from propusk.access import inspection, services
+from propusk.access.forms import PersonLookUpForm, ReasonForm
 from propusk.access.selectors import access_work, visit_access_card
 from propusk.access.services import OPERATION_LABELS, Operation, manual_operations
 from propusk.accounts.roles import Role, has_role
+from propusk.integrations.hikcentral.factory import build_client
 from propusk.visits import selectors as visit_selectors
 from propusk.visits.models import Visit
 
@@ -105,3 +111,78 @@ def _nothing_message(op: Operation) -> str:
     return _("%(operation)s: nothing to do, it is already on its way or done.") % {
         "operation": OPERATION_LABELS[op]
     }
+
+
+# --- The HikCentral view of a person (administrators) ----------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def hcp_person(request: HttpRequest) -> HttpResponse:
+    """Look a person up in our HCP organisation, compare with what Propusk wants, repair.
+    Searches are POSTs: a name or a code stays out of the access log."""
+    user = request.user
+    if not isinstance(user, User) or not has_role(user, Role.ADMINISTRATOR):
+        raise PermissionDenied
+    data: Mapping[str, Any] | None = request.POST if request.method == "POST" else None
+    if data is None and request.GET.get("code"):
+        # A person code is a random key, not personal data: the visit page links here by it.
+        data = {"by": inspection.LookUp.CODE.value, "q": request.GET["code"]}
+    form = PersonLookUpForm(data)
+    result = None
+    repair_form = ReasonForm(auto_id="id_repair_%s")
+    if data is not None and form.is_valid():
+        if not settings.HCP_BASE_URL:
+            messages.error(request, _("HikCentral is not configured (HCP_BASE_URL)."))
+        else:
+            with build_client() as hcp:
+                if request.method == "POST" and request.POST.get("repair"):
+                    repair_form = ReasonForm(request.POST, auto_id="id_repair_%s")
+                    _repair(request, hcp, user, request.POST["repair"], repair_form)
+                result = inspection.look_up(
+                    hcp, form.cleaned_data["q"], inspection.LookUp(form.cleaned_data["by"])
+                )
+    return render(
+        request,
+        "access/hcp_person.html",
+        {"form": form, "result": result, "repair_form": repair_form},
+    )
+
+
+def _repair(
+    request: HttpRequest, hcp: HikCentralClient, user: User, person_code: str, form: ReasonForm
+) -> None:
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, f"{_('Repair')}: {error}")
+        return
+    # Read HCP again now: the repair starts from what it holds, not from an older page.
+    found = inspection.look_up(hcp, person_code, inspection.LookUp.CODE)
+    if found.error:
+        messages.error(request, f"{_('Repair')}: {found.error}")
+        return
+    person = found.persons[0] if found.persons else None
+    observed = None
+    if person is not None and person.info is not None:
+        if not person.ours:
+            messages.error(request, f"{_('Repair')}: {person.differences[0]}")
+            return
+        observed = services.Observed(person.info.person_id, frozenset(person.levels_held))
+    try:
+        queued = services.repair_person(
+            person_code=person_code,
+            actor=user,
+            reason=form.cleaned_data["reason"],
+            observed=observed,
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, f"{_('Repair')}: {message}")
+        return
+    if queued:
+        messages.success(
+            request,
+            _("Repair of %(code)s queued: look again in a few seconds.") % {"code": person_code},
+        )
+    else:
+        messages.info(request, _("%(code)s is already queued.") % {"code": person_code})

@@ -4,11 +4,14 @@ may do to the access of the visit's visitor (``access.services.manual_operations
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
+from django.urls import reverse
 
 from propusk.access.forms import ReasonForm
 from propusk.access.services import OPERATION_LABELS, Operation, manual_operations
+from propusk.accounts.roles import Role, has_role
 from propusk.visits.models import Visit
 
 register = template.Library()
@@ -24,6 +27,11 @@ def access_operations(context: template.Context, visit: Visit) -> dict[str, Any]
     operations = manual_operations(user, visit) if user is not None else []
     return {
         "visit": visit,
+        "hcp_view_url": (
+            reverse("access:hcp_person") + "?" + urlencode({"code": visit.visitor.person_code})
+            if user is not None and has_role(user, Role.ADMINISTRATOR)
+            else ""
+        ),
         "csrf_token": context.get("csrf_token"),
         "operations": [
             {
