@@ -154,6 +154,9 @@ LOOKUP_HASH_KEY = env.secret("PROPUSK_LOOKUP_HASH_KEY")
 NATIONAL_ID_FORMAT = env.get_str("PROPUSK_NATIONAL_ID_FORMAT", "kz_iin")
 
 # --- Visits -----------------------------------------------------------------------
+# The organisation the visitor comes to, shown on the public invitation page and in the admin.
+ORG_NAME = env.get_str("PROPUSK_ORG_NAME", "")
+ORG_ADDRESS = env.get_str("PROPUSK_ORG_ADDRESS", "")
 VISIT_MAX_DURATION_HOURS = env.get_int("PROPUSK_VISIT_MAX_DURATION_HOURS", 14 * 24)
 INVITATION_LIFETIME_HOURS = env.get_int("PROPUSK_INVITATION_LIFETIME_HOURS", 72)
 # How far ahead a visit may start or an invitation link may stay open.

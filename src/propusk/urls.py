@@ -1,11 +1,23 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 from django.views.i18n import set_language
 
 from propusk.accounts.forms import SignInForm
 from propusk.core import views as core_views
+
+# The admin, branded (templates/admin/base_site.html): Propusk and the organisation's name.
+admin.site.site_title = gettext_lazy("Propusk administration")
+admin.site.site_header = (
+    format_lazy("{} · {}", gettext_lazy("Propusk administration"), settings.ORG_NAME)
+    if settings.ORG_NAME
+    else gettext_lazy("Propusk administration")
+)
+admin.site.index_title = gettext_lazy("Visitors, visits and access")
 
 urlpatterns = [
     path("", core_views.home, name="home"),

@@ -305,6 +305,11 @@ def _public_submit(request: HttpRequest, token: str) -> HttpResponse:
     return _thanks_page(request, invitation, visit, form.cleaned_data["given_name"])
 
 
+def _organisation() -> dict[str, str]:
+    """Where the visitor is going (PROPUSK_ORG_NAME, PROPUSK_ORG_ADDRESS; either may be empty)."""
+    return {"org_name": settings.ORG_NAME, "org_address": settings.ORG_ADDRESS}
+
+
 def _thanks_page(
     request: HttpRequest, invitation: Invitation, visit: Visit, given_name: str
 ) -> HttpResponse:
@@ -314,6 +319,7 @@ def _thanks_page(
         # anyone holding the link could type somebody else's ID number.
         "given_name": " ".join(given_name.split()),
         "pending": visit.status == VisitStatus.PENDING,
+        **_organisation(),
     }
     return render(request, "invitations/public_thanks.html", context)
 
@@ -331,5 +337,6 @@ def _render_public(
         "form": form,
         "submission_token": submission_token,
         "has_window": invitation.planned_start is not None,
+        **_organisation(),
     }
     return render(request, "invitations/public.html", context, status=status)
