@@ -12,7 +12,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from propusk.access.models import HcpPerson
 from propusk.access.windows import access_window
 from propusk.accounts.roles import Role, roles_of
-from propusk.events.models import Direction, HcpEvent
+from propusk.events.models import HcpEvent
 from propusk.passages.models import Incident, IncidentState, Passage
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit, VisitStatus
@@ -119,12 +119,22 @@ def last_granted(visit: Visit) -> Passage | None:
 
 
 def is_inside(visit: Visit) -> bool | None:
-    """Inside or outside by the visit's last granted passage; None: no passage yet (checked
-    in at the desk, say)."""
-    last = last_granted(visit)
-    if last is None:
+    """Inside or outside by the visit's last granted passage (in the order the rules use:
+    by time, an entry before an exit within one second); None: no passage yet (checked in
+    at the desk, say)."""
+    from propusk.passages.rules import Fact, Way
+
+    facts = sorted(
+        (
+            Fact(p.happened_at, Way(p.direction), p.event.event_id)
+            for p in visit_passages(visit)
+            if p.granted
+        ),
+        key=lambda fact: (fact.at, fact.way == Way.OUT, fact.key),
+    )
+    if not facts:
         return None
-    return last.direction != Direction.OUT
+    return facts[-1].way != Way.OUT
 
 
 def inside_now() -> QuerySet[Visit]:

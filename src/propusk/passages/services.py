@@ -405,7 +405,7 @@ def flag_overstays(*, now: datetime | None = None) -> int:
         if closes + grace > moment or closes < horizon:
             continue
         last = selectors.last_granted(visit)
-        if last is None or last.direction == Direction.OUT:
+        if last is None or not selectors.is_inside(visit):
             continue
         if visit.checked_out_at is not None and visit.checked_out_at < closes:
             continue  # checked out (at the desk, by an exit) before the window ended
