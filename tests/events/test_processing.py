@@ -21,7 +21,8 @@ from propusk.audit.models import AuditEntry
 from propusk.events import processing
 from propusk.events.models import EventSource, EventState, HcpEvent
 from propusk.events.processing import Outcome
-from propusk.events.tasks import process_event, sweep_pending_events
+from propusk.events.services import wake
+from propusk.events.tasks import process_event, process_pending, sweep_pending_events
 
 pytestmark = pytest.mark.django_db
 
@@ -264,3 +265,41 @@ def test_a_transient_database_error_retries_the_task(handler: mock.Mock) -> None
     with mock.patch.object(processing, "claim", broken), pytest.raises(OperationalError):
         processing.process(event.pk)
     assert OperationalError in process_event.autoretry_for
+
+
+def test_one_drain_is_queued_at_a_time_and_a_started_drain_lets_the_next_wake(
+    handler: mock.Mock,
+) -> None:
+    with mock.patch.object(process_pending, "delay") as queued:
+        wake([1])
+        wake([2, 3])
+        assert queued.call_count == 1  # one waits in the broker: it will see all three
+        process_pending.run()  # it starts (and finds nothing to do here)
+        wake([4])
+        assert queued.call_count == 2
+
+
+def test_the_drain_processes_every_pending_event_oldest_first(handler: mock.Mock) -> None:
+    seen: list[str] = []
+    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    for number, minutes in enumerate((1, 30, 10, 0)):
+        _event(f"ev-{number}", minutes_ago=minutes)
+    _event("ev-later", retry_at=timezone.now() + timedelta(minutes=5))
+
+    counts = process_pending.run()
+
+    assert seen == ["ev-1", "ev-2", "ev-0", "ev-3"]  # stored just now too: it is the wake-up
+    assert counts == {Outcome.DONE: 4}
+    assert HcpEvent.objects.filter(state=EventState.PENDING).count() == 1
+
+
+def test_a_drain_hands_over_when_its_time_is_up(handler: mock.Mock) -> None:
+    for number in range(3):
+        _event(f"ev-{number}")
+    with (
+        mock.patch("propusk.events.tasks.PROCESS_PENDING_BUDGET_SECONDS", 0.0),
+        mock.patch.object(process_pending, "delay") as queued,
+    ):
+        assert process_pending.run() == {}
+    queued.assert_called_once()  # the rest is the next drain's, behind what else waits
+    assert HcpEvent.objects.filter(state=EventState.PENDING).count() == 3

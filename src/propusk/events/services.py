@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,6 +16,11 @@ from hikcentral import ACCESS_EVENT_TYPES, DoorEvent
 from propusk.events.models import Direction, EventSource, EventState, HcpEvent
 
 logger = logging.getLogger(__name__)
+
+# Set while a wake-up of the processing waits in the broker (services.wake); it expires in
+# case that message is lost (the sweep then takes the events).
+WAKE_KEY = "propusk:events:wake-queued"
+WAKE_MARK_SECONDS = 60
 
 # Field limits of HcpEvent: HCP's values are far shorter; a longer one is cut, not refused
 # (the event still counts), except the id, which must be whole to deduplicate.
@@ -97,18 +103,21 @@ def _row(event: DoorEvent, *, source: EventSource, now: datetime) -> HcpEvent:
     )
 
 
-def wake(event_pks: Iterable[int]) -> None:
-    """Ask a worker to process these events now. A broker that is down loses only the
-    wake-up: the sweep (tasks.sweep_pending_events) finds the events in the database."""
-    from propusk.events.tasks import process_event
+def wake(event_pks: Iterable[int] = ()) -> None:
+    """Ask a worker to process what is pending now (tasks.process_pending). At most one
+    wake-up waits in the broker at a time: a drain that starts takes the mark away, so an
+    event stored while it runs wakes the next one, and nothing is left waiting for the
+    sweep. A broker that is down loses only the wake-up: the sweep
+    (tasks.sweep_pending_events) finds the events in the database."""
+    from propusk.events.tasks import process_pending
 
-    pks = list(event_pks)
+    if not cache.add(WAKE_KEY, True, timeout=WAKE_MARK_SECONDS):
+        return
     try:
-        for pk in pks:
-            process_event.delay(pk)
+        process_pending.delay()
     except Exception as exc:
+        cache.delete(WAKE_KEY)
         logger.warning(
-            "could not queue %d HCP event(s) for processing (%s); the sweep will process them",
-            len(pks),
+            "could not queue the processing of HCP events (%s); the sweep will process them",
             type(exc).__name__,
         )

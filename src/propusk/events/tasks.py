@@ -3,14 +3,22 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 
 from propusk.celery import TRANSIENT_DATABASE_ERRORS, PeriodicTask
 from propusk.events import processing
+from propusk.events.services import WAKE_KEY, wake
+
+# A drain's time before it hands over to what else waits in the queue, and how many pending
+# events it looks up at a time.
+PROCESS_PENDING_BUDGET_SECONDS = 5.0
+DRAIN_BATCH = 20
 
 
 @shared_task(
@@ -30,6 +38,38 @@ def process_event(event_pk: int) -> dict[str, Any]:
     if processed.retry_in is not None:
         _wake_later(event_pk, processed.retry_in)
     return asdict(processed)
+
+
+@shared_task(
+    name="propusk.events.tasks.process_pending",
+    ignore_result=True,
+    autoretry_for=TRANSIENT_DATABASE_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def process_pending() -> dict[str, int]:
+    """Drain the inbox (woken after the commit that stored events; services.wake): pending
+    events, oldest passage first, one claim at a time, for at most
+    ``PROCESS_PENDING_BUDGET_SECONDS``; then, if more wait, wake another drain, which queues
+    behind whatever else waits (the polling backfill, the access engine) instead of
+    holding the worker. One task per burst rather than per event: the broker round trip
+    and the task's own overhead cost more than an event that is not ours."""
+    cache.delete(WAKE_KEY)
+    started = time.monotonic()
+    counts: dict[str, int] = {}
+    while time.monotonic() - started < PROCESS_PENDING_BUDGET_SECONDS:
+        due = processing.due_pending(limit=DRAIN_BATCH, settle_seconds=0)
+        if not due:
+            return counts
+        for pk in due:
+            processed = processing.process(pk)
+            counts[processed.outcome] = counts.get(processed.outcome, 0) + 1
+            if processed.retry_in is not None:
+                _wake_later(pk, processed.retry_in)
+    wake()
+    return counts
 
 
 @shared_task(base=PeriodicTask, name="propusk.events.tasks.sweep_pending_events")
