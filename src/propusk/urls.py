@@ -29,6 +29,7 @@ urlpatterns = [
     path("visits/", include("propusk.visits.urls")),
     path("visitors/", include("propusk.visitors.urls")),
     path("invitations/", include("propusk.invitations.urls")),
+    path("notifications/", include("propusk.notifications.urls")),
     path("passages/", include("propusk.passages.urls")),
     # HikCentral's event push (OnEventNotify): authenticated by the token in the path.
     path("hcp/events/", include("propusk.events.urls")),
