@@ -300,6 +300,7 @@ def test_access_policy_ids_are_typed_comma_separated(client, staff_admin):
         "hcp_access_level_ids": " 4, 5 ,, 6 ",
         "early_arrival_minutes": 15,
         "late_leave_minutes": 15,
+        "reentry_grace_minutes": 0,
         "is_active": "on",
     }
     response = client.post(_url("access.accesslevelpolicy", "add"), data)
@@ -318,6 +319,7 @@ def test_access_policy_without_ids_is_refused_with_a_message(client, staff_admin
         "hcp_access_level_ids": " , ",
         "early_arrival_minutes": 15,
         "late_leave_minutes": 15,
+        "reentry_grace_minutes": 0,
     }
     response = client.post(_url("access.accesslevelpolicy", "add"), data)
     assert response.status_code == 200
