@@ -76,7 +76,7 @@ def test_unknown_event_types_and_fields_are_kept_for_audit_only(
 def test_pushes_are_logged_as_counts_without_names(
     client: Client, events_settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="propusk.events"):
+    with caplog.at_level(logging.DEBUG, logger="propusk.events"):
         _post(client, push_body(hcp_event(), hcp_event()))
     text = caplog.text
     assert "2 event(s), 2 new" in text

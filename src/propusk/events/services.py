@@ -60,21 +60,16 @@ def store_events(events: Sequence[DoorEvent], *, source: EventSource) -> StoreRe
     if not unique:
         return StoreResult(received=len(events), stored=0, pending=0)
     now = timezone.now()
+    rows = [_row(event, source=source, now=now) for event in unique.values()]
     with transaction.atomic():
-        existing = set(
-            HcpEvent.objects.filter(event_id__in=list(unique)).values_list("event_id", flat=True)
-        )
-        rows = [
-            _row(event, source=source, now=now)
-            for event_id, event in unique.items()
-            if event_id not in existing
-        ]
-        # A concurrent request storing the same id between the look-up and the insert loses
-        # quietly (the unique eventId); both may wake a worker, and the claim lets one act.
+        # An eventId already stored (pushed before, polled before, or by a concurrent
+        # request) loses quietly to the unique index; the rows this call inserted are those
+        # carrying its receipt time and source. Both callers may wake a worker for an event
+        # stored concurrently: the claim lets one act.
         HcpEvent.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         new = list(
             HcpEvent.objects.filter(
-                event_id__in=[row.event_id for row in rows], received_at=now, source=source
+                event_id__in=list(unique), received_at=now, source=source
             ).values_list("pk", "state")
         )
         pending = [pk for pk, state in new if state == EventState.PENDING]

@@ -100,7 +100,8 @@ def hcp_push(request: HttpRequest, token: str) -> JsonResponse:
     except EventTooLong as exc:
         logger.warning("HCP push refused: %s", exc)
         return _refuse(400, f"Bad Request: {exc}")
-    logger.info(
+    # Debug: HCP pushes one event per request, hundreds a second at a busy site.
+    logger.debug(
         "HCP push: %d event(s), %d new, %d to process, %d already stored",
         result.received,
         result.stored,
