@@ -50,7 +50,7 @@ from propusk.visitors import pending_photos
 from propusk.visitors.forms import VisitorForm
 from propusk.visits.forms import add_service_error
 from propusk.visits.models import Visit, VisitGroup, VisitStatus
-from propusk.visits.permissions import can_register_for
+from propusk.visits.permissions import available_actions, can_register_for
 from propusk.visits.selectors import (
     group_is_over,
     group_members,
@@ -140,9 +140,14 @@ def _group_context(user: User, group: VisitGroup) -> dict[str, Any]:
     """A group invitation's page is the group's page: every member, however registered."""
     members = list(group_members(group))
     over = group_is_over(group)
+    rows = _rows_visible_to(user, members)
+    for row in rows:
+        # Ticked on the page and checked in together (visits:group_check_in).
+        row["may_check_in"] = row["visible"] and "check_in" in available_actions(user, row["visit"])
     return {
         "group": group,
-        "members": _rows_visible_to(user, members),
+        "members": rows,
+        "may_check_in_some": any(row["may_check_in"] for row in rows),
         "member_count": sum(1 for visit in members if visit.status != VisitStatus.CANCELLED),
         "desk_count": sum(1 for visit in members if visit.invitation_id is None),
         "group_over": over,

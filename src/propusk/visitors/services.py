@@ -172,7 +172,7 @@ class LookupThrottled(Exception):
         ) % {"minutes": minutes}
 
 
-def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
+def look_up_visitor(*, national_id: str, actor: Actor, via: str = "id_number") -> Visitor | None:
     """Reception (or an administrator) asks: has the person with this national ID been here?
 
     The visitor, or None. Found by the keyed hash, never by decrypting. Only roles that may
@@ -184,10 +184,13 @@ def look_up_visitor(*, national_id: str, actor: Actor) -> Visitor | None:
     Each user may look up ``PROPUSK_LOOKUP_LIMIT`` times per ``PROPUSK_LOOKUP_WINDOW_SECONDS``
     (every attempt counts, a malformed number too); beyond that ``LookupThrottled`` is raised,
     nothing is looked up and ``visitor.lookup_throttled`` is audited.
+
+    ``via`` says where in the audit entry: "id_number" (Find on a registration page, the
+    admin's Find by national ID), "visit_search" (the visit lists' ID number search).
     """
     _count_disclosure(actor)
     visitor = visitor_by_national_id(national_id)
-    _audit_disclosure(actor, visitor, via="id_number")
+    _audit_disclosure(actor, visitor, via=via)
     return visitor
 
 

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -196,6 +197,14 @@ class RegisterVisitForm(forms.Form):
             del self.fields["host"]
         else:
             self.fields["host"].queryset = eligible_hosts()  # type: ignore[attr-defined]
+            # Typing a name finds the host on the server (static/propusk/host-search.js);
+            # without script the plain list stays.
+            self.fields["host"].widget.attrs.update(
+                {
+                    "data-host-search": reverse("visits:host_search"),
+                    "data-placeholder": _("Type a name or a department"),
+                }
+            )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -330,7 +339,12 @@ class VisitFilterForm(forms.Form):
         required=False,
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
-    q = forms.CharField(label=_("Visitor's name"), max_length=100, required=False)
+    q = forms.CharField(
+        label=_("Name or phone"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -347,3 +361,34 @@ class VisitFilterForm(forms.Form):
                 params={"earliest": earliest.isoformat(), "latest": latest.isoformat()},
             )
         return day
+
+
+class TodaySearchForm(forms.Form):
+    """The search on "today": the visitor's name or phone (a GET: no ID number here)."""
+
+    q = forms.CharField(
+        label=_("Name or phone"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
+
+
+class IdSearchForm(forms.Form):
+    """Visits of the visitor with an ID number: a POST (``visits.views.search_by_id``), so the
+    number is never in a URL; ``on`` says which page answers."""
+
+    ON_TODAY = "today"
+    ON_LIST = "list"
+
+    national_id = forms.CharField(
+        label=_("ID number"),
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "inputmode": "numeric"}
+        ),
+    )
+    on = forms.ChoiceField(
+        choices=[(ON_TODAY, ON_TODAY), (ON_LIST, ON_LIST)],
+        widget=forms.HiddenInput,
+    )

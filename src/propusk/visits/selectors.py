@@ -5,6 +5,7 @@ What a user may *do* with a visit they see is decided in ``propusk.visits.permis
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, time, timedelta
 
@@ -110,21 +111,44 @@ def filter_visits(
     day: date | None = None,
     search: str = "",
 ) -> QuerySet[Visit]:
-    """Narrow a visible set by status, site day and visitor name (every word must match).
+    """Narrow a visible set by status, site day and a search: the visitor's name (every word
+    must match) or phone number (see ``visitor_search_q``).
 
-    ``day`` must be within ``filterable_days()`` (``VisitFilterForm`` checks it).
+    ``day`` must be within ``filterable_days()`` (``VisitFilterForm`` checks it). An ID number
+    is never searched here (it would sit in a URL): see ``visits.views.search_by_id``.
     """
     if status:
         visits = visits.filter(status=status)
     if day is not None:
         visits = visits.filter(overlapping_day_q(day))
-    for word in search.split():
-        visits = visits.filter(
+    if search.strip():
+        visits = visits.filter(visitor_search_q(search))
+    return visits
+
+
+# A phone number as people type it: digits, an optional +, spaces, dashes, brackets.
+_PHONE_QUERY = re.compile(r"\+?[\d\s\-().]+")
+_NOT_DIGITS = re.compile(r"\D")
+# Fewer digits than this find too many phones to be a search.
+PHONE_SEARCH_MIN_DIGITS = 4
+
+
+def visitor_search_q(search: str) -> Q:
+    """Visits whose visitor matches ``search``: a phone number (its digits, anywhere in the
+    stored number, which keeps only digits and a leading +: "701 234" finds +77012345678), or
+    else names, every word in the family, given or middle name."""
+    text = search.strip()
+    digits = _NOT_DIGITS.sub("", text)
+    if _PHONE_QUERY.fullmatch(text) and len(digits) >= PHONE_SEARCH_MIN_DIGITS:
+        return Q(visitor__phone__contains=digits)
+    condition = Q()
+    for word in text.split():
+        condition &= (
             Q(visitor__family_name__icontains=word)
             | Q(visitor__given_name__icontains=word)
             | Q(visitor__middle_name__icontains=word)
         )
-    return visits
+    return condition
 
 
 def eligible_hosts() -> QuerySet[User]:
@@ -138,6 +162,23 @@ def eligible_hosts() -> QuerySet[User]:
         .distinct()
         .order_by("last_name", "first_name", "username")
     )
+
+
+HOST_SEARCH_LIMIT = 20
+
+
+def search_hosts(query: str, *, limit: int = HOST_SEARCH_LIMIT) -> list[User]:
+    """Eligible hosts whose name, user name or department contains every word of ``query``;
+    at most ``limit``, in the order of ``eligible_hosts``."""
+    hosts = eligible_hosts()
+    for word in query.split():
+        hosts = hosts.filter(
+            Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(username__icontains=word)
+            | Q(profile__department__name__icontains=word)
+        )
+    return list(hosts[:limit])
 
 
 def visit_by_submission_token(token: uuid.UUID) -> Visit | None:

@@ -6,6 +6,10 @@ app_name = "visits"
 urlpatterns = [
     path("", views.visit_list, name="list"),
     path("today/", views.reception, name="reception"),
+    # A POST: the ID number is never in a URL.
+    path("search/id/", views.search_by_id, name="search_by_id"),
+    path("hosts/search/", views.host_search, name="host_search"),
+    path("groups/<int:group_id>/check-in/", views.group_check_in, name="group_check_in"),
     path("register/", views.register, name="register"),
     path("register/find/", views.register_lookup, name="register_lookup"),
     path("groups/<int:group_id>/register/", views.register_member, name="register_member"),

@@ -17,11 +17,13 @@ from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -46,8 +48,10 @@ from propusk.visits.forms import (
     GroupMemberForm,
     IdentityDecision,
     IdentityDecisionForm,
+    IdSearchForm,
     RegisterVisitForm,
     RegistrationMode,
+    TodaySearchForm,
     VisitFilterForm,
     WindowForm,
     add_service_error,
@@ -93,16 +97,30 @@ def visit_list(request: HttpRequest) -> HttpResponse:
             day=filters.cleaned_data["day"],
             search=filters.cleaned_data["q"],
         )
+    return _render_list(request, user, filters, visits)
+
+
+def _render_list(
+    request: HttpRequest,
+    user: User,
+    filters: VisitFilterForm,
+    visits: QuerySet[Visit],
+    *,
+    id_search: IdSearchForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     page = Paginator(visits.order_by("-planned_start", "-pk"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request,
-        "visits/list.html",
-        {"filters": filters, "page": page, "query": query.urlencode()},
-    )
+    context = {
+        "filters": filters,
+        "page": page,
+        "query": query.urlencode(),
+        "id_search": _id_search_form(user, id_search, on=IdSearchForm.ON_LIST),
+    }
+    return render(request, "visits/list.html", context, status=status)
 
 
 @require_GET
@@ -110,7 +128,25 @@ def reception(request: HttpRequest) -> HttpResponse:
     """Today at the desk: who is expected, who is inside, who has been."""
     _require_roles(request.user, RECEPTION_PAGE_ROLES)
     user = _staff(request)
-    rows = [(visit, available_actions(user, visit)) for visit in selectors.todays_visits(user)]
+    search = TodaySearchForm(request.GET or None)
+    visits = selectors.todays_visits(user)
+    if search.is_valid() and search.cleaned_data["q"]:
+        visits = selectors.filter_visits(visits, search=search.cleaned_data["q"])
+    return _render_reception(request, user, visits, search=search)
+
+
+def _render_reception(
+    request: HttpRequest,
+    user: User,
+    visits: QuerySet[Visit],
+    *,
+    search: TodaySearchForm | None = None,
+    id_search: IdSearchForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    rows = [(visit, available_actions(user, visit)) for visit in visits]
+    search = search if search is not None else TodaySearchForm()
+    narrowed = id_search is not None or (search.is_bound and bool(search.data.get("q")))
     return render(
         request,
         "visits/reception.html",
@@ -122,8 +158,147 @@ def reception(request: HttpRequest) -> HttpResponse:
             "finished": [row for row in rows if row[0].status in FINAL_STATUSES],
             "cancel_form": CancelForm(),
             "may_check_identity": can_look_up_visitors(user),
+            "search": search,
+            "narrowed": narrowed,
+            "id_search": _id_search_form(user, id_search, on=IdSearchForm.ON_TODAY),
         },
+        status=status,
     )
+
+
+def _id_search_form(user: User, form: IdSearchForm | None, *, on: str) -> IdSearchForm | None:
+    """The "ID number" search for those who may look visitors up; None for anyone else."""
+    if not can_look_up_visitors(user):
+        return None
+    return form if form is not None else IdSearchForm(initial={"on": on})
+
+
+@sensitive_post_parameters("national_id")
+@require_POST
+def search_by_id(request: HttpRequest) -> HttpResponse:
+    """Visits of the visitor with an ID number, on "today" or the visit list.
+
+    A POST, answered with the page itself (no redirect), so the number never appears in a URL
+    or an access log. Reception and administrators only: it is a look-up
+    (``look_up_visitor``: throttled, audited as ``visitor.looked_up`` with via
+    ``visit_search``); the visitor is found by the keyed hash, nothing is decrypted.
+    """
+    user = _looker_up(request)
+    form = IdSearchForm(request.POST)
+    on_today = request.POST.get("on") == IdSearchForm.ON_TODAY
+    if on_today:
+        _require_roles(user, RECEPTION_PAGE_ROLES)
+        visits = selectors.todays_visits(user)
+    else:
+        visits = selectors.visits_visible_to(user)
+
+    def page(found: QuerySet[Visit], status: int = 200) -> HttpResponse:
+        if on_today:
+            return _render_reception(request, user, found, id_search=form, status=status)
+        return _render_list(request, user, VisitFilterForm(), found, id_search=form, status=status)
+
+    if not form.is_valid():
+        return page(visits.none(), status=400)
+    try:
+        visitor = look_up_visitor(
+            national_id=form.cleaned_data["national_id"], actor=user, via="visit_search"
+        )
+    except LookupThrottled as exc:
+        form.add_error("national_id", exc.message)
+        return page(visits.none(), status=429)
+    except ValidationError as exc:
+        form.add_error("national_id", exc)
+        return page(visits.none(), status=400)
+    if visitor is None:
+        messages.info(request, _("No visitor with this ID number."))
+        return page(visits.none())
+    found = visits.filter(visitor=visitor)
+    messages.info(
+        request,
+        _("Visits of %(name)s, found by the ID number.") % {"name": visitor.full_name},
+    )
+    return page(found)
+
+
+@require_GET
+def host_search(request: HttpRequest) -> JsonResponse:
+    """Hosts by name, user name or department, for the host field of the desk's registration
+    form (static/propusk/host-search.js over the plain select): at most 20, as JSON.
+
+    Reception and administrators only - the people who choose a host; a host registers for
+    themselves.
+    """
+    user = _staff(request)
+    if not roles_of(user) & {Role.RECEPTION, Role.ADMINISTRATOR}:
+        raise PermissionDenied(_("Only reception chooses the host."))
+    query = str(request.GET.get("q", ""))[:100]
+    hosts = selectors.search_hosts(query)
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "id": host.pk,
+                    "name": host.get_full_name() or host.get_username(),
+                    "department": _department_name(host),
+                }
+                for host in hosts
+            ]
+        }
+    )
+
+
+def _department_name(user: User) -> str:
+    profile = getattr(user, "profile", None)
+    department = getattr(profile, "department", None) if profile is not None else None
+    return department.name if department is not None else ""
+
+
+@require_POST
+def group_check_in(request: HttpRequest, group_id: int) -> HttpResponse:
+    """Check in the members of a group who arrived (ticked on the group's page), each through
+    ``services.check_in``: one that may not be checked in is named, the others go ahead."""
+    user = _staff(request)
+    group = selectors.visit_group_for(user, group_id)
+    back = _group_page(group)
+    ids = [int(value) for value in request.POST.getlist("visit") if value.isdigit()]
+    if not ids:
+        messages.error(request, _("Tick the members who arrived first."))
+        return redirect(back)
+    done: list[str] = []
+    refused: list[str] = []
+    for visit in selectors.visits_visible_to(user).filter(group=group, pk__in=ids):
+        try:
+            services.check_in(visit=visit, actor=user)
+        except (ValidationError, PermissionDenied) as exc:
+            refused.append(f"{visit.visitor.full_name}: {' '.join(_messages_of(exc))}")
+        else:
+            done.append(visit.visitor.full_name)
+    if done:
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d member checked in: %(names)s.",
+                "%(count)d members checked in: %(names)s.",
+                len(done),
+            )
+            % {"count": len(done), "names": ", ".join(done)},
+        )
+    for line in refused:
+        messages.error(request, _("Not checked in: %(reason)s") % {"reason": line})
+    return redirect(back)
+
+
+def _messages_of(exc: ValidationError | PermissionDenied) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return list(exc.messages)
+    return [str(exc) or _("You may not do this.")]
+
+
+def _group_page(group: VisitGroup) -> str:
+    invitation = invitation_of_group(group)
+    if invitation is not None:
+        return reverse("invitations:detail", args=[invitation.pk])
+    return reverse("visits:list")
 
 
 # --- Registration ---------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""Faster desk work in real Chromium: the host picked by typing (server-side search)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from propusk.visits.models import Visit
+from tests.factories import make_jpeg
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - playwright is a dev dependency
+    if os.environ.get("PROPUSK_REQUIRE_BROWSER") == "1":
+        raise
+    pytest.skip("The playwright package is not installed", allow_module_level=True)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def test_reception_picks_the_host_by_typing(login, reception, host, other_host, guest_policy):
+    page = login(reception)
+    page.goto("/visits/register/")
+    expect(page.locator("select[name=host]")).to_be_hidden()  # enhanced: a text field instead
+    field = page.get_by_role("combobox", name="Host")
+    field.fill("Rector")  # other_host's department
+    matches = page.get_by_role("listbox")
+    option = matches.get_by_role("option", name="Bob Testova")
+    expect(option).to_be_visible()
+    expect(matches.get_by_role("option")).to_have_count(1)
+    option.click()
+    expect(field).to_have_value("Bob Testova (Rectorate)")
+
+    page.check("input[name=mode][value=now]")
+    page.fill("[name$=family_name]", "Сейткали")
+    page.fill("[name$=given_name]", "Ерлан")
+    page.fill("[name$=phone]", "+7 701 234 56 78")
+    page.set_input_files(
+        "input[type=file][name$=photo]",
+        {"name": "face.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg()},
+    )
+    page.check("input[type=checkbox][name$=consent]")
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.locator(".msg-success")).to_contain_text("Сейткали Ерлан")
+    assert Visit.objects.get().host == other_host
