@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -148,6 +149,7 @@ class PushTarget:
 def send_webpush(target: PushTarget, message: Message) -> None:
     """Push to one browser. Raises ``Gone`` when the push service says the subscription
     no longer exists (the caller deletes it)."""
+    from py_vapid import VapidException
     from pywebpush import WebPushException, webpush
 
     if not webpush_configured():
@@ -163,7 +165,7 @@ def send_webpush(target: PushTarget, message: Message) -> None:
                 "keys": {"p256dh": target.p256dh, "auth": target.auth},
             },
             data=data,
-            vapid_private_key=settings.PROPUSK_VAPID_PRIVATE_KEY,
+            vapid_private_key=_vapid(settings.PROPUSK_VAPID_PRIVATE_KEY),
             vapid_claims={"sub": settings.PROPUSK_VAPID_SUBJECT},
             timeout=settings.PROPUSK_WEBPUSH_TIMEOUT_SECONDS,
             ttl=24 * 3600,
@@ -175,11 +177,23 @@ def send_webpush(target: PushTarget, message: Message) -> None:
         if status == 429 or status is None or status >= 500:
             raise Retry(f"push service: {status or 'no answer'}") from None
         raise Undeliverable(f"push service: {status}") from None
-    except (OSError, ValueError) as exc:
-        # requests' connection errors are OSErrors; a malformed key is a ValueError.
-        if isinstance(exc, ValueError):
-            raise Undeliverable(f"push: {type(exc).__name__}") from None
+    except (VapidException, ValueError) as exc:
+        # A malformed VAPID key or subscription key: no retry will fix it.
+        raise Undeliverable(f"push: bad key ({type(exc).__name__})") from None
+    except OSError as exc:
+        # requests' connection errors and timeouts are OSErrors.
         raise Retry(f"push service: {type(exc).__name__}") from None
+
+
+def _vapid(private_key: str) -> Any:
+    """The VAPID signer for a private key given as PEM (``vapid --gen``'s private_key.pem)
+    or as base64url (the raw 32-byte key, or DER). A malformed key is a ValueError."""
+    from py_vapid import Vapid
+
+    text = private_key.strip()
+    if text.startswith("-----BEGIN"):
+        return Vapid.from_pem(text.encode())
+    return Vapid.from_string(text)
 
 
 class Gone(Undeliverable):

@@ -30,12 +30,17 @@ def render(notification: Notification, language: str) -> Message:
 
 def link(notification: Notification) -> str:
     """The absolute address of the visit's page, or of the feed when there is no visit."""
-    visit_id = notification.visit_id or (notification.params or {}).get("visit_id")
-    if isinstance(visit_id, int):
+    visit_id = visit_id_of(notification)
+    if visit_id is not None:
         path = reverse("visits:detail", args=[visit_id])
     else:
         path = reverse("notifications:feed")
     return f"{settings.PROPUSK_SITE_URL}{path}"
+
+
+def visit_id_of(notification: Notification) -> int | None:
+    visit_id = notification.visit_id or (notification.params or {}).get("visit_id")
+    return visit_id if isinstance(visit_id, int) and not isinstance(visit_id, bool) else None
 
 
 def _when(value: Any) -> str:

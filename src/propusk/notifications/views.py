@@ -1,0 +1,221 @@
+"""Notification pages: the feed, the settings (channels, language, Telegram, browser push),
+the browser subscription endpoints and the Telegram webhook.
+
+Every page is for employees (any role) and shows only the signed-in user's own notifications:
+another user's entry is a 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Case, When
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from propusk.accounts.roles import roles_of
+from propusk.notifications import channels, rendering, services, telegram
+from propusk.notifications.forms import PreferenceForm
+from propusk.notifications.models import Notification, PushSubscription, TelegramLink
+from propusk.notifications.services import NotificationError
+
+PAGE_SIZE = 50
+
+
+def _employee(request: HttpRequest) -> User:
+    """The signed-in employee; a user with no role has no notifications pages."""
+    if not roles_of(request.user):
+        raise PermissionDenied
+    user = request.user
+    if not isinstance(user, User):  # signed in, so always a User; narrows the type
+        raise PermissionDenied
+    return user
+
+
+@require_http_methods(["GET"])
+def feed(request: HttpRequest) -> HttpResponse:
+    user = _employee(request)
+    # Unread first (no read_at), then the newest.
+    rows = (
+        Notification.objects.filter(recipient=user)
+        .annotate(is_read=Case(When(read_at__isnull=True, then=0), default=1))
+        .order_by("is_read", "-created_at", "-pk")
+    )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    language = get_language() or services.default_language()
+    entries = [
+        {
+            "notification": n,
+            "message": rendering.render(n, language),
+            "has_visit": rendering.visit_id_of(n) is not None,
+        }
+        for n in page.object_list
+    ]
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    return render(
+        request,
+        "notifications/feed.html",
+        {"entries": entries, "page": page, "unread_count": unread},
+    )
+
+
+@require_POST
+def mark_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    user = _employee(request)
+    notification = get_object_or_404(Notification, pk=notification_id, recipient=user)
+    services.mark_read(user, [notification.pk])
+    return redirect("notifications:feed")
+
+
+@require_POST
+def mark_all_read(request: HttpRequest) -> HttpResponse:
+    user = _employee(request)
+    services.mark_read(user)
+    return redirect("notifications:feed")
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    user = _employee(request)
+    preference = services.preference_of(user)
+    if request.method == "POST":
+        form = PreferenceForm(request.POST)
+        if form.is_valid():
+            services.save_preference(user, **form.cleaned_data)
+            messages.success(request, _("Notification settings saved."))
+            return redirect("notifications:preferences")
+    else:
+        form = PreferenceForm(
+            initial={
+                "email": preference.email,
+                "telegram": preference.telegram,
+                "webpush": preference.webpush,
+                "language": preference.language,
+            }
+        )
+    return render(request, "notifications/preferences.html", _settings_context(user, form))
+
+
+def _settings_context(user: User, form: PreferenceForm, **extra: Any) -> dict[str, Any]:
+    link = TelegramLink.objects.filter(user=user).first()
+    return {
+        "form": form,
+        "has_email": bool(user.email),
+        "email_configured": channels.email_configured(),
+        "telegram_configured": channels.telegram_configured(),
+        "telegram_linked": link is not None and link.chat_id is not None,
+        "telegram_bot": settings.PROPUSK_TELEGRAM_BOT_USERNAME,
+        "webpush_configured": channels.webpush_configured(),
+        "vapid_public_key": settings.PROPUSK_VAPID_PUBLIC_KEY,
+        "push_subscriptions": PushSubscription.objects.filter(user=user).count(),
+        **extra,
+    }
+
+
+@require_POST
+def telegram_link(request: HttpRequest) -> HttpResponse:
+    """A fresh one-time code, shown once on the settings page."""
+    user = _employee(request)
+    if not channels.telegram_configured():
+        raise Http404
+    code = services.start_telegram_link(user)
+    preference = services.preference_of(user)
+    form = PreferenceForm(
+        initial={
+            "email": preference.email,
+            "telegram": preference.telegram,
+            "webpush": preference.webpush,
+            "language": preference.language,
+        }
+    )
+    response = render(
+        request,
+        "notifications/preferences.html",
+        _settings_context(user, form, telegram_code=code),
+    )
+    return response
+
+
+@require_POST
+def telegram_unlink(request: HttpRequest) -> HttpResponse:
+    user = _employee(request)
+    services.unlink_telegram(user)
+    messages.success(request, _("Telegram is no longer linked."))
+    return redirect("notifications:preferences")
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise NotificationError("the request is not JSON") from None
+    if not isinstance(body, dict):
+        raise NotificationError("the request is not a JSON object")
+    return body
+
+
+@require_POST
+def push_subscribe(request: HttpRequest) -> JsonResponse:
+    """Store this browser's push subscription (the body is the browser's
+    ``PushSubscription.toJSON()``). Login and the CSRF header are required."""
+    user = _employee(request)
+    if not channels.webpush_configured():
+        raise Http404
+    try:
+        body = _json_body(request)
+        keys = body.get("keys")
+        if not isinstance(keys, dict):
+            keys = {}
+        services.save_push_subscription(
+            user,
+            endpoint=str(body.get("endpoint", "")),
+            p256dh=str(keys.get("p256dh", "")),
+            auth=str(keys.get("auth", "")),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    except NotificationError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"ok": True}, status=201)
+
+
+@require_POST
+def push_unsubscribe(request: HttpRequest) -> JsonResponse:
+    user = _employee(request)
+    try:
+        body = _json_body(request)
+    except NotificationError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    deleted = services.delete_push_subscription(user, str(body.get("endpoint", "")))
+    return JsonResponse({"ok": True, "deleted": deleted})
+
+
+@login_not_required
+@csrf_exempt
+@require_POST
+def telegram_webhook(request: HttpRequest) -> HttpResponse:
+    """Telegram's webhook (setWebhook with ``secret_token``): Telegram proves itself with the
+    secret in a header. Off (404) unless ``PROPUSK_TELEGRAM_WEBHOOK_SECRET`` is set."""
+    secret = settings.PROPUSK_TELEGRAM_WEBHOOK_SECRET
+    if not secret or not channels.telegram_configured():
+        raise Http404
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise PermissionDenied
+    try:
+        update = json.loads(request.body)
+    except ValueError:
+        return HttpResponse(status=400)
+    telegram.handle_update(update)
+    return HttpResponse(status=200)

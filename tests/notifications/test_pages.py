@@ -1,0 +1,145 @@
+"""The feed and the settings pages: login and roles, one's own entries only, the browser
+subscription endpoint (login + CSRF), the Telegram webhook's secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from propusk.notifications.kinds import Kind
+from propusk.notifications.models import Notification, Preference, PushSubscription
+from propusk.notifications.services import notify
+from tests.conftest import PASSWORD
+from tests.notifications.conftest import new_browser
+
+pytestmark = pytest.mark.django_db
+
+PARAMS = {"visitor_name": "Айгерим Нурланова", "door_name": "Турникет 1", "visit_id": 42}
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def test_feed_shows_own_entries_unread_first_in_the_page_language(host, other_host):
+    notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="p:1", params=PARAMS)
+    notify(recipients=[host], kind=Kind.GUEST_LEFT, key="p:2", params=PARAMS)
+    notify(recipients=[other_host], kind=Kind.OVERSTAY, key="v:9", params=PARAMS)
+    Notification.objects.filter(kind=Kind.GUEST_LEFT).update(read_at=timezone.now())
+    client = signed_in(host)
+    page = client.get(reverse("notifications:feed")).content.decode()
+    assert "Айгерим Нурланова came in through Турникет 1" in page
+    assert page.index("Your guest arrived") < page.index("Your guest left")  # unread first
+    assert "A visitor stayed past the end" not in page  # another host's
+    assert 'href="/visits/42/"' not in page  # links are absolute (PROPUSK_SITE_URL)
+    # The same entry in Russian when the page is in Russian.
+    client.cookies["django_language"] = "ru"
+    page = client.get(reverse("notifications:feed"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Ваш гость пришёл" in page
+
+
+def test_nav_shows_the_unread_count(host):
+    notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="p:1", params=PARAMS)
+    notify(recipients=[host], kind=Kind.GUEST_LEFT, key="p:2", params=PARAMS)
+    page = signed_in(host).get(reverse("notifications:preferences")).content.decode()
+    assert 'aria-label="2 unread">2</span>' in page
+
+
+def test_mark_read_own_only(host, other_host):
+    notify(recipients=[host, other_host], kind=Kind.GUEST_ARRIVED, key="p:1", params=PARAMS)
+    mine = Notification.objects.get(recipient=host)
+    theirs = Notification.objects.get(recipient=other_host)
+    client = signed_in(host)
+    assert client.post(reverse("notifications:mark_read", args=[theirs.pk])).status_code == 404
+    assert client.get(reverse("notifications:mark_read", args=[mine.pk])).status_code == 405
+    response = client.post(reverse("notifications:mark_read", args=[mine.pk]))
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.read_at is not None
+    assert theirs.read_at is None
+
+
+def test_mark_all_read(host, other_host):
+    notify(recipients=[host, other_host], kind=Kind.GUEST_ARRIVED, key="p:1", params=PARAMS)
+    notify(recipients=[host], kind=Kind.GUEST_LEFT, key="p:1", params=PARAMS)
+    signed_in(host).post(reverse("notifications:mark_all_read"))
+    assert not Notification.objects.filter(recipient=host, read_at__isnull=True).exists()
+    assert Notification.objects.filter(recipient=other_host, read_at__isnull=True).count() == 1
+
+
+@pytest.mark.parametrize("name", ["feed", "preferences"])
+def test_pages_need_login_and_a_role(name, no_role_user, security, reception, admin_user):
+    url = reverse(f"notifications:{name}")
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert signed_in(no_role_user).get(url).status_code == 403
+    for user in (security, reception, admin_user):
+        assert signed_in(user).get(url).status_code == 200
+
+
+def test_preferences_are_saved_and_bad_input_changes_nothing(host):
+    client = signed_in(host)
+    url = reverse("notifications:preferences")
+    response = client.post(url, {"email": "on", "language": "ru"})
+    assert response.status_code == 302
+    preference = Preference.objects.get(user=host)
+    assert (preference.email, preference.telegram, preference.webpush) == (True, False, False)
+    assert preference.language == "ru"
+    response = client.post(url, {"email": "on", "telegram": "on", "language": "de"})
+    assert response.status_code == 200
+    assert "de is not one of the available choices" in response.content.decode()
+    preference.refresh_from_db()
+    assert (preference.telegram, preference.language) == (False, "ru")
+
+
+def test_push_subscribe_needs_csrf_and_stores_the_subscription(host, vapid):
+    client = Client(enforce_csrf_checks=True)
+    client.login(username=host.username, password=PASSWORD)
+    browser = new_browser()
+    body = {
+        "endpoint": "https://push.example.net/send/abc",
+        "keys": {"p256dh": browser.p256dh, "auth": "c2VjcmV0LWF1dGg"},
+    }
+    url = reverse("notifications:push_subscribe")
+    response = client.post(url, json.dumps(body), content_type="application/json")
+    assert response.status_code == 403
+    assert not PushSubscription.objects.exists()
+    page = client.get(reverse("notifications:preferences")).content.decode()
+    assert "data-public-key" in page
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        url, json.dumps(body), content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 201
+    subscription = PushSubscription.objects.get()
+    assert subscription.user == host
+    assert subscription.endpoint == body["endpoint"]
+    bad = {**body, "endpoint": "javascript:alert(1)"}
+    response = client.post(
+        url, json.dumps(bad), content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 400
+    assert PushSubscription.objects.count() == 1
+    response = client.post(
+        reverse("notifications:push_unsubscribe"),
+        json.dumps({"endpoint": body["endpoint"]}),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert response.json() == {"ok": True, "deleted": 1}
+
+
+def test_push_subscribe_is_off_without_vapid_keys(host, settings):
+    settings.PROPUSK_VAPID_PRIVATE_KEY = ""
+    response = signed_in(host).post(
+        reverse("notifications:push_subscribe"), "{}", content_type="application/json"
+    )
+    assert response.status_code == 404

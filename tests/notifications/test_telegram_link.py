@@ -1,0 +1,119 @@
+"""Linking Telegram: the one-time code sent as ``/start <code>``, read by polling getUpdates
+from the Bot API stand-in, or pushed to the webhook with its secret."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from propusk.notifications import services, telegram
+from propusk.notifications.models import Preference, TelegramCursor, TelegramLink
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def update(update_id: int, chat_id: int, text: str) -> dict:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Айгерим"},
+            "text": text,
+        },
+    }
+
+
+def test_the_code_from_the_settings_page_links_the_chat_that_sends_it(host, telegram_api):
+    Preference.objects.create(user=host, language="ru")
+    client = Client()
+    client.login(username=host.username, password=PASSWORD)
+    page = client.post(reverse("notifications:telegram_link")).content.decode()
+    code = page.split("<code>/start ", 1)[1].split("</code>", 1)[0]
+    assert TelegramLink.objects.get(user=host).code_hash != code  # only a hash is kept
+    telegram_api.answers = [
+        (200, {"ok": True, "result": [update(10, 99, "hello"), update(11, 555, f"/start {code}")]})
+    ]
+    assert telegram.poll_once() == 2
+    link = TelegramLink.objects.get(user=host)
+    assert link.chat_id == 555
+    assert link.code_hash == ""
+    # Asked for updates from offset 0, then answered both chats; the cursor moved past them.
+    calls = [(r.path.rsplit("/", 1)[1], r.json()) for r in telegram_api.requests]
+    assert calls[0] == ("getUpdates", {"offset": 0, "timeout": 0, "allowed_updates": ["message"]})
+    replies = {body["chat_id"]: body["text"] for name, body in calls if name == "sendMessage"}
+    assert replies[555] == "Уведомления Propusk будут приходить в этот чат."
+    assert "link Telegram" in replies[99]  # the site's language (en in tests) for a stranger
+    assert TelegramCursor.objects.get().next_offset == 12
+    telegram_api.answers = [(200, {"ok": True, "result": []})]
+    telegram.poll_once()
+    assert telegram_api.requests[-1].json()["offset"] == 12
+    # The code works once.
+    assert services.complete_telegram_link(code, 777) is None
+
+
+def test_an_expired_code_links_nothing(host, telegram_api):
+    code = services.start_telegram_link(host)
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        assert not telegram.handle_update(update(1, 555, f"/start {code}"))
+    assert TelegramLink.objects.get(user=host).chat_id is None
+    assert "unknown or has expired" in telegram_api.requests[-1].json()["text"]
+
+
+def test_a_chat_moves_to_the_user_who_linked_it_last(host, other_host, telegram_api):
+    TelegramLink.objects.create(user=other_host, chat_id=555)
+    code = services.start_telegram_link(host)
+    assert telegram.handle_update(update(1, 555, f"/start {code}"))
+    assert TelegramLink.objects.get(user=host).chat_id == 555
+    assert TelegramLink.objects.get(user=other_host).chat_id is None
+
+
+def test_malformed_updates_are_ignored(host, telegram_api):
+    for bad in (None, [], {"message": "x"}, {"message": {"chat": {"id": "1"}, "text": "/start"}}):
+        assert not telegram.handle_update(bad)
+    group = update(1, -100, "/start abc")
+    group["message"]["chat"]["type"] = "group"
+    assert not telegram.handle_update(group)
+    assert telegram_api.requests == []
+
+
+def test_the_command_polls_once_and_refuses_without_a_token(host, telegram_api, settings):
+    code = services.start_telegram_link(host)
+    telegram_api.answers = [(200, {"ok": True, "result": [update(5, 321, f"/start {code}")]})]
+    call_command("telegram_link")
+    assert TelegramLink.objects.get(user=host).chat_id == 321
+    telegram_api.answers = [(409, {"ok": False, "description": "Conflict: webhook is active"})]
+    with pytest.raises(CommandError, match="409 Conflict"):
+        call_command("telegram_link")
+    settings.PROPUSK_TELEGRAM_BOT_TOKEN = ""
+    with pytest.raises(CommandError, match="not configured"):
+        call_command("telegram_link")
+
+
+def test_webhook_needs_its_secret(host, telegram_api, settings):
+    url = reverse("notifications:telegram_webhook")
+    code = services.start_telegram_link(host)
+    body = json.dumps(update(1, 555, f"/start {code}"))
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(url, body, content_type="application/json").status_code == 404  # off
+    settings.PROPUSK_TELEGRAM_WEBHOOK_SECRET = "webhook-secret-1"
+    response = client.post(
+        url, body, content_type="application/json", HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="nope"
+    )
+    assert response.status_code == 403
+    assert TelegramLink.objects.get(user=host).chat_id is None
+    response = client.post(
+        url,
+        body,
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="webhook-secret-1",
+    )
+    assert response.status_code == 200
+    assert TelegramLink.objects.get(user=host).chat_id == 555
