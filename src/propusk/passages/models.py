@@ -13,6 +13,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from propusk.events.models import Direction, HcpEvent
 from propusk.visitors.models import PrivateFileSystemStorage
@@ -127,7 +128,7 @@ class IncidentKind(models.TextChoices):
 
 
 class IncidentState(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("incident", "Open")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
     RESOLVED = "resolved", _("Resolved")
 
