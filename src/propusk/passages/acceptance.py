@@ -28,6 +28,7 @@ import httpx
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter
 
 from hcp_simulator.testing import SimulatorControl
@@ -195,7 +196,7 @@ def _check(
     visit.refresh_from_db()
     if visit.checked_in_at is None:
         raise AcceptanceFailed(f"The entry did not check the visit in (status {visit.status}).")
-    say(f"✓ checked in at {visit.checked_in_at:%H:%M:%S}")
+    say(f"✓ checked in at {timezone.localtime(visit.checked_in_at):%H:%M:%S}")
     _process(client, run, [leaving.event_id])
     grace = policy.reentry_grace_minutes
     if grace:
@@ -206,7 +207,7 @@ def _check(
     visit.refresh_from_db()
     if visit.status != VisitStatus.CHECKED_OUT:
         raise AcceptanceFailed(f"The exit did not check the visit out (status {visit.status}).")
-    say(f"✓ checked out at {visit.checked_out_at:%H:%M:%S}")
+    say(f"✓ checked out at {timezone.localtime(visit.checked_out_at):%H:%M:%S}")
 
     # 5. Access revoked by the engine: the devices no longer hold the face.
     _until(
