@@ -77,20 +77,51 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("--duration", type=float, default=30.0, help="seconds of load (30)")
     add("--senders", type=int, default=8, help="concurrent push connections (8)")
-    add("--web-workers", type=int, default=2, help="uvicorn worker processes (2)")
+    add("--web-workers", type=int, default=2, help="web server worker processes (2)")
+    add(
+        "--server",
+        choices=("gunicorn", "uvicorn"),
+        default="gunicorn",
+        help="the WSGI server (gunicorn: gthread, 4 threads a worker; uvicorn: --interface wsgi)",
+    )
     add("--visitors", type=int, default=20, help="guests passing during the load (20)")
+    add(
+        "--drain-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait after the load for every event to be processed (300)",
+    )
     return parser.parse_args(argv)
 
 
 class WebServer:
     """The web application under uvicorn (WSGI), in the run's environment."""
 
-    def __init__(self, site: Site, port: int, workers: int) -> None:
+    def __init__(self, site: Site, port: int, workers: int, server: str = "gunicorn") -> None:
         self.site = site
+        self.server = server
         self.port = port
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
         self.log = site.var / "web.log"
+
+    def command(self) -> list[str]:
+        if self.server == "gunicorn":
+            return [
+                str(BIN / "gunicorn"),
+                *("--workers", str(self.workers), "--worker-class", "gthread"),
+                *("--threads", "4", "--bind", f"127.0.0.1:{self.port}"),
+                *("--log-level", "warning", "propusk.wsgi:application"),
+            ]
+        return [
+            str(BIN / "uvicorn"),
+            *("--interface", "wsgi", "--workers", str(self.workers)),
+            *("--host", "127.0.0.1", "--port", str(self.port)),
+            *("--no-access-log", "--log-level", "warning", "propusk.wsgi:application"),
+        ]
+
+    def describe(self) -> str:
+        return " ".join(Path(self.command()[0]).name.split() + self.command()[1:-1])
 
     @property
     def url(self) -> str:
@@ -99,21 +130,7 @@ class WebServer:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    str(BIN / "uvicorn"),
-                    "--interface",
-                    "wsgi",
-                    "--workers",
-                    str(self.workers),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                    "propusk.wsgi:application",
-                ],
+                self.command(),
                 env=self.site.env,
                 cwd=self.site.var,
                 stdin=subprocess.DEVNULL,
@@ -130,6 +147,22 @@ class WebServer:
             except httpx.TransportError:
                 time.sleep(0.2)
         raise RuntimeError("the web server did not answer within 60 s")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server and its worker processes so far (Linux /proc)."""
+        if self.process is None:
+            return 0.0
+        pids = [self.process.pid]
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            pids.extend(int(pid) for pid in task.read_text().split())
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return round(total, 1)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -306,7 +339,7 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
             )
             # Wait for the processing to drain (the guests' notifications come through it).
             drained_at = None
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + args.drain_timeout
             started_wait = time.monotonic()
             while time.monotonic() < deadline:
                 if not HcpEvent.objects.filter(state=EventState.PENDING).exists():
@@ -329,7 +362,7 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
                 "passages": expected,
                 "processed": processed,
                 "drain_after_load_s": round(drained_at, 1) if drained_at is not None else None,
-                "cpu_seconds": run.cpu_seconds(),
+                "cpu_seconds": {**run.cpu_seconds(), "web": web.cpu_seconds()},
             }
         finally:
             web.stop()
@@ -343,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare(site, web_port=web_port, token=token)
     results = []
     with site:
-        web = WebServer(site, web_port, args.web_workers)
+        web = WebServer(site, web_port, args.web_workers, args.server)
         for number in range(args.runs):
             print(f"run {number + 1} of {args.runs}", file=sys.stderr)
             result = one_run(site, args, web)
@@ -352,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = ("events_per_s", "p95", "p50", "drain_after_load_s")
     summary: dict[str, Any] = {
         "benchmark": "event_intake",
-        "server": f"uvicorn --interface wsgi --workers {args.web_workers}",
+        "server": WebServer(site, web_port, args.web_workers, args.server).describe(),
         "duration_s": args.duration,
         "senders": args.senders,
         "workers": args.workers,

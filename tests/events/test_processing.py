@@ -303,3 +303,16 @@ def test_a_drain_hands_over_when_its_time_is_up(handler: mock.Mock) -> None:
         assert process_pending.run() == {}
     queued.assert_called_once()  # the rest is the next drain's, behind what else waits
     assert HcpEvent.objects.filter(state=EventState.PENDING).count() == 3
+
+
+def test_events_that_may_concern_a_visit_go_first(handler: mock.Mock) -> None:
+    seen: list[str] = []
+    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    _event("staff-old", minutes_ago=30, priority=1)
+    _event("visitor", minutes_ago=1, priority=0)
+    _event("unknown-face", minutes_ago=5, priority=0)
+    _event("staff-new", minutes_ago=2, priority=1)
+
+    process_pending.run()
+
+    assert seen == ["unknown-face", "visitor", "staff-old", "staff-new"]

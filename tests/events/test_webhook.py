@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from propusk.events import services
 from propusk.events.models import Direction, EventSource, EventState, HcpEvent
 from tests.events.conftest import TOKEN, WEBHOOK, hcp_event, push_body
 
@@ -198,9 +199,56 @@ def test_a_database_failure_answers_an_error_so_hcp_retries(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(HcpEvent.objects, "bulk_create", broken)
+    monkeypatch.setattr(services, "_insert_new", broken)
     client = Client(raise_request_exception=False)
     response = _post(client, push_body(hcp_event(event_id="ev-lost")))
 
     assert response.status_code == 500  # not 2xx: HCP keeps the event and pushes it again
     assert not HcpEvent.objects.exists()
+
+
+def test_events_naming_our_persons_or_nobody_are_processed_first(
+    client: Client, events_settings: Any
+) -> None:
+    ours = hcp_event(event_id="ours", person_code="V7Q2K9DX")
+    nobody = hcp_event(event_id="nobody", event_type=197160, person_code="", person_id="")
+    staff = hcp_event(event_id="staff", person_code="EMP00451", person_id="451")
+    assert _post(client, push_body(ours, nobody, staff)).status_code == 200
+
+    priorities = dict(HcpEvent.objects.values_list("event_id", "priority"))
+    assert priorities == {"ours": 0, "nobody": 0, "staff": 1}
+
+
+def test_a_long_batch_is_stored_all_or_nothing(
+    events_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    from hikcentral import parse_event_notify
+    from hikcentral.timefmt import parse_utc_offset
+
+    monkeypatch.setattr(services, "INSERT_CHUNK", 2)
+    events = parse_event_notify(
+        push_body(*(hcp_event(event_id=f"ev-{n}") for n in range(5))),
+        site_tz=parse_utc_offset("+05:00"),
+    ).events
+    real = services._insert_new
+    calls = []
+
+    def third_fails(rows: Any) -> Any:
+        calls.append(len(rows))
+        if len(calls) == 3:
+            raise OperationalError("database is locked")
+        return real(rows)
+
+    monkeypatch.setattr(services, "_insert_new", third_fails)
+    with pytest.raises(OperationalError):
+        services.store_events(events, source=EventSource.POLL)
+    assert calls == [2, 2, 1]
+    assert not HcpEvent.objects.exists()
+
+    monkeypatch.setattr(services, "_insert_new", real)
+    result = services.store_events(events, source=EventSource.POLL)
+    assert (result.received, result.stored, result.pending) == (5, 5, 5)
+    again = services.store_events(events, source=EventSource.PUSH)
+    assert (again.stored, again.duplicates) == (0, 5)

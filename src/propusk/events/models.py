@@ -53,6 +53,10 @@ class HcpEvent(models.Model):
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    # Processing order: events that may concern a visit first (a person code of ours, or
+    # a face nobody recognised - a guest stuck at the turnstile), then the rest (staff and
+    # students, most of a turnstile's traffic); oldest passage first within each.
+    priority = models.PositiveSmallIntegerField(_("priority"), default=0)
     # A failed attempt's next try (exponential backoff); None: as soon as possible.
     retry_at = models.DateTimeField(_("next try at"), null=True, blank=True)
     # Set while a worker processes the event, so that no other worker takes it meanwhile; a
@@ -65,6 +69,7 @@ class HcpEvent(models.Model):
         verbose_name_plural = _("HikCentral events")
         indexes = [
             models.Index(fields=["state", "received_at"]),
+            models.Index(fields=["state", "priority", "happened_at"]),
             models.Index(fields=["person_code", "happened_at"]),
             models.Index(fields=["happened_at"]),
         ]

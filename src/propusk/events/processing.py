@@ -156,7 +156,8 @@ def _failed(event: HcpEvent, exc: Exception) -> Processed:
 
 
 def due_pending(*, limit: int, settle_seconds: float = 5.0) -> list[int]:
-    """Pending events a worker should take now, oldest passage first: due for a retry, or
+    """Pending events a worker should take now, by priority (services.priority_of), then
+    oldest passage first: due for a retry, or
     stored more than ``settle_seconds`` ago and still waiting (their wake-up was lost or the
     worker died), not held by a live lease."""
     now = timezone.now()
@@ -167,7 +168,7 @@ def due_pending(*, limit: int, settle_seconds: float = 5.0) -> list[int]:
             Q(leased_until__isnull=True) | Q(leased_until__lt=now),
             state=EventState.PENDING,
         )
-        .order_by("happened_at", "pk")
+        .order_by("priority", "happened_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
 

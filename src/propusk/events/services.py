@@ -7,12 +7,15 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from hikcentral import ACCESS_EVENT_TYPES, DoorEvent
+from propusk.access.reconciler import OUR_PERSON_CODE_PREFIX
 from propusk.events.models import Direction, EventSource, EventState, HcpEvent
 
 logger = logging.getLogger(__name__)
@@ -43,8 +46,8 @@ class EventTooLong(ValueError):
 
 
 def store_events(events: Sequence[DoorEvent], *, source: EventSource) -> StoreResult:
-    """Store each event not already in the inbox, in one transaction, and wake a worker for
-    each new one after commit.
+    """Store each event not already in the inbox, all or none (one statement, or one
+    transaction for a long batch), and wake a worker after commit.
 
     Only what acting on an event needs is kept: no person name, no card number. Event types
     the handler does not act on (not access-control passages) are kept for audit as IGNORED.
@@ -61,21 +64,85 @@ def store_events(events: Sequence[DoorEvent], *, source: EventSource) -> StoreRe
         return StoreResult(received=len(events), stored=0, pending=0)
     now = timezone.now()
     rows = [_row(event, source=source, now=now) for event in unique.values()]
-    with transaction.atomic():
-        # An eventId already stored (pushed before, polled before, or by a concurrent
-        # request) loses quietly to the unique index; the rows this call inserted are those
-        # carrying its receipt time and source. Both callers may wake a worker for an event
-        # stored concurrently: the claim lets one act.
-        HcpEvent.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        new = list(
-            HcpEvent.objects.filter(
-                event_id__in=list(unique), received_at=now, source=source
-            ).values_list("pk", "state")
-        )
-        pending = [pk for pk, state in new if state == EventState.PENDING]
-        if pending:
-            transaction.on_commit(lambda: wake(pending))
+    chunks = [rows[i : i + INSERT_CHUNK] for i in range(0, len(rows), INSERT_CHUNK)]
+    if len(chunks) == 1:  # one statement: atomic by itself, no BEGIN/COMMIT round trips
+        new = _insert_new(chunks[0])
+    else:
+        with transaction.atomic():
+            new = [pair for chunk in chunks for pair in _insert_new(chunk)]
+    pending = [pk for pk, state in new if state == EventState.PENDING]
+    if pending:
+        # At once in autocommit; after the caller's commit inside a transaction.
+        transaction.on_commit(lambda: wake(pending))
     return StoreResult(received=len(events), stored=len(new), pending=len(pending))
+
+
+# Rows per INSERT statement (SQLite allows 32766 parameters a statement).
+INSERT_CHUNK = 200
+_INSERT_FIELDS = (
+    "event_id",
+    "event_type",
+    "happened_at",
+    "door_index_code",
+    "door_name",
+    "person_id",
+    "person_code",
+    "direction",
+    "pic_uri",
+    "source",
+    "priority",
+    "received_at",
+    "state",
+    "processed_at",
+    "attempts",
+    "last_error",
+)
+
+
+def _insert_new(rows: Sequence[HcpEvent]) -> list[tuple[int, str]]:
+    """Insert the rows whose eventId is not stored yet; the (pk, state) of those inserted.
+
+    One statement, ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING``, which both
+    supported databases (PostgreSQL, SQLite >= 3.35) understand: an eventId already stored
+    (pushed or polled before, or by a concurrent request) is skipped by the unique index
+    itself, and what was inserted comes back without another query. The ORM's bulk_create
+    with ignore_conflicts returns no keys, and a look-up afterwards doubled the webhook's
+    database time (docs/events.md, Benchmarks).
+    """
+    ops = connection.ops
+    meta = HcpEvent._meta
+    fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in _INSERT_FIELDS]
+    columns = ", ".join(ops.quote_name(str(field.column)) for field in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"VALUES {', '.join([one] * len(rows))} "
+        f"ON CONFLICT ({ops.quote_name('event_id')}) DO NOTHING "
+        f"RETURNING {ops.quote_name('id')}, {ops.quote_name('state')}"
+    )
+    params = [
+        field.get_db_prep_save(getattr(row, field.attname), connection)
+        for row in rows
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(int(pk), str(state)) for pk, state in cursor.fetchall()]
+
+
+# HcpEvent.priority: 0 first (may concern a visit), 1 after.
+FIRST, AFTER = 0, 1
+
+
+def priority_of(event: DoorEvent) -> int:
+    """Events naming one of our persons (their codes carry the access engine's prefix) or
+    nobody (a face no device recognised: maybe a guest stuck at the turnstile) are processed
+    before the traffic of people HCP knows from elsewhere (staff, students). Only the order
+    changes: every event is processed."""
+    code = event.person_code or ""
+    if code.startswith(OUR_PERSON_CODE_PREFIX) or not (code or event.person_id):
+        return FIRST
+    return AFTER
 
 
 def _row(event: DoorEvent, *, source: EventSource, now: datetime) -> HcpEvent:
@@ -92,6 +159,7 @@ def _row(event: DoorEvent, *, source: EventSource, now: datetime) -> HcpEvent:
         direction=direction,
         pic_uri=(event.pic_uri or "")[:500],
         source=source,
+        priority=priority_of(event),
         received_at=now,
         state=EventState.PENDING if acted_on else EventState.IGNORED,
         processed_at=None if acted_on else now,
