@@ -242,7 +242,8 @@ def test_registration_page_labels_are_russian(client, reception, guest_policy):
         "ИИН",
         "Фото лица",
         "Согласие на сбор и обработку персональных данных",
-        "Я даю согласие на сбор и обработку моих персональных и биометрических данных",
+        # Staff fill the form in for the visitor: the consent is worded for them.
+        "Посетитель ознакомился с текстом выше и согласен на обработку своих персональных",
         "бюро пропусков",
         "Зарегистрировать",
     ):
@@ -277,7 +278,7 @@ def test_registration_errors_are_russian(client, reception, guest_policy, time_m
     assert "ИИН указан с ошибкой: проверьте цифры." in body
     assert "Обязательное поле." in body  # Django's own catalogue
     assert "Визит может длиться не более 336 часов." in body  # a plural form
-    assert "Без вашего согласия мы не можем оформить пропуск." in body
+    assert "Без согласия посетителя пропуск выдать нельзя." in body
     assert "Enter a phone number" not in body
 
 

@@ -1,5 +1,9 @@
 """The visitor's personal data form, shared by staff registration and invitation links.
 
+The public page speaks to the visitor ("I agree ...", ``VisitorForm``); the staff pages speak
+to the receptionist or host filling it in for the visitor ("The visitor agrees ...",
+``StaffVisitorForm``). The fields, checks and data are the same.
+
 The face photo is checked and normalised while the form is cleaned. If the form then comes
 back with errors, the accepted photo is kept server-side for a short while and the page
 carries a signed ``photo_token`` instead, so the visitor does not have to take it again.
@@ -231,6 +235,8 @@ class VisitorForm(forms.Form):
 
     # --- Used by views after a successful save ----------------------------------------
 
+    for_staff = False
+
     def to_visitor_data(self) -> VisitorData:
         if not self.is_valid():
             raise ValueError("to_visitor_data() needs a valid form")
@@ -251,3 +257,33 @@ class VisitorForm(forms.Form):
         if self._photo_token:
             pending_photos.discard(self._photo_token)
             self._photo_token = ""
+
+
+class StaffVisitorForm(VisitorForm):
+    """The same form on the staff pages, worded for the person filling it in for the visitor:
+    the consent is the visitor's, given to them at the desk (they read the consent text)."""
+
+    for_staff = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        photo = self.fields["photo"]
+        photo.label = _("Photo of the visitor's face")
+        photo.help_text = _(
+            "The visitor faces the camera, in good light, without sunglasses or a hat."
+        )
+        consent = self.fields["consent"]
+        consent.label = _(
+            "The visitor has read the text above and agrees to the processing of their personal "
+            "and biometric data."
+        )
+        consent.error_messages["required"] = _(
+            "Without the visitor's consent no pass can be issued."
+        )
+        national_id = self.fields["national_id"]
+        if settings.NATIONAL_ID_FORMAT == FORMAT_KZ_IIN:
+            national_id.help_text = _(
+                "12 digits. With it the visitor is recognised on their next visit."
+            )
+        else:
+            national_id.help_text = _("With it the visitor is recognised on their next visit.")

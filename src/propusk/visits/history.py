@@ -1,4 +1,11 @@
-"""A visit's audit entries, put into words for the visit page."""
+"""A visit's audit entries, put into words for the visit page.
+
+Only what changed is shown: an entry may carry a field with the same value on both sides (a
+change of the end time also lists the start), and a registration lists every field, empty
+ones included; those are left out. Fields go by their labels, the access policy by its name
+(entries hold its key), and a pending visit's placeholder window (a time-less invitation:
+no time yet, no access) is not shown as if it were a time.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
+from propusk.access.models import AccessLevelPolicy
 from propusk.audit.models import AuditEntry
 from propusk.visits.models import Visit, VisitStatus
 
@@ -70,7 +79,12 @@ class HistoryRow:
     changes: list[Change]
 
 
+_WINDOW_FIELDS = ("planned_start", "planned_end")
+
+
 def history_rows(entries: Iterable[AuditEntry]) -> list[HistoryRow]:
+    entries = list(entries)
+    policies = _policy_names(entries)
     return [
         HistoryRow(
             at=entry.at,
@@ -78,14 +92,68 @@ def history_rows(entries: Iterable[AuditEntry]) -> list[HistoryRow]:
             action=str(ACTION_LABELS.get(entry.action, entry.action)),
             changes=[
                 Change(
-                    field=_field_label(name), old=_value(name, pair[0]), new=_value(name, pair[1])
+                    field=_field_label(name),
+                    old=_value(name, old, policies),
+                    new=_value(name, new, policies),
                 )
-                for name in SHOWN_FIELDS
-                if isinstance(pair := entry.changes.get(name), list) and len(pair) == 2
+                for name, old, new in _changed_fields(entry)
             ],
         )
         for entry in entries
     ]
+
+
+def _changed_fields(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
+    """(field, old, new) of the shown fields whose value really changed."""
+    changes = entry.changes if isinstance(entry.changes, dict) else {}
+    placeholder_window = (
+        entry.action == "visit.registered" and _new_value(changes, "status") == VisitStatus.PENDING
+    )
+    result = []
+    for name in SHOWN_FIELDS:
+        pair = changes.get(name)
+        if not (isinstance(pair, list) and len(pair) == 2):
+            continue
+        old, new = pair
+        if placeholder_window and name in _WINDOW_FIELDS:
+            continue  # no time yet: the window is a placeholder, not the visit's time
+        if _same(name, old, new):
+            continue
+        result.append((name, old, new))
+    return result
+
+
+def _new_value(changes: dict[str, Any], name: str) -> Any:
+    pair = changes.get(name)
+    return pair[1] if isinstance(pair, list) and len(pair) == 2 else None
+
+
+def _same(name: str, old: Any, new: Any) -> bool:
+    if old in (None, "") and new in (None, ""):
+        return True
+    if name in _DATETIME_FIELDS and isinstance(old, str) and isinstance(new, str):
+        try:
+            return datetime.fromisoformat(old) == datetime.fromisoformat(new)
+        except ValueError:
+            return old == new
+    return bool(old == new)
+
+
+def _policy_names(entries: list[AuditEntry]) -> dict[str, str]:
+    """Access policies named in the entries (by key, or by id in older entries) -> name."""
+    values: set[str] = set()
+    for entry in entries:
+        pair = entry.changes.get("access_policy") if isinstance(entry.changes, dict) else None
+        if isinstance(pair, list):
+            values.update(str(value) for value in pair if value not in (None, ""))
+    if not values:
+        return {}
+    ids = [int(value) for value in values if value.isdigit()]
+    names: dict[str, str] = {}
+    for policy in AccessLevelPolicy.objects.filter(Q(key__in=values) | Q(pk__in=ids)):
+        names[policy.key] = policy.name
+        names[str(policy.pk)] = policy.name
+    return names
 
 
 def _actor(entry: AuditEntry) -> str:
@@ -107,9 +175,11 @@ def _field_label(name: str) -> str:
     return capfirst(str(getattr(field, "verbose_name", name)))
 
 
-def _value(name: str, value: Any) -> str:
+def _value(name: str, value: Any, policies: dict[str, str]) -> str:
     if value is None or value == "":
         return ""
+    if name == "access_policy":
+        return policies.get(str(value), str(value))
     if name == "status":
         try:
             return str(VisitStatus(value).label)

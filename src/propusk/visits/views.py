@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from propusk.access.selectors import visit_access_card
 from propusk.accounts.roles import Role, roles_of
 from propusk.invitations.selectors import invitation_of_group
-from propusk.visitors.forms import VisitorForm
+from propusk.visitors.forms import StaffVisitorForm, VisitorForm
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
 from propusk.visitors.returning import grant_face_view, returning_token, returning_visitor
@@ -336,8 +336,7 @@ def register(request: HttpRequest) -> HttpResponse:
     form_options = _register_form_options(user)
     if request.method != "POST":
         form = RegisterVisitForm(**form_options)
-        visitor_form = VisitorForm(prefix=VISITOR_PREFIX)
-        return _render_register(request, form, visitor_form)
+        return _render_register(request, form, StaffVisitorForm(prefix=VISITOR_PREFIX))
 
     form = RegisterVisitForm(request.POST, **form_options)
     visitor_form = _bound_visitor_form(request, user)
@@ -441,8 +440,9 @@ def register_member(request: HttpRequest, group_id: int) -> HttpResponse:
     user = _staff(request)
     group = selectors.visit_group_for(user, group_id)
     if request.method != "POST":
-        visitor_form = VisitorForm(prefix=VISITOR_PREFIX)
-        return _render_member(request, group, GroupMemberForm(), visitor_form)
+        return _render_member(
+            request, group, GroupMemberForm(), StaffVisitorForm(prefix=VISITOR_PREFIX)
+        )
 
     form = GroupMemberForm(request.POST)
     visitor_form = _bound_visitor_form(request, user)
@@ -552,7 +552,7 @@ def _bound_visitor_form(request: HttpRequest, user: User) -> VisitorForm:
         national_id=str(request.POST.get(f"{VISITOR_PREFIX}-national_id", "")),
         user=user,
     )
-    return VisitorForm(request.POST, request.FILES, prefix=VISITOR_PREFIX, returning=returning)
+    return StaffVisitorForm(request.POST, request.FILES, prefix=VISITOR_PREFIX, returning=returning)
 
 
 def _look_up(request: HttpRequest, user: User) -> tuple[VisitorForm, Lookup, int]:
@@ -562,7 +562,7 @@ def _look_up(request: HttpRequest, user: User) -> tuple[VisitorForm, Lookup, int
 
     def as_typed(**replace: Any) -> VisitorForm:
         returning = replace.pop("returning_visitor", None)
-        return VisitorForm.as_typed(
+        return StaffVisitorForm.as_typed(
             request.POST,
             request.FILES,
             prefix=VISITOR_PREFIX,
@@ -648,11 +648,25 @@ def _render_detail(
             "access": visit_access_card(user, visit),
             "window_form": window_form
             or WindowForm(initial=window, start_locked=start_locked, prefix="window"),
-            "confirm_form": confirm_form or WindowForm(initial=window, prefix="confirm"),
+            "confirm_form": confirm_form
+            or WindowForm(initial=_confirm_initial(visit), prefix="confirm"),
             "cancel_form": cancel_form or CancelForm(),
         },
         status=status,
     )
+
+
+def _confirm_initial(visit: Visit) -> dict[str, Any]:
+    """What the "confirm the time" form starts with: the invitation's time if it suggested
+    one, else nothing. Never the pending visit's placeholder window (a link without a time
+    gives the visit "now until the link expires" only to have a row: one click on it would
+    grant days of access)."""
+    if visit.status != VisitStatus.PENDING:
+        return {"planned_start": visit.planned_start, "planned_end": visit.planned_end}
+    invitation = visit.invitation
+    if invitation is not None and invitation.planned_start and invitation.planned_end:
+        return {"planned_start": invitation.planned_start, "planned_end": invitation.planned_end}
+    return {}
 
 
 def _group_links(user: User, group: VisitGroup | None) -> tuple[str | None, bool]:
