@@ -5,6 +5,8 @@ up the others."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import random
 import socket
@@ -12,6 +14,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
@@ -37,6 +42,10 @@ DENIED = {
     "reason": "too_early",
     "visit_id": 42,
 }
+
+
+# Past a sweep interval (30 s) after a row fell due: the sweep sends it.
+SWEPT = timedelta(seconds=31)
 
 
 def closed_port() -> int:
@@ -143,11 +152,14 @@ def test_telegram_down_retries_with_backoff_while_email_is_delivered(
     assert BOT_TOKEN not in caplog.text
     assert BOT_TOKEN not in tg.last_error
 
-    # Not due yet: the sweep leaves it.
+    # Not due yet: the sweep leaves it. Due, it is the retry task's; the sweep takes it once
+    # it is overdue (that task was lost).
     tasks.send_due.apply()
-    assert len(telegram_api.requests) == 1
     with time_machine.travel(tg.next_attempt_at + timedelta(seconds=1)):
-        tasks.send_due.apply()
+        assert tasks.send_due.apply().get() == 0
+    assert len(telegram_api.requests) == 1
+    with time_machine.travel(tg.next_attempt_at + SWEPT):
+        assert tasks.send_due.apply().get() == 1
     tg.refresh_from_db()
     assert tg.status == DeliveryStatus.SENT
     assert tg.attempts == 2
@@ -175,7 +187,7 @@ def test_telegram_unreachable_retries_and_fails_for_good_after_the_last_attempt(
         assert tg.status == DeliveryStatus.PENDING
         assert "ConnectError" in tg.last_error
         waits.append((tg.next_attempt_at - sent_at).total_seconds())
-        sent_at = tg.next_attempt_at + timedelta(seconds=1)
+        sent_at = tg.next_attempt_at + SWEPT
         with time_machine.travel(sent_at):
             tasks.send_due.apply()
         tg.refresh_from_db()
@@ -277,6 +289,20 @@ def subscribe(user, push_service, name: str):
     return browser
 
 
+def verified_vapid_claims(header: str, key) -> dict:
+    """The claims of a ``vapid t=<JWT>, k=<key>`` header, after checking its ES256 signature
+    with the site's public key (as the push service does)."""
+    token = header.removeprefix("vapid ").split(",")[0].strip().removeprefix("t=")
+    signing_input, _, signature = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    key.public_key().verify(
+        encode_dss_signature(r, s), signing_input.encode(), ec.ECDSA(hashes.SHA256())
+    )
+    payload = signing_input.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def b64(data: bytes) -> str:
     from tests.notifications.conftest import b64url
 
@@ -301,6 +327,9 @@ def test_web_push_is_encrypted_for_the_browser_and_signed_with_vapid(
     assert request.headers["content-encoding"] == "aes128gcm"
     assert request.headers["authorization"].startswith("vapid t=")
     assert f"k={settings.PROPUSK_VAPID_PUBLIC_KEY}" in request.headers["authorization"]
+    claims = verified_vapid_claims(request.headers["authorization"], vapid)
+    assert claims["aud"] == push_service.url
+    assert claims["sub"] == settings.PROPUSK_VAPID_SUBJECT
     payload = browser.decrypt(request.body)
     assert payload["title"] == "Ваш гость пришёл"
     assert "Ерлан Сейткали" in payload["body"]
@@ -348,3 +377,31 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_cap(settings):
         assert step / 2 <= min(waits)
         assert max(waits) <= step
         assert len({round(w, 3) for w in waits}) > 100  # jittered, not one value
+
+
+def test_broker_down_never_fails_the_caller_and_the_sweep_sends_later(
+    both_linked, telegram_api, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    host, _security = both_linked
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.deliver, "delay", broker_down)
+        queued = send_committed(
+            django_capture_on_commit_callbacks,
+            recipients=[host],
+            kind=Kind.GUEST_ARRIVED,
+            key="passage:13",
+            params=DENIED,
+        )
+    assert queued == 1
+    assert "the sweep will send it" in caplog.text
+    assert telegram_api.requests == []
+    due = row(host, Channel.TELEGRAM).next_attempt_at
+    with time_machine.travel(due + SWEPT):
+        for delivery_id in delivery.overdue_ids():
+            tasks.deliver.apply(args=(delivery_id,))
+    assert [r.json()["chat_id"] for r in telegram_api.requests] == [555]
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 2  # email too

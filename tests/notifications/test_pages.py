@@ -143,3 +143,17 @@ def test_push_subscribe_is_off_without_vapid_keys(host, settings):
         reverse("notifications:push_subscribe"), "{}", content_type="application/json"
     )
     assert response.status_code == 404
+
+
+def test_the_outbox_is_read_only_in_the_admin(host, admin_user):
+    notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="p:1", params=PARAMS)
+    admin_user.is_staff = True
+    admin_user.is_superuser = True
+    admin_user.save()
+    client = signed_in(admin_user)
+    notification = Notification.objects.get()
+    assert client.get(reverse("admin:notifications_delivery_changelist")).status_code == 200
+    page = client.get(reverse("admin:notifications_notification_change", args=[notification.pk]))
+    assert page.status_code == 200
+    assert "guest_arrived" in page.content.decode() or "Your guest arrived" in page.content.decode()
+    assert client.get(reverse("admin:notifications_notification_add")).status_code == 403

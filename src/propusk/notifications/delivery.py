@@ -183,9 +183,12 @@ def _fail(delivery: Delivery, error: str) -> None:
     )
 
 
-def due_ids(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Pending deliveries whose time has come (new ones whose wake-up was lost, retries)."""
-    moment = now or timezone.now()
+def overdue_ids(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Pending deliveries due for longer than a sweep interval: new ones whose wake-up was
+    lost, retries whose countdown task was lost, sends whose worker died (lease over). Rows
+    due more recently are left to the task already queued for them, so a busy queue is not
+    flooded with copies."""
+    moment = (now or timezone.now()) - timedelta(seconds=settings.PROPUSK_NOTIFY_SWEEP_SECONDS)
     return list(
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=moment)
         .order_by("next_attempt_at")

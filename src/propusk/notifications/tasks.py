@@ -32,9 +32,9 @@ def deliver(delivery_id: int) -> str:
 
 @shared_task(base=PeriodicTask, name="propusk.notifications.tasks.send_due")
 def send_due() -> int:
-    """The sweep (beat, every ``PROPUSK_NOTIFY_SWEEP_SECONDS``): one task per due delivery,
-    so a channel that is down holds up no other."""
-    ids = delivery.due_ids()
+    """The sweep (beat, every ``PROPUSK_NOTIFY_SWEEP_SECONDS``): one task per overdue
+    delivery, so a channel that is down holds up no other."""
+    ids = delivery.overdue_ids()
     for delivery_id in ids:
         deliver.delay(delivery_id)
     return len(ids)
