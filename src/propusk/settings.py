@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "propusk.events",
     "propusk.passages",
     "propusk.notifications",
+    "propusk.dashboard",
     "propusk.audit",
     "propusk.integrations.hikcentral",
     "axes",  # sign-in throttling (propusk.accounts.signin)

@@ -31,6 +31,7 @@ urlpatterns = [
     path("invitations/", include("propusk.invitations.urls")),
     path("notifications/", include("propusk.notifications.urls")),
     path("passages/", include("propusk.passages.urls")),
+    path("dashboard/", include("propusk.dashboard.urls")),
     # HikCentral's event push (OnEventNotify): authenticated by the token in the path.
     path("hcp/events/", include("propusk.events.urls")),
     path("access/", include("propusk.access.urls")),

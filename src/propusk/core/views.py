@@ -9,6 +9,8 @@ from propusk.accounts.roles import Role, roles_of
 def home(request: HttpRequest) -> HttpResponse:
     """Send each role to the page it works on."""
     held = roles_of(request.user)
+    if Role.SECURITY in held:
+        return redirect("dashboard:dashboard")
     if Role.RECEPTION in held:
         return redirect("visits:reception")
     return redirect("visits:list")
