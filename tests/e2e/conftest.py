@@ -145,3 +145,11 @@ def login(new_page: Callable[..., Any]) -> Callable[..., Any]:
         return page
 
     return as_user
+
+
+def choose_host(page: Any, name: str) -> None:
+    """Pick the host on the desk's registration form as reception does: type, then choose
+    the match (static/propusk/host-search.js over the host select)."""
+    field = page.get_by_role("combobox", name="Host")
+    field.fill(name)
+    page.get_by_role("listbox").get_by_role("option", name=name).first.click()
