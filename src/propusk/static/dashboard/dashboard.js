@@ -113,7 +113,7 @@
     live = document.getElementById("live");
     if (!live) return;
     status = document.getElementById("board-status");
-    period = parseInt(live.getAttribute("data-period"), 10) || 2500;
+    period = parseInt(live.getAttribute("data-period"), 10) || 1500;
     live.addEventListener("submit", onAction);
     document.addEventListener("visibilitychange", function () {
       if (document.hidden) { window.clearTimeout(timer); timer = null; } else { refresh(); }
