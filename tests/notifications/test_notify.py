@@ -12,6 +12,7 @@ from propusk.notifications.models import Delivery, Notification
 from propusk.notifications.selectors import users_with_roles
 from propusk.notifications.services import NotificationError, notify
 from tests.conftest import make_user
+from tests.factories import make_iin
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +98,16 @@ def test_users_with_roles(security, reception, host, admin_user):
     assert set(users_with_roles(Role.SECURITY, Role.RECEPTION)) == {security, reception}
     assert set(users_with_roles(Role.ADMINISTRATOR)) == {admin_user, superuser}
     assert list(users_with_roles()) == []
+
+
+def test_an_id_number_in_the_parameters_never_leaves_the_site(host):
+    iin = make_iin()
+    notify(
+        recipients=[host],
+        kind=Kind.GUEST_DENIED,
+        key="passage:1",
+        params={"visitor_name": f"Айгерим Нурланова {iin}", "reason": "no_access"},
+    )
+    stored = Notification.objects.get().params["visitor_name"]
+    assert iin not in stored
+    assert stored.startswith("Айгерим Нурланова")

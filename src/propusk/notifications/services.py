@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from propusk.core.logging import mask_secrets
 from propusk.notifications import channels
 from propusk.notifications.kinds import Channel, Kind
 from propusk.notifications.models import (
@@ -240,12 +241,16 @@ def delete_push_subscription(user: User, endpoint: str) -> int:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-able parameters: datetimes as ISO strings; anything else not plain is refused."""
+    """JSON-able parameters: datetimes as ISO strings, ID numbers in text masked; anything
+    else not plain is refused."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, str):
+        # Messages leave the site (mail, Telegram, push services): never with an ID number.
+        return mask_secrets(value)
+    if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
