@@ -153,3 +153,29 @@ def test_the_public_page_names_the_organisation(new_page, settings, host, guest_
     expect(page.locator(".org")).to_contain_text("Almaty, Satpayev St 22")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360
+
+
+@pytest.mark.parametrize("width", [360, 768])
+def test_every_staff_page_fits_a_narrow_screen(login, reception, busy_day, width):
+    """Nothing on the staff pages reaches past the right edge of a phone or a tablet."""
+    visit = busy_day[0]
+    page = login(reception)
+    page.set_viewport_size({"width": width, "height": 800})
+    for path in (
+        "/visits/today/",
+        "/visits/",
+        "/visits/register/",
+        f"/visits/{visit.pk}/",
+        "/invitations/",
+        "/invitations/new/",
+    ):
+        page.goto(path)
+        expect(page.locator("h1").first).to_be_visible()
+        overflow = page.evaluate(
+            """() => Array.from(document.querySelectorAll("main *"))
+                .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+                .filter((el) => !el.closest(".table-wrap"))
+                .map((el) => el.tagName + "." + el.className)"""
+        )
+        assert overflow == [], path
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, path
