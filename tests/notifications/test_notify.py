@@ -111,3 +111,20 @@ def test_an_id_number_in_the_parameters_never_leaves_the_site(host):
     stored = Notification.objects.get().params["visitor_name"]
     assert iin not in stored
     assert stored.startswith("Айгерим Нурланова")
+
+
+def test_times_are_shown_in_the_sites_zone(host):
+    from propusk.notifications.rendering import render
+
+    notify(
+        recipients=[host],
+        kind=Kind.GUEST_ARRIVED,
+        key="passage:1",
+        params={
+            "visitor_name": "Ерлан Сейткали",
+            "door_name": "Турникет 1",
+            "at": "2026-12-02T04:15:00+00:00",
+        },
+    )
+    message = render(Notification.objects.get(), "en")
+    assert message.body == "Ерлан Сейткали came in through Турникет 1 at 02.12.2026 09:15."

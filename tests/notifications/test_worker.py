@@ -30,9 +30,7 @@ def _prepare_broker() -> None:
                 Path(value).mkdir(parents=True, exist_ok=True)
 
 
-def test_a_committed_notification_reaches_telegram_through_the_worker(
-    host, telegram_api, settings
-):
+def test_a_committed_notification_reaches_telegram_through_the_worker(host, telegram_api, settings):
     settings.PROPUSK_NOTIFY_EMAIL = False
     TelegramLink.objects.create(user=host, chat_id=555)
     _prepare_broker()

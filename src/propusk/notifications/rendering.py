@@ -53,7 +53,8 @@ def _when(value: Any) -> str:
         return ""
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
-    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+    # The format the pages use in both languages (24-hour, day first).
+    return formats.date_format(timezone.localtime(moment), "d.m.Y H:i")
 
 
 def _body(kind: Kind, params: dict[str, Any]) -> str:

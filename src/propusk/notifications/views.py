@@ -20,6 +20,7 @@ from django.core.paginator import Paginator
 from django.db.models import Case, When
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -55,14 +56,17 @@ def feed(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     language = get_language() or services.default_language()
-    entries = [
-        {
-            "notification": n,
-            "message": rendering.render(n, language),
-            "has_visit": rendering.visit_id_of(n) is not None,
-        }
-        for n in page.object_list
-    ]
+    entries = []
+    for n in page.object_list:
+        visit_id = rendering.visit_id_of(n)
+        entries.append(
+            {
+                "notification": n,
+                "message": rendering.render(n, language),
+                # A link within the site here; messages sent out carry the absolute one.
+                "visit_url": reverse("visits:detail", args=[visit_id]) if visit_id else "",
+            }
+        )
     unread = Notification.objects.filter(recipient=user, read_at__isnull=True).count()
     return render(
         request,
