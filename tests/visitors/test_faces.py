@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 from PIL import Image
 
 from propusk.invitations.models import InvitationKind
@@ -35,6 +36,14 @@ BLURRED = "The face is blurred in this photo"
 @pytest.fixture(autouse=True)
 def _face_check_on(settings):
     settings.FACE_CHECK = True
+
+
+@pytest.fixture(autouse=True)
+def _english_after():
+    # A page asked for in Russian leaves Russian active in this thread (LocaleMiddleware
+    # activates, nothing deactivates): put English back for the tests that follow.
+    with translation.override("en"):
+        yield
 
 
 def _open(data: bytes) -> Image.Image:
@@ -107,10 +116,12 @@ def test_a_face_turned_away_is_asked_to_look_into_the_camera(monkeypatch):
         ((1000, 1000), Face(400, 300, 200, 200), (300, 176, 700, 709)),
         # At the top left corner: moved into the picture, same size.
         ((1000, 1000), Face(0, 0, 200, 200), (0, 0, 400, 533)),
-        # Filling a small picture: the whole width, the height it allows.
-        ((300, 300), Face(20, 20, 260, 260), (38, 0, 263, 300)),
+        # Filling a small picture: the whole height, as wide as the face.
+        ((300, 300), Face(20, 20, 260, 260), (20, 0, 280, 300)),
         # A small face: never narrower than the smallest photo accepted (240 px).
         ((800, 600), Face(380, 200, 90, 90), (305, 111, 545, 431)),
+        # A face close to a 16:9 camera: the whole height, and never narrower than the face.
+        ((1024, 576), Face(260, 40, 500, 500), (260, 0, 760, 576)),
     ],
 )
 def test_crop_box(size, face, box):

@@ -161,13 +161,15 @@ def check_face(image: Image.Image) -> Face:
 
 def crop_box(size: tuple[int, int], face: Face) -> tuple[int, int, int, int]:
     """A 3:4 head-and-shoulders box around ``face`` (at least ``PHOTO_MIN_SIDE_PX`` wide),
-    moved (or shrunk) to fit the image."""
+    moved (or shrunk) to fit the image; wider than 3:4 only where a low picture (a 16:9
+    camera frame) would otherwise cut the face itself."""
     width, height = size
     # Never narrower than the smallest photo accepted at all (PHOTO_MIN_SIDE_PX).
     wanted = max(round(face.width * _CROP_FACE_WIDTHS), settings.PHOTO_MIN_SIDE_PX)
     box_width = min(width, wanted)
     box_height = min(height, round(box_width * _CROP_ASPECT))
     box_width = min(box_width, round(box_height / _CROP_ASPECT))  # keep 3:4 when height-bound
+    box_width = max(box_width, min(width, face.width))  # ...but never through the face
     centre_x = face.left + face.width / 2
     centre_y = face.top + face.height / 2
     left = round(centre_x - box_width / 2)
