@@ -359,6 +359,7 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
                 "p95": round(percentile(latencies, 0.95), 3) if latencies else None,
                 "p50": round(percentile(latencies, 0.5), 3) if latencies else None,
                 "notified": len(latencies),
+                "latencies": sorted(round(value, 2) for value in latencies),
                 "passages": expected,
                 "processed": processed,
                 "drain_after_load_s": round(drained_at, 1) if drained_at is not None else None,
