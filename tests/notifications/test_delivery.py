@@ -405,3 +405,13 @@ def test_broker_down_never_fails_the_caller_and_the_sweep_sends_later(
             tasks.deliver.apply(args=(delivery_id,))
     assert [r.json()["chat_id"] for r in telegram_api.requests] == [555]
     assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 2  # email too
+
+
+def test_an_account_deactivated_before_sending_gets_nothing(both_linked, telegram_api):
+    host, _security = both_linked
+    notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="passage:14", params=DENIED)
+    host.is_active = False
+    host.save()
+    tg = row(host, Channel.TELEGRAM)
+    assert delivery.attempt(tg.pk).status == "failed"
+    assert telegram_api.requests == []

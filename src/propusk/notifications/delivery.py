@@ -94,6 +94,8 @@ def _language(user_id: int) -> str:
 def _send(delivery: Delivery) -> None:
     notification = delivery.notification
     user = notification.recipient
+    if not user.is_active:
+        raise Undeliverable("the employee's account was deactivated")
     message = rendering.render(notification, _language(user.pk))
     if delivery.channel == Channel.EMAIL:
         channels.send_email(user.email, message)
