@@ -411,6 +411,8 @@ PROPUSK_NOTIFY_MAX_ATTEMPTS = env.get_int("PROPUSK_NOTIFY_MAX_ATTEMPTS", 8)
 # How long a worker holds a delivery it is sending before the sweep may take it again.
 PROPUSK_NOTIFY_LEASE_SECONDS = env.get_float("PROPUSK_NOTIFY_LEASE_SECONDS", 120.0)
 PROPUSK_NOTIFY_SWEEP_SECONDS = env.get_float("PROPUSK_NOTIFY_SWEEP_SECONDS", 30.0)
+# Notifications name visitors: they are deleted this many days after they were made.
+PROPUSK_NOTIFY_RETENTION_DAYS = env.get_float("PROPUSK_NOTIFY_RETENTION_DAYS", 90.0)
 for _name, _number in (
     ("PROPUSK_TELEGRAM_TIMEOUT_SECONDS", PROPUSK_TELEGRAM_TIMEOUT_SECONDS),
     ("PROPUSK_WEBPUSH_TIMEOUT_SECONDS", PROPUSK_WEBPUSH_TIMEOUT_SECONDS),
@@ -419,6 +421,7 @@ for _name, _number in (
     ("PROPUSK_NOTIFY_MAX_ATTEMPTS", PROPUSK_NOTIFY_MAX_ATTEMPTS),
     ("PROPUSK_NOTIFY_LEASE_SECONDS", PROPUSK_NOTIFY_LEASE_SECONDS),
     ("PROPUSK_NOTIFY_SWEEP_SECONDS", PROPUSK_NOTIFY_SWEEP_SECONDS),
+    ("PROPUSK_NOTIFY_RETENTION_DAYS", PROPUSK_NOTIFY_RETENTION_DAYS),
 ):
     if not (math.isfinite(_number) and _number > 0):
         raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
@@ -533,6 +536,10 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-notifications": {
         "task": "propusk.notifications.tasks.send_due",
         "schedule": PROPUSK_NOTIFY_SWEEP_SECONDS,
+    },
+    "purge-old-notifications": {
+        "task": "propusk.notifications.tasks.purge_old",
+        "schedule": 24 * 3600.0,
     },
     # Passages: single-pass visits whose re-entry grace is over, overstays, lost picture
     # fetches (docs/passages.md).

@@ -128,3 +128,26 @@ def test_times_are_shown_in_the_sites_zone(host):
     )
     message = render(Notification.objects.get(), "en")
     assert message.body == "Ерлан Сейткали came in through Турникет 1 at 02.12.2026 09:15."
+
+
+def test_old_notifications_are_purged_unless_a_delivery_is_pending(host, settings):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from propusk.notifications.models import DeliveryStatus
+    from propusk.notifications.services import purge_old
+    from propusk.notifications.tasks import purge_old as purge_task
+
+    settings.PROPUSK_NOTIFY_RETENTION_DAYS = 30
+    start = timezone.now()
+    with time_machine.travel(start - timedelta(days=31)):
+        notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="old-sent")
+        notify(recipients=[host], kind=Kind.GUEST_LEFT, key="old-pending")
+    notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="new")
+    Delivery.objects.filter(notification__key="old-sent").update(status=DeliveryStatus.SENT)
+    assert purge_task.apply().get() == 1
+    assert sorted(Notification.objects.values_list("key", flat=True)) == ["new", "old-pending"]
+    assert not Delivery.objects.filter(notification__key="old-sent").exists()
+    assert purge_old() == 0

@@ -20,6 +20,7 @@ from propusk.notifications import channels
 from propusk.notifications.kinds import Channel, Kind
 from propusk.notifications.models import (
     Delivery,
+    DeliveryStatus,
     Notification,
     Preference,
     PushSubscription,
@@ -158,6 +159,20 @@ def save_preference(
         defaults={"email": email, "telegram": telegram, "webpush": webpush, "language": language},
     )
     return preference
+
+
+def purge_old(*, now: datetime | None = None) -> int:
+    """Delete notifications (feed entries and their deliveries) older than
+    ``PROPUSK_NOTIFY_RETENTION_DAYS``: they name visitors, and nobody reads a months-old
+    feed. Ones with a delivery still pending wait for it. Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.PROPUSK_NOTIFY_RETENTION_DAYS)
+    old = Notification.objects.filter(created_at__lt=cutoff).exclude(
+        deliveries__status=DeliveryStatus.PENDING
+    )
+    _total, by_model = Notification.objects.filter(
+        pk__in=list(old.values_list("pk", flat=True))
+    ).delete()
+    return by_model.get(Notification._meta.label, 0)
 
 
 def mark_read(user: User, notification_ids: Iterable[int] | None = None) -> int:

@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 
 from propusk.celery import PeriodicTask
-from propusk.notifications import delivery
+from propusk.notifications import delivery, services
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +38,9 @@ def send_due() -> int:
     for delivery_id in ids:
         deliver.delay(delivery_id)
     return len(ids)
+
+
+@shared_task(base=PeriodicTask, name="propusk.notifications.tasks.purge_old")
+def purge_old() -> int:
+    """Beat, daily: notifications past ``PROPUSK_NOTIFY_RETENTION_DAYS`` are deleted."""
+    return services.purge_old()
