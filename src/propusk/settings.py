@@ -403,6 +403,18 @@ PROPUSK_VAPID_SUBJECT = env.get_str("PROPUSK_VAPID_SUBJECT", "mailto:propusk@loc
 PROPUSK_WEBPUSH_TIMEOUT_SECONDS = env.get_float("PROPUSK_WEBPUSH_TIMEOUT_SECONDS", 10.0)
 # Push services are https; only tests with a local stand-in allow http endpoints.
 PROPUSK_WEBPUSH_ALLOW_HTTP = env.get_bool("PROPUSK_WEBPUSH_ALLOW_HTTP", False)
+# The push services a browser subscription may point at (the server posts to it: no other
+# host, so an employee cannot make the server call an internal address). A leading dot
+# allows the subdomains. The browsers' own services by default.
+PROPUSK_WEBPUSH_ALLOWED_HOSTS = env.get_list(
+    "PROPUSK_WEBPUSH_ALLOWED_HOSTS",
+    [
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        ".notify.windows.com",
+        "web.push.apple.com",
+    ],
+)
 # Retries of a channel that is down: exponential backoff with jitter from MIN to MAX seconds,
 # at most MAX_ATTEMPTS tries, then the delivery fails for good (audited).
 PROPUSK_NOTIFY_RETRY_MIN_SECONDS = env.get_float("PROPUSK_NOTIFY_RETRY_MIN_SECONDS", 10.0)

@@ -145,6 +145,7 @@ def vapid(settings) -> ec.EllipticCurvePrivateKey:
         )
     )
     settings.PROPUSK_WEBPUSH_ALLOW_HTTP = True
+    settings.PROPUSK_WEBPUSH_ALLOWED_HOSTS = [*settings.PROPUSK_WEBPUSH_ALLOWED_HOSTS, "127.0.0.1"]
     return key
 
 

@@ -415,3 +415,38 @@ def test_an_account_deactivated_before_sending_gets_nothing(both_linked, telegra
     tg = row(host, Channel.TELEGRAM)
     assert delivery.attempt(tg.pk).status == "failed"
     assert telegram_api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "allowed"),
+    [
+        ("https://fcm.googleapis.com/fcm/send/abc", True),
+        ("https://updates.push.services.mozilla.com/wpush/v2/abc", True),
+        ("https://db5p.notify.windows.com/w/?token=abc", True),
+        ("https://web.push.apple.com/QGx", True),
+        ("http://fcm.googleapis.com/fcm/send/abc", False),  # not https
+        ("https://fcm.googleapis.com.evil.example/x", False),
+        ("https://evilnotify.windows.com/x", False),
+        ("https://user:pw@fcm.googleapis.com/x", False),
+        ("https://fcm.googleapis.com:99999/x", False),
+        ("https://10.0.0.5/x", False),
+        ("file:///etc/passwd", False),
+        ("", False),
+    ],
+)
+def test_push_endpoints_only_on_the_allowed_push_services(endpoint, allowed, settings):
+    from propusk.notifications.channels import push_endpoint_allowed
+
+    settings.PROPUSK_WEBPUSH_ALLOW_HTTP = False
+    assert push_endpoint_allowed(endpoint) is allowed
+
+
+def test_a_subscription_on_a_host_no_longer_allowed_gets_nothing(
+    host, vapid, push_service, settings
+):
+    settings.PROPUSK_NOTIFY_EMAIL = False
+    subscribe(host, push_service, "laptop")
+    settings.PROPUSK_WEBPUSH_ALLOWED_HOSTS = ["fcm.googleapis.com"]
+    notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="passage:15", params=DENIED)
+    assert delivery.attempt(row(host, Channel.WEBPUSH).pk).status == "failed"
+    assert push_service.requests == []

@@ -105,7 +105,7 @@ def test_push_subscribe_needs_csrf_and_stores_the_subscription(host, vapid):
     client.login(username=host.username, password=PASSWORD)
     browser = new_browser()
     body = {
-        "endpoint": "https://push.example.net/send/abc",
+        "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
         "keys": {"p256dh": browser.p256dh, "auth": "c2VjcmV0LWF1dGg"},
     }
     url = reverse("notifications:push_subscribe")
@@ -122,11 +122,16 @@ def test_push_subscribe_needs_csrf_and_stores_the_subscription(host, vapid):
     subscription = PushSubscription.objects.get()
     assert subscription.user == host
     assert subscription.endpoint == body["endpoint"]
-    bad = {**body, "endpoint": "javascript:alert(1)"}
-    response = client.post(
-        url, json.dumps(bad), content_type="application/json", HTTP_X_CSRFTOKEN=token
-    )
-    assert response.status_code == 400
+    for endpoint in (
+        "javascript:alert(1)",
+        "https://10.0.0.5/admin",
+        "https://169.254.169.254/latest",
+    ):
+        bad = {**body, "endpoint": endpoint}
+        response = client.post(
+            url, json.dumps(bad), content_type="application/json", HTTP_X_CSRFTOKEN=token
+        )
+        assert response.status_code == 400, endpoint
     assert PushSubscription.objects.count() == 1
     response = client.post(
         reverse("notifications:push_unsubscribe"),

@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -61,6 +62,26 @@ def telegram_configured() -> bool:
 
 def webpush_configured() -> bool:
     return bool(settings.PROPUSK_VAPID_PRIVATE_KEY and settings.PROPUSK_VAPID_PUBLIC_KEY)
+
+
+def push_endpoint_allowed(endpoint: str) -> bool:
+    """Whether the server may post to this subscription endpoint: https (http only where
+    ``PROPUSK_WEBPUSH_ALLOW_HTTP``), on a host of ``PROPUSK_WEBPUSH_ALLOWED_HOSTS``, no
+    credentials in the URL."""
+    try:
+        url = urlsplit(endpoint)
+        host = (url.hostname or "").lower()
+        url.port  # noqa: B018 - a malformed port raises ValueError
+    except ValueError:
+        return False
+    schemes = {"https", "http"} if settings.PROPUSK_WEBPUSH_ALLOW_HTTP else {"https"}
+    if url.scheme not in schemes or not host or url.username or url.password:
+        return False
+    for entry in settings.PROPUSK_WEBPUSH_ALLOWED_HOSTS:
+        allowed = entry.lower()
+        if host == allowed.lstrip(".") or (allowed.startswith(".") and host.endswith(allowed)):
+            return True
+    return False
 
 
 # --- Email ------------------------------------------------------------------------------
@@ -154,6 +175,8 @@ def send_webpush(target: PushTarget, message: Message) -> None:
 
     if not webpush_configured():
         raise Undeliverable("browser push is not configured (no VAPID keys)")
+    if not push_endpoint_allowed(target.endpoint):
+        raise Undeliverable("the subscription's push service is not an allowed host")
     data = json.dumps(
         {"title": message.title, "body": message.body, "url": message.url},
         ensure_ascii=False,

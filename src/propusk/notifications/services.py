@@ -236,11 +236,10 @@ def unlink_telegram(user: User) -> None:
 def save_push_subscription(
     user: User, *, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> PushSubscription:
-    """Store (or move to ``user``) a browser's subscription. The endpoint must be https (the
-    push services all are); ``PROPUSK_WEBPUSH_ALLOW_HTTP`` lets tests use a local one."""
-    allowed = ("https://", "http://") if settings.PROPUSK_WEBPUSH_ALLOW_HTTP else ("https://",)
-    if not endpoint.startswith(allowed) or len(endpoint) > 1000:
-        raise NotificationError("the subscription endpoint must be an https URL")
+    """Store (or move to ``user``) a browser's subscription. Its endpoint must be on an
+    allowed push service (``channels.push_endpoint_allowed``)."""
+    if len(endpoint) > 1000 or not channels.push_endpoint_allowed(endpoint):
+        raise NotificationError("the subscription endpoint is not a known push service")
     if not p256dh or not auth or len(p256dh) > 200 or len(auth) > 100:
         raise NotificationError("the subscription keys are missing or too long")
     subscription, _created = PushSubscription.objects.update_or_create(
