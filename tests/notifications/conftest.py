@@ -159,3 +159,65 @@ def eager_tasks() -> Iterator[None]:
         yield
     finally:
         celery_app.conf.task_always_eager = before
+
+
+@dataclass
+class SmtpStandIn:
+    """A minimal SMTP server: takes messages (``received``), or refuses every recipient."""
+
+    port: int = 0
+    refuse_recipients: bool = False
+    received: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+def smtp_server(settings) -> Iterator[SmtpStandIn]:
+    import socketserver
+
+    stand_in = SmtpStandIn()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            def say(line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+
+            say("220 stand-in ESMTP")
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return
+                command = line.decode().strip().upper()
+                if command.startswith(("EHLO", "HELO")):
+                    say("250 stand-in")
+                elif command.startswith("MAIL FROM"):
+                    say("250 OK")
+                elif command.startswith("RCPT TO"):
+                    say("550 No such user" if stand_in.refuse_recipients else "250 OK")
+                elif command == "DATA":
+                    say("354 End data with <CR><LF>.<CR><LF>")
+                    data = b""
+                    while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                        data += chunk
+                    stand_in.received.append(data)
+                    say("250 OK queued")
+                elif command == "QUIT":
+                    say("221 Bye")
+                    return
+                else:
+                    say("250 OK")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stand_in.port = server.server_address[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = stand_in.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    try:
+        yield stand_in
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,6 +6,8 @@ up the others."""
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import json
 import logging
 import random
@@ -269,9 +271,9 @@ def test_smtp_down_retries_while_telegram_is_delivered(
         key="passage:9",
         params=DENIED,
     )
-    email = row(host, Channel.EMAIL)
-    assert email.status == DeliveryStatus.PENDING
-    assert "ConnectionRefusedError" in email.last_error
+    mail_row = row(host, Channel.EMAIL)
+    assert mail_row.status == DeliveryStatus.PENDING
+    assert "ConnectionRefusedError" in mail_row.last_error
     assert row(host, Channel.TELEGRAM).status == DeliveryStatus.SENT
 
 
@@ -450,3 +452,25 @@ def test_a_subscription_on_a_host_no_longer_allowed_gets_nothing(
     notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="passage:15", params=DENIED)
     assert delivery.attempt(row(host, Channel.WEBPUSH).pk).status == "failed"
     assert push_service.requests == []
+
+
+def test_email_over_smtp_in_the_recipients_language(host, smtp_server):
+    Preference.objects.create(user=host, language="ru")
+    notify(recipients=[host], kind=Kind.GUEST_DENIED, key="passage:16", params=DENIED)
+    assert delivery.attempt(row(host, Channel.EMAIL).pk).status == "sent"
+    [data] = smtp_server.received
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["To"] == host.email
+    assert message["Subject"].strip() == "Вашему гостю отказали у двери"  # folded: a space
+    assert "Ерлан Сейткали" in message.get_content()
+    assert "http://testserver.example/visits/42/" in message.get_content()
+
+
+def test_an_address_the_mail_server_refuses_fails_at_once(host, smtp_server):
+    smtp_server.refuse_recipients = True
+    notify(recipients=[host], kind=Kind.GUEST_ARRIVED, key="passage:17", params=DENIED)
+    mail_row = row(host, Channel.EMAIL)
+    assert delivery.attempt(mail_row.pk).status == "failed"
+    mail_row.refresh_from_db()
+    assert mail_row.last_error == "the mail server refused the address"
+    assert AuditEntry.objects.filter(action="notification.delivery_failed").count() == 1

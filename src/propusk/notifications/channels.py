@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import smtplib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +89,9 @@ def push_endpoint_allowed(endpoint: str) -> bool:
 
 
 def send_email(address: str, message: Message) -> None:
-    import smtplib
-
     if not address:
         raise Undeliverable("the employee has no email address")
-    mail = EmailMultiAlternatives(
+    mail = EmailMessage(
         subject=message.title,
         body=message.text,
         to=[address],
@@ -100,10 +99,8 @@ def send_email(address: str, message: Message) -> None:
     )
     try:
         mail.send(fail_silently=False)
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise Undeliverable(
-            f"the mail server refused the address ({len(exc.recipients)})"
-        ) from None
+    except smtplib.SMTPRecipientsRefused:
+        raise Undeliverable("the mail server refused the address") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise Retry(f"mail server: {type(exc).__name__}: {exc}"[:300]) from None
 
