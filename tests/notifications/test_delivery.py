@@ -474,3 +474,17 @@ def test_an_address_the_mail_server_refuses_fails_at_once(host, smtp_server):
     mail_row.refresh_from_db()
     assert mail_row.last_error == "the mail server refused the address"
     assert AuditEntry.objects.filter(action="notification.delivery_failed").count() == 1
+
+
+def test_a_channel_switched_off_or_unlinked_after_queueing_is_skipped(both_linked, telegram_api):
+    host, security = both_linked
+    notify(recipients=[host, security], kind=Kind.GUEST_ARRIVED, key="p:18", params=DENIED)
+    Preference.objects.filter(user=host).update(telegram=False)
+    TelegramLink.objects.filter(user=security).delete()
+    for user in (host, security):
+        tg = row(user, Channel.TELEGRAM)
+        assert delivery.attempt(tg.pk).status == "skipped"
+        tg.refresh_from_db()
+        assert tg.status == DeliveryStatus.SKIPPED
+    assert telegram_api.requests == []
+    assert not AuditEntry.objects.filter(action="notification.delivery_failed").exists()

@@ -53,6 +53,11 @@ class Undeliverable(Exception):
     """The send failed in a way another try will not fix."""
 
 
+class Skipped(Exception):
+    """Not to be sent any more: the employee turned the channel off, unlinked Telegram or
+    unsubscribed every browser after the message was queued. Not a failure."""
+
+
 def email_configured() -> bool:
     return bool(settings.PROPUSK_NOTIFY_EMAIL)
 
@@ -147,7 +152,7 @@ def telegram_call(method: str, payload: dict[str, object]) -> object:
 
 def send_telegram(chat_id: int | None, message: Message) -> None:
     if chat_id is None:
-        raise Undeliverable("the employee's Telegram is not linked")
+        raise Skipped("Telegram was unlinked")
     telegram_call(
         "sendMessage",
         {"chat_id": chat_id, "text": message.text[:4096], "disable_web_page_preview": True},

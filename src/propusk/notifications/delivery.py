@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from propusk.audit.services import record
 from propusk.notifications import channels, rendering
-from propusk.notifications.channels import Gone, PushTarget, Retry, Undeliverable
+from propusk.notifications.channels import Gone, PushTarget, Retry, Skipped, Undeliverable
 from propusk.notifications.kinds import Channel
 from propusk.notifications.models import (
     Delivery,
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # "sent", "retry", "failed", "not due"
+    status: str  # "sent", "retry", "failed", "skipped", "not due"
     retry_in: float | None = None
 
 
@@ -67,6 +67,11 @@ def attempt(delivery_id: int, *, now: datetime | None = None) -> Outcome:
     except Undeliverable as exc:
         _fail(delivery, str(exc))
         return Outcome("failed")
+    except Skipped as exc:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.SKIPPED, last_error=str(exc), updated_at=timezone.now()
+        )
+        return Outcome("skipped")
     except Exception as exc:
         # A bug or an error no channel expected: logged with its class only (its text may
         # quote an address), retried like an outage so the message is not lost, and failed
@@ -84,11 +89,11 @@ def attempt(delivery_id: int, *, now: datetime | None = None) -> Outcome:
     return Outcome("sent")
 
 
-def _language(user_id: int) -> str:
+def _preference(user_id: int) -> Preference:
     from propusk.notifications.services import default_language
 
-    language = Preference.objects.filter(user_id=user_id).values_list("language", flat=True).first()
-    return language or default_language()
+    preference = Preference.objects.filter(user_id=user_id).first()
+    return preference or Preference(user_id=user_id, language=default_language())
 
 
 def _send(delivery: Delivery) -> None:
@@ -96,7 +101,10 @@ def _send(delivery: Delivery) -> None:
     user = notification.recipient
     if not user.is_active:
         raise Undeliverable("the employee's account was deactivated")
-    message = rendering.render(notification, _language(user.pk))
+    preference = _preference(user.pk)
+    if not getattr(preference, delivery.channel, True):
+        raise Skipped(f"the employee switched {delivery.channel} off")
+    message = rendering.render(notification, preference.language)
     if delivery.channel == Channel.EMAIL:
         channels.send_email(user.email, message)
     elif delivery.channel == Channel.TELEGRAM:
@@ -113,7 +121,7 @@ def _send_webpush(user_id: int, message: channels.Message) -> None:
     deleted; it is delivered if one browser took it, retried if one may take it later."""
     subscriptions = list(PushSubscription.objects.filter(user_id=user_id))
     if not subscriptions:
-        raise Undeliverable("no browser is subscribed")
+        raise Skipped("no browser is subscribed any more")
     delivered = 0
     retry: Retry | None = None
     for subscription in subscriptions:

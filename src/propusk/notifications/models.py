@@ -60,6 +60,8 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("pending")
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
+    # Not sent: the employee switched the channel off, unlinked or unsubscribed meanwhile.
+    SKIPPED = "skipped", _("skipped")
 
 
 class Delivery(models.Model):
