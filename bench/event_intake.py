@@ -287,10 +287,15 @@ def passages(run: Run, codes: list[str], duration: float, moments: dict[str, flo
         time.sleep(gap)
 
 
-def notified_after(visits: dict[str, int], moments: dict[str, float]) -> list[float]:
+def notified_after(
+    visits: dict[str, int], moments: dict[str, float]
+) -> tuple[list[float], list[float], list[float]]:
+    """Seconds from each passage to the host's notification, and its two parts: until the
+    pushed event was stored, and from stored to notified (waiting + processing)."""
+    from propusk.events.models import HcpEvent
     from propusk.notifications.models import Notification
 
-    seconds = []
+    total, stored, processed = [], [], []
     for code, visit_id in visits.items():
         moment = moments.get(code, -1.0)
         if moment < 0:
@@ -300,9 +305,13 @@ def notified_after(visits: dict[str, int], moments: dict[str, float]) -> list[fl
             .order_by("created_at")
             .first()
         )
+        event = HcpEvent.objects.filter(person_code=code).order_by("received_at").first()
         if row is not None:
-            seconds.append(row.created_at.timestamp() - moment)
-    return seconds
+            total.append(row.created_at.timestamp() - moment)
+            if event is not None:
+                stored.append(event.received_at.timestamp() - moment)
+                processed.append((row.created_at - event.received_at).total_seconds())
+    return total, stored, processed
 
 
 def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, Any]:
@@ -347,7 +356,7 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
                     break
                 time.sleep(0.5)
             visits = {item.person_code: item.visit_id for item in registered}
-            latencies = notified_after(visits, moments)
+            latencies, to_store, to_process = notified_after(visits, moments)
             expected = sum(1 for code in on_devices if moments.get(code, -1.0) >= 0)
             processed = HcpEvent.objects.exclude(state=EventState.PENDING).count()
             return {
@@ -360,6 +369,10 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
                 "p50": round(percentile(latencies, 0.5), 3) if latencies else None,
                 "notified": len(latencies),
                 "latencies": sorted(round(value, 2) for value in latencies),
+                "passage_to_stored_p95": round(percentile(to_store, 0.95), 3) if to_store else None,
+                "stored_to_notified_p95": (
+                    round(percentile(to_process, 0.95), 3) if to_process else None
+                ),
                 "passages": expected,
                 "processed": processed,
                 "drain_after_load_s": round(drained_at, 1) if drained_at is not None else None,

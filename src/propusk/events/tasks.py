@@ -18,7 +18,7 @@ from propusk.events.services import WAKE_KEY, wake
 # A drain's time before it hands over to what else waits in the queue, and how many pending
 # events it looks up at a time.
 PROCESS_PENDING_BUDGET_SECONDS = 5.0
-DRAIN_BATCH = 20
+DRAIN_BATCH = 5
 
 
 @shared_task(
