@@ -14,7 +14,7 @@ many than one too few). It is the passages app's ``inside_now`` without its quer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -33,9 +33,10 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from propusk.access.models import AccessWork, HcpPerson, WorkPriority, WorkState
+from propusk.access.models import AccessLevelPolicy, AccessWork, HcpPerson, WorkPriority, WorkState
 from propusk.accounts.roles import Role, roles_of
 from propusk.core.time import now as current_time
 from propusk.events.models import Direction, HcpEvent
@@ -52,10 +53,11 @@ DASHBOARD_ROLES = frozenset({Role.ADMINISTRATOR, Role.SECURITY, Role.RECEPTION})
 
 # How many rows each list of the dashboard shows; the counts are always complete. The people
 # inside beyond the limit are on the evacuation list (all of them, without photos).
-INSIDE_LIMIT = 200
+INSIDE_LIMIT = 100
 EXPECTED_LIMIT = 100
 RECENT_PASSAGES = 20
 INCIDENT_LIMIT = 50
+OVERSTAY_LIMIT = 100
 
 
 def may_open_dashboard(user: AnyUser) -> bool:
@@ -91,33 +93,58 @@ def _last_granted(field_name: str) -> Subquery:
     )
 
 
-def _inside_queryset() -> QuerySet[Visit]:
+def _inside_base() -> QuerySet[Visit]:
+    """Checked-in visits whose last granted passage is not an exit, with ``since``: the last
+    entry, else the desk check-in."""
     return (
         Visit.objects.filter(status=VisitStatus.CHECKED_IN)
-        .annotate(
-            last_direction=_last_granted("direction"),
-            last_at=_last_granted("happened_at"),
-            last_door_name=_last_granted("door_name"),
-            last_door_code=_last_granted("door_index_code"),
-        )
+        .annotate(last_direction=_last_granted("direction"), last_at=_last_granted("happened_at"))
         .filter(
             Q(last_direction__isnull=True) | Q(last_direction__in=[Direction.IN, Direction.UNKNOWN])
         )
-        .select_related("visitor", "host", "access_policy")
+        .annotate(since=Coalesce("last_at", "checked_in_at", "planned_start"))
     )
 
 
-def inside_now(user: AnyUser | None = None) -> list[InsideRow]:
-    """Everyone inside now, latest entry first; ``face_visible`` for ``user`` (one query)."""
+def _inside_queryset() -> QuerySet[Visit]:
+    """``_inside_base`` with the entry's door and only the columns the pages show."""
+    return (
+        _inside_base()
+        .annotate(
+            last_door_name=_last_granted("door_name"),
+            last_door_code=_last_granted("door_index_code"),
+        )
+        .select_related("visitor", "host", "access_policy")
+        .only(
+            "pk",
+            "status",
+            "planned_start",
+            "planned_end",
+            "checked_in_at",
+            "created_by_id",
+            "visitor__family_name",
+            "visitor__given_name",
+            "visitor__middle_name",
+            "visitor__phone",
+            "visitor__photo",
+            "host__username",
+            "host__first_name",
+            "host__last_name",
+            "access_policy__early_arrival_minutes",
+            "access_policy__late_leave_minutes",
+        )
+    )
+
+
+def _rows(visits: Iterable[Visit], user: AnyUser | None) -> list[InsideRow]:
     rows = []
-    for visit in _inside_queryset():
+    for visit in visits:
         last_at = getattr(visit, "last_at", None)
-        since = last_at or visit.checked_in_at or visit.planned_start
         door = (getattr(visit, "last_door_name", "") or getattr(visit, "last_door_code", "")) or ""
         rows.append(
             InsideRow(
                 visit=visit,
-                since=since,
+                since=getattr(visit, "since", None) or visit.planned_start,
                 door=door if last_at is not None else "",
                 window_end=window_of(visit)[1],
                 face_visible=(
@@ -125,8 +152,61 @@ def inside_now(user: AnyUser | None = None) -> list[InsideRow]:
                 ),
             )
         )
-    rows.sort(key=lambda row: (row.since, row.visit.pk), reverse=True)
     return rows
+
+
+def _latest_first(row: InsideRow) -> tuple[datetime, int]:
+    return (row.since, row.visit.pk)
+
+
+def inside_now(user: AnyUser | None = None) -> list[InsideRow]:
+    """Everyone inside now, latest entry first; ``face_visible`` for ``user``. One query."""
+    return sorted(_rows(_inside_queryset(), user), key=_latest_first, reverse=True)
+
+
+@dataclass(frozen=True)
+class InsideNow:
+    """What the dashboard shows of the people inside: the ``latest`` to come in, how many are
+    inside, and those past the end of their access window (longest over first)."""
+
+    latest: list[InsideRow]
+    count: int
+    overstays: list[InsideRow]
+    overstay_count: int
+
+
+def inside_summary(
+    user: AnyUser,
+    *,
+    now: datetime | None = None,
+    limit: int = INSIDE_LIMIT,
+    overstay_limit: int = OVERSTAY_LIMIT,
+) -> InsideNow:
+    """Three queries however many are inside: everyone's key facts (no model rows), the
+    policies' grace, then the rows shown."""
+    moment = now or current_time()
+    # django-stubs does not see the annotation "since".
+    facts = list(
+        _inside_base().values_list("pk", "since", "planned_end", "access_policy_id")  # type: ignore[misc]
+    )
+    late = dict(AccessLevelPolicy.objects.values_list("pk", "late_leave_minutes"))
+    latest = [pk for pk, *_ in sorted(facts, key=lambda f: (f[1], f[0]), reverse=True)[:limit]]
+    over = sorted(
+        (end + timedelta(minutes=late[policy]), pk)
+        for pk, _since, end, policy in facts
+        if end + timedelta(minutes=late[policy]) < moment
+    )
+    shown_over = [pk for _end, pk in over[:overstay_limit]]
+    rows = {
+        row.visit.pk: row
+        for row in _rows(_inside_queryset().filter(pk__in={*latest, *shown_over}), user)
+    }
+    return InsideNow(
+        latest=[rows[pk] for pk in latest if pk in rows],
+        count=len(facts),
+        overstays=[rows[pk] for pk in shown_over if pk in rows],
+        overstay_count=len(over),
+    )
 
 
 # --- Evacuation list ------------------------------------------------------------------------
@@ -362,6 +442,7 @@ class Dashboard:
     inside: list[InsideRow]
     inside_count: int
     overstays: list[InsideRow]
+    overstay_count: int
     expected: list[Visit]
     expected_count: int
     passages: list[PassageRow]
@@ -373,16 +454,15 @@ class Dashboard:
 def dashboard(user: AnyUser, *, now: datetime | None = None) -> Dashboard:
     """What the dashboard shows to ``user`` (reception, security or an administrator)."""
     moment = now or current_time()
-    inside = inside_now(user)
     expected = expected_today(now=moment)
     incidents, incident_count = open_incidents(user)
+    inside = inside_summary(user, now=moment)
     return Dashboard(
         taken_at=moment,
-        inside=inside[:INSIDE_LIMIT],
-        inside_count=len(inside),
-        overstays=sorted(
-            (row for row in inside if row.window_end < moment), key=lambda row: row.window_end
-        ),
+        inside=inside.latest,
+        inside_count=inside.count,
+        overstays=inside.overstays,
+        overstay_count=inside.overstay_count,
         expected=list(expected[:EXPECTED_LIMIT]),
         expected_count=expected.count(),
         passages=recent_passages(user),
