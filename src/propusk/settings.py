@@ -549,9 +549,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "propusk.notifications.tasks.send_due",
         "schedule": PROPUSK_NOTIFY_SWEEP_SECONDS,
     },
+    # Notifications past their retention (PROPUSK_NOTIFY_RETENTION_DAYS) deleted.
     "purge-old-notifications": {
         "task": "propusk.notifications.tasks.purge_old",
-        "schedule": 24 * 3600.0,
+        "schedule": 10 * 60.0,
     },
     # Passages: single-pass visits whose re-entry grace is over, overstays, lost picture
     # fetches (docs/passages.md).

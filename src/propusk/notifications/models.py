@@ -50,7 +50,10 @@ class Notification(models.Model):
                 fields=["recipient", "kind", "key"], name="notification_once_per_event"
             ),
         ]
-        indexes = [models.Index(fields=["recipient", "read_at", "created_at"])]
+        indexes = [
+            models.Index(fields=["recipient", "read_at", "created_at"]),
+            models.Index(fields=["created_at"]),  # the retention sweep
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} -> {self.recipient_id}"

@@ -42,5 +42,6 @@ def send_due() -> int:
 
 @shared_task(base=PeriodicTask, name="propusk.notifications.tasks.purge_old")
 def purge_old() -> int:
-    """Beat, daily: notifications past ``PROPUSK_NOTIFY_RETENTION_DAYS`` are deleted."""
+    """Beat, every ten minutes: notifications past ``PROPUSK_NOTIFY_RETENTION_DAYS`` are
+    deleted (a sweep like the others: a lost run costs one interval)."""
     return services.purge_old()
