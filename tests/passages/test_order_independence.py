@@ -2,7 +2,9 @@
 
 The plan (``rules.plan_visit``) is checked on its own, and then the whole handler on stored
 events: one visit gets its events in time order, another the same passages shuffled and some
-repeated; both end with the same status, check-in and check-out times and inside/outside.
+repeated; both end with the same status, check-in and check-out times and inside/outside
+(the passages of the last few minutes, processed before a re-entry grace ends; the sweep
+runs after).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from propusk.events.models import EventSource, HcpEvent
 from propusk.passages.handler import handle_event
 from propusk.passages.rules import Fact, Way, plan_visit
 from propusk.passages.selectors import is_inside
+from propusk.passages.services import settle_due_exits
 from propusk.visits.models import Visit
 
 BASE = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.get_fixed_timezone(300))
@@ -105,7 +108,10 @@ def test_the_handler_ends_the_same_whatever_the_order_of_the_events(
 ) -> None:
     guest_policy.reentry_grace_minutes = grace
     guest_policy.save()
-    start = timezone.now().replace(microsecond=0) - timedelta(minutes=150)
+    # The passages happened within the last few minutes and are all processed before a
+    # re-entry grace ends (events delayed beyond it may find the visit closed: documented);
+    # the sweep then runs long after.
+    start = timezone.now().replace(microsecond=0) - timedelta(minutes=3)
     order = data.draw(st.permutations(range(len(sequence))))
     repeats = data.draw(st.lists(st.sampled_from(range(len(sequence))), max_size=4))
     serial = itertools.count()
@@ -113,12 +119,12 @@ def test_the_handler_ends_the_same_whatever_the_order_of_the_events(
     try:
         outcomes = []
         for processing in (sorted(range(len(sequence))), [*order, *repeats]):
-            visit = make_visit(start=start, minutes=240, single_pass=single_pass)
+            visit = make_visit(start=start, minutes=60, single_pass=single_pass)
             events = [
                 HcpEvent.objects.create(
                     event_id=f"ev-{next(serial)}-{n}",
                     event_type=GRANTED_BY_FACE,
-                    happened_at=start + timedelta(minutes=minute),
+                    happened_at=start + timedelta(seconds=minute),
                     door_index_code="1",
                     door_name="Главный вход",
                     person_code=visit.visitor.person_code,
@@ -129,6 +135,7 @@ def test_the_handler_ends_the_same_whatever_the_order_of_the_events(
             ]
             for index in processing:
                 handle_event(events[index])
+            settle_due_exits(now=timezone.now() + timedelta(days=1))
             visit.refresh_from_db()
             outcomes.append(
                 (

@@ -96,12 +96,24 @@ def settle_visit(visit: Visit, *, now: datetime | None = None) -> Visit:
             except visit_services.VisitTransitionError as exc:
                 logger.warning("visit %s: check-in time not corrected (%s)", locked.pk, exc.code)
     if (
-        locked.status == VisitStatus.CHECKED_IN
-        and plan.check_out_at is not None
+        plan.check_out_at is not None
         and plan.check_out_due is not None
         and plan.check_out_due <= moment
     ):
-        _check_out(locked, plan.check_out_at, passages)
+        if locked.status == VisitStatus.CHECKED_IN:
+            _check_out(locked, plan.check_out_at, passages)
+        elif (
+            locked.status == VisitStatus.CHECKED_OUT
+            and locked.checked_out_at is not None
+            and plan.check_out_at < locked.checked_out_at
+        ):
+            # The exit that ended the visit arrived after a later one had closed it.
+            try:
+                visit_services.correct_check_out_time(
+                    visit=locked, at=plan.check_out_at, actor=None
+                )
+            except visit_services.VisitTransitionError as exc:
+                logger.warning("visit %s: check-out time not corrected (%s)", locked.pk, exc.code)
     return locked
 
 

@@ -1090,3 +1090,38 @@ def correct_check_in_time(*, visit: Visit, at: datetime, actor: Actor) -> Visit:
             reconcile=None,
         )
     return _refreshed(visit, locked)
+
+
+def correct_check_out_time(*, visit: Visit, at: datetime, actor: Actor) -> Visit:
+    """Move ``checked_out_at`` of a checked-out visit earlier, to ``at``: a turnstile exit
+    that ended the visit (single pass) happened before the recorded check-out but arrived
+    late (events out of order). Only earlier, never before the check-in; access is already
+    revoked and stays so. Audited."""
+    moment = _aware(at)
+    with transaction.atomic():
+        locked = _lock(visit)
+        require(actor, VisitAction.CHECK_OUT, locked)
+        if locked.status != VisitStatus.CHECKED_OUT:
+            raise VisitTransitionError(
+                _("Only a checked-out visit has a check-out time to correct."),
+                code="not_checked_out",
+            )
+        if locked.checked_out_at is not None and moment >= locked.checked_out_at:
+            return _refreshed(visit, locked)
+        if locked.checked_in_at is not None and moment < locked.checked_in_at:
+            raise VisitTransitionError(
+                _("The check-out time cannot be before the check-in time (%(time)s)."),
+                code="out_before_in",
+                params={"time": _local(locked.checked_in_at)},
+            )
+        values: dict[str, Any] = {"checked_out_at": moment}
+        if locked.access_should_end_at is None or moment < locked.access_should_end_at:
+            values["access_should_end_at"] = moment
+        _save_change(
+            locked,
+            actor=actor,
+            action="visit.check_out_time_corrected",
+            values=values,
+            reconcile=None,
+        )
+    return _refreshed(visit, locked)
