@@ -369,6 +369,11 @@ if not HCP_ORG_NAME.strip():
 # --- Notifications (see docs/notifications.md) ----------------------------------------
 # The site's address, for links in messages (email, Telegram, browser): no trailing slash.
 PROPUSK_SITE_URL = env.get_str("PROPUSK_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", PROPUSK_SITE_URL):
+    raise ImproperlyConfigured(
+        f"PROPUSK_SITE_URL={PROPUSK_SITE_URL!r} must be the site's http(s) address, "
+        "e.g. https://propusk.example.kz"
+    )
 # Email through Django's mail backends: the console in development (DEBUG), SMTP otherwise.
 EMAIL_BACKEND = env.get_str(
     "DJANGO_EMAIL_BACKEND",
