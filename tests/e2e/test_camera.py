@@ -132,11 +132,33 @@ def test_reception_registers_a_visitor_with_a_photo_from_the_camera(
         context.close()
 
 
-def test_without_a_camera_the_file_input_stays_and_says_why(login, host):
-    # The suite's own Chromium has no camera: getUserMedia fails, the page says so.
+def test_without_a_camera_only_the_file_input_is_offered(login, host):
+    # The suite's own Chromium has no camera device: no camera button, the file input stays.
     page = login(host)
     page.goto("/visits/register/")
-    page.get_by_role("button", name="Take a photo with the camera").click()
-    expect(page.locator(".camera-status")).to_contain_text("choose a photo file instead")
-    expect(page.locator(".camera-video")).to_be_hidden()
     expect(page.locator("input[type=file][name$=photo]")).to_be_visible()
+    kinds = page.evaluate(
+        "() => navigator.mediaDevices.enumerateDevices().then((d) => d.map((x) => x.kind))"
+    )
+    assert "videoinput" not in kinds  # (the other tests show the button where there is one)
+    expect(page.get_by_role("button", name="Take a photo with the camera")).to_be_hidden()
+
+
+def test_a_refused_camera_falls_back_to_the_file_input(browser, live_server, host, tmp_path):
+    # A camera is there, but the browser refuses it (no prompt to accept it).
+    refusing = browser.browser_type.launch(
+        executable_path=_chromium_path(),
+        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
+    )
+    try:
+        context = refusing.new_context(base_url=live_server.url, locale="en-US", viewport=DESKTOP)
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        sign_in(page, host)
+        page.goto("/visits/register/")
+        page.get_by_role("button", name="Take a photo with the camera").click()
+        expect(page.locator(".camera-status")).to_contain_text("choose a photo file instead")
+        expect(page.locator(".camera-video")).to_be_hidden()
+        expect(page.locator("input[type=file][name$=photo]")).to_be_visible()
+    finally:
+        refusing.close()

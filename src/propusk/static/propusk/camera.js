@@ -4,8 +4,8 @@
  * the browser offers a camera (getUserMedia: HTTPS or localhost), "Take a photo with the
  * camera" shows a live preview; "Take the photo" puts a JPEG of the frame into the file input
  * (DataTransfer), as if the file had been chosen, so the form, the server-side face check and
- * everything after it are the same; "Retake" starts again. Without a camera, or when
- * permission is refused, the file input stays the way to add the photo and a message says so.
+ * everything after it are the same; "Retake" starts again. Without a camera the button is not
+ * offered; when permission is refused, a message says so; the file input stays either way.
  */
 (function () {
   "use strict";
@@ -91,7 +91,15 @@
       if (event.isTrusted) { stop(); status.textContent = ""; show(retake, false); show(start, true); }
     });
     window.addEventListener("pagehide", stop);
-    box.hidden = false;
+    // Offer the camera only where there is one (a desk PC without a webcam keeps the plain
+    // file input); the kinds of devices are known before any permission is asked.
+    if (navigator.mediaDevices.enumerateDevices) {
+      navigator.mediaDevices.enumerateDevices().then(function (devices) {
+        box.hidden = !devices.some(function (device) { return device.kind === "videoinput"; });
+      }).catch(function () { box.hidden = false; });
+    } else {
+      box.hidden = false;
+    }
   }
 
   document.querySelectorAll(".camera[data-camera-for]").forEach(setUp);
