@@ -167,3 +167,27 @@ def _ago(minutes: int):  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
     return timezone.now() - timedelta(minutes=minutes)
+
+
+def test_a_guest_arriving_within_the_early_grace_is_checked_in(
+    enrolled: Callable[..., Visit], turnstile: Turnstile
+) -> None:
+    from django.utils import timezone
+
+    visit = enrolled(start=timezone.now() + timedelta(minutes=10))  # the policy allows 15
+    event = turnstile.pass_(ENTRANCE, visit=visit)
+    visit.refresh_from_db()
+    assert (visit.status, visit.checked_in_at) == (VisitStatus.CHECKED_IN, event.happened_at)
+
+
+def test_a_returning_visitors_passage_lands_on_the_visit_of_that_time(
+    enrolled: Callable[..., Visit], make_visit: Callable[..., Visit], turnstile: Turnstile
+) -> None:
+    from django.utils import timezone
+
+    today = enrolled()
+    tomorrow = make_visit(visitor_visit=today, start=timezone.now() + timedelta(days=1))
+    event = turnstile.pass_(ENTRANCE, visit=today)
+    assert Passage.objects.get(event=event).visit_id == today.pk
+    tomorrow.refresh_from_db()
+    assert tomorrow.status == VisitStatus.AWAITING
