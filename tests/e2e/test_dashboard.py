@@ -1,3 +1,5 @@
+# Russian words in the asserts look like Latin ones to ruff's confusable check: they are meant.
+
 """The security dashboard and the evacuation list in a real browser, against the real HCP
 simulator: a passage at the turnstile appears on the open dashboard without a reload once
 the events intake has taken it in (the test runs the intake as a worker would: HCP's door
@@ -14,6 +16,7 @@ import pytest
 from django.utils import timezone
 
 from propusk.audit.models import AuditEntry
+from propusk.passages.models import Incident, IncidentKind, IncidentState
 from propusk.visits import services as visit_services
 from tests.access.conftest import (  # noqa: F401 - fixtures used by name
     ENTRANCE,
@@ -112,3 +115,32 @@ def test_the_evacuation_list_prints_and_downloads(
         rows = list(csv.reader(io.StringIO(stored.read())))
     assert sorted(row[1] for row in rows[2:]) == sorted(v.visitor.full_name for v in visits)
     assert timezone.localtime().strftime("%d.%m.%Y") in rows[0][1]
+
+
+def test_an_unknown_face_is_acknowledged_and_resolved_on_the_dashboard(
+    login,
+    security,
+    site,  # noqa: F811
+    hcp,  # noqa: F811
+    enrolled,  # noqa: F811
+) -> None:
+    expected = enrolled()  # expected now: listed beside the unknown face
+    page = login(security)
+    page.evaluate("window.__sameDocument = true")
+    assert not site.control.passage(ENTRANCE, unknown_face=True).granted
+    assert run_intake(hcp) == 1
+    incident = Incident.objects.get(kind=IncidentKind.FACE_NOT_RECOGNISED)
+    row = page.locator(f'#incidents tr[data-key="incident-{incident.pk}"]')
+    expect(row).to_contain_text("Face not recognised", timeout=5_000)
+    expect(row).to_contain_text(expected.visitor.full_name)
+
+    row.get_by_role("button", name="Acknowledge").click()
+    expect(row.locator(".badge")).to_have_text("Acknowledged")
+    expect(row.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    row.get_by_placeholder("Note (optional)").fill("Гостя встретили на входе")
+    row.get_by_role("button", name="Resolve").click()
+    expect(row).to_have_count(0)
+    expect(page.locator("#incidents")).to_contain_text("No open incidents.")
+    assert page.evaluate("window.__sameDocument") is True  # never left the dashboard
+    incident.refresh_from_db()
+    assert (incident.state, incident.note) == (IncidentState.RESOLVED, "Гостя встретили на входе")

@@ -54,10 +54,10 @@ DASHBOARD_ROLES = frozenset({Role.ADMINISTRATOR, Role.SECURITY, Role.RECEPTION})
 # How many rows each list of the dashboard shows; the counts are always complete. The people
 # inside beyond the limit are on the evacuation list (all of them, without photos).
 INSIDE_LIMIT = 100
-EXPECTED_LIMIT = 100
+EXPECTED_LIMIT = 50
 RECENT_PASSAGES = 20
 INCIDENT_LIMIT = 50
-OVERSTAY_LIMIT = 100
+OVERSTAY_LIMIT = 50
 
 
 def may_open_dashboard(user: AnyUser) -> bool:
