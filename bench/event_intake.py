@@ -148,7 +148,7 @@ class WebServer:
                 time.sleep(0.2)
         raise RuntimeError("the web server did not answer within 60 s")
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self, *, precise: bool = False) -> float:
         """CPU time of the server and its worker processes so far (Linux /proc)."""
         if self.process is None:
             return 0.0
@@ -162,7 +162,7 @@ class WebServer:
             except OSError:
                 continue
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return round(total, 1)
+        return total if precise else round(total, 1)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -337,9 +337,12 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
             walker = threading.Thread(
                 target=passages, args=(run, sorted(on_devices), args.duration, moments)
             )
+            web_cpu_before = web.cpu_seconds(precise=True)
+            workers_cpu_before = run.cpu_seconds()["workers"]
             walker.start()
             elapsed = load.run(args.duration)
             walker.join()
+            web_cpu = web.cpu_seconds(precise=True) - web_cpu_before
             stored = HcpEvent.objects.filter(event_id__in=load.accepted).count()
             print(
                 f"  load: {len(load.accepted)} accepted, {stored} stored in {elapsed:.1f} s; "
@@ -355,6 +358,7 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
                     drained_at = time.monotonic() - started_wait
                     break
                 time.sleep(0.5)
+            workers_cpu = run.cpu_seconds()["workers"] - workers_cpu_before
             visits = {item.person_code: item.visit_id for item in registered}
             latencies, to_store, to_process = notified_after(visits, moments)
             expected = sum(1 for code in on_devices if moments.get(code, -1.0) >= 0)
@@ -375,6 +379,13 @@ def one_run(site: Site, args: argparse.Namespace, web: WebServer) -> dict[str, A
                 ),
                 "passages": expected,
                 "processed": processed,
+                # CPU per push in the web server during the load, and per processed event in
+                # the workers from the load's start until drained (both: this machine's
+                # contention inflates them).
+                "web_cpu_ms_per_push": round(1000 * web_cpu / max(1, len(load.accepted)), 2),
+                "worker_cpu_ms_per_event": (
+                    round(1000 * workers_cpu / max(1, processed), 2) if args.workers else None
+                ),
                 "drain_after_load_s": round(drained_at, 1) if drained_at is not None else None,
                 "cpu_seconds": {**run.cpu_seconds(), "web": web.cpu_seconds()},
             }
