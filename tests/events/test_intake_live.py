@@ -240,3 +240,15 @@ def test_build_client_is_what_the_command_uses(site: SimulatorHandle, receiver: 
     with build_client() as client:
         assert client.view_subscriptions() == []
     assert "HCP pushes no events anywhere." in _command("view")
+
+
+def test_more_than_ten_doors_are_all_read(site: SimulatorHandle, receiver: Any) -> None:
+    for number in range(5, 14):  # the demo site's 4 doors and 9 more: HCP takes 10 a call
+        site.control.add_door(str(number), f"Турникет {number}")
+    ids = [_pass(site, str(number)) for number in (1, 7, 13)]
+
+    result = _poll()
+
+    assert result.complete
+    assert set(HcpEvent.objects.values_list("event_id", flat=True)) == set(ids)
+    assert set(HcpEvent.objects.values_list("door_index_code", flat=True)) == {"1", "7", "13"}
