@@ -89,13 +89,11 @@ def _codes_by_name(query: str) -> list[str]:
     words = query.split()
     matches = Visitor.objects.all()
     for word in words:
-        # SQLite folds the case of ASCII letters only: ask for the spellings a name has.
-        spellings = {word, word.lower(), word.upper(), word.capitalize()}
-        condition = Q()
-        for spelling in spellings:
-            for name_field in ("family_name", "given_name", "middle_name"):
-                condition |= Q(**{f"{name_field}__icontains": spelling})
-        matches = matches.filter(condition)
+        matches = matches.filter(
+            Q(family_name__icontains=word)
+            | Q(given_name__icontains=word)
+            | Q(middle_name__icontains=word)
+        )
     return list(matches.values_list("person_code", flat=True)[:MAX_NAME_MATCHES])
 
 
