@@ -162,3 +162,26 @@ def test_the_outbox_is_read_only_in_the_admin(host, admin_user):
     assert page.status_code == 200
     assert "guest_arrived" in page.content.decode() or "Your guest arrived" in page.content.decode()
     assert client.get(reverse("admin:notifications_notification_add")).status_code == 403
+
+
+def test_a_test_notification_once_a_minute(host, telegram_api, settings):
+    from datetime import timedelta
+
+    import time_machine
+
+    from propusk.notifications.models import Delivery, TelegramLink
+
+    TelegramLink.objects.create(user=host, chat_id=555)
+    client = signed_in(host)
+    url = reverse("notifications:send_test")
+    start = timezone.now().replace(second=5)
+    with time_machine.travel(start, tick=False):
+        page = client.post(url, follow=True).content.decode()
+        assert "A test notification is on its way" in page
+        page = client.post(url, follow=True).content.decode()
+        assert "try again in a minute" in page
+    with time_machine.travel(start + timedelta(minutes=1), tick=False):
+        client.post(url)
+    assert Notification.objects.filter(recipient=host, kind=Kind.TEST).count() == 2
+    assert set(Delivery.objects.values_list("channel", flat=True)) == {"email", "telegram"}
+    assert signed_in(host).get(url).status_code == 405

@@ -26,6 +26,8 @@ class Kind(models.TextChoices):
         "visit_checked_out_by_exit",
         _("The visit ended when your guest went out"),
     )
+    # Sent by the employee from Notification settings, to check their channels.
+    TEST = "test", _("Test notification")
 
 
 class Channel(models.TextChoices):

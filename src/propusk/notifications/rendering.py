@@ -88,4 +88,6 @@ def _body(kind: Kind, params: dict[str, Any]) -> str:
         return _("%(visitor)s is still inside after the visit ended (%(time)s).") % values
     if kind == Kind.VISIT_CHECKED_OUT_BY_EXIT:
         return _("%(visitor)s went out through %(door)s at %(time)s; the visit is over.") % values
+    if kind == Kind.TEST:
+        return _("Propusk notifications reach you here.")
     raise ValueError(f"no text for notification kind {kind}")

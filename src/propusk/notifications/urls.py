@@ -8,6 +8,7 @@ urlpatterns = [
     path("<int:notification_id>/read/", views.mark_read, name="mark_read"),
     path("read/", views.mark_all_read, name="mark_all_read"),
     path("settings/", views.preferences, name="preferences"),
+    path("settings/test/", views.send_test, name="send_test"),
     path("settings/telegram/link/", views.telegram_link, name="telegram_link"),
     path("settings/telegram/unlink/", views.telegram_unlink, name="telegram_unlink"),
     path("push/subscribe/", views.push_subscribe, name="push_subscribe"),

@@ -21,6 +21,7 @@ from django.db.models import Case, When
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -29,8 +30,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from propusk.accounts.roles import roles_of
 from propusk.notifications import channels, rendering, services, telegram
 from propusk.notifications.forms import PreferenceForm
+from propusk.notifications.kinds import Kind
 from propusk.notifications.models import Notification, PushSubscription, TelegramLink
-from propusk.notifications.services import NotificationError
+from propusk.notifications.services import NotificationError, notify
 
 PAGE_SIZE = 50
 
@@ -126,6 +128,21 @@ def _settings_context(user: User, form: PreferenceForm, **extra: Any) -> dict[st
         "push_subscriptions": PushSubscription.objects.filter(user=user).count(),
         **extra,
     }
+
+
+@require_POST
+def send_test(request: HttpRequest) -> HttpResponse:
+    """A test message to each of the employee's channels; once a minute at most (the key
+    names the minute, so pressing again within it adds nothing)."""
+    user = _employee(request)
+    minute = timezone.now().strftime("%Y%m%d%H%M")
+    if notify(recipients=[user], kind=Kind.TEST, key=f"test:{minute}"):
+        messages.success(request, _("A test notification is on its way to your channels."))
+    else:
+        messages.warning(
+            request, _("A test notification was sent a moment ago; try again in a minute.")
+        )
+    return redirect("notifications:preferences")
 
 
 @require_POST
