@@ -1,0 +1,75 @@
+"""Events that concern no visitor of ours, unknown event types, and a HikCentral that stays
+down while a picture is fetched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from hikcentral.push import GRANTED_BY_FACE, INVALID_TIME_PERIOD
+from propusk.events.models import Direction, EventSource, EventState, HcpEvent
+from propusk.passages.handler import handle_event
+from propusk.passages.models import Incident, Passage, PictureState
+from propusk.passages.tasks import fetch_picture
+from propusk.visits.models import Visit
+from tests.access.conftest import ENTRANCE
+from tests.passages.conftest import Turnstile
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(event_id: str, event_type: int, person_code: str = "") -> HcpEvent:
+    return HcpEvent.objects.create(
+        event_id=event_id,
+        event_type=event_type,
+        happened_at=timezone.now(),
+        door_index_code=ENTRANCE,
+        door_name="Главный вход",
+        person_code=person_code,
+        direction=Direction.IN,
+        source=EventSource.PUSH,
+    )
+
+
+def test_a_person_who_is_not_our_visitor_is_kept_for_audit_and_ignored(
+    make_visit: Callable[..., Visit],
+) -> None:
+    make_visit()
+    staff = stored("staff-in", GRANTED_BY_FACE, person_code="E0042")
+    refused_staff = stored("staff-refused", INVALID_TIME_PERIOD, person_code="E0042")
+    assert handle_event(staff) == EventState.IGNORED
+    assert handle_event(refused_staff) == EventState.IGNORED
+    assert not Passage.objects.exists()
+    assert not Incident.objects.exists()
+    assert HcpEvent.objects.count() == 2  # still in the inbox
+
+
+def test_an_event_type_that_is_no_passage_is_ignored(make_visit: Callable[..., Visit]) -> None:
+    visit = make_visit()
+    door_left_open = stored("door-open", 198657, person_code=visit.visitor.person_code)
+    assert handle_event(door_left_open) == EventState.IGNORED
+    assert not Passage.objects.exists()
+    visit.refresh_from_db()
+    assert visit.status == "awaiting"
+
+
+def test_a_picture_hcp_never_gives_ends_failed_after_the_retries(
+    hcp_settings: Any,
+    enrolled: Callable[..., Visit],
+    turnstile: Turnstile,
+) -> None:
+    hcp_settings.PROPUSK_PASSAGE_PICTURE_RETRIES = 2
+    visit = enrolled()
+    event = turnstile.pass_(ENTRANCE, visit=visit)
+    turnstile.sim.control.add_fault("http", path="*event/pictures", status=503)
+
+    fetch_picture.apply(args=[Passage.objects.get(event=event).pk])
+
+    passage = Passage.objects.get(event=event)
+    assert passage.picture_state == PictureState.FAILED
+    assert passage.picture_attempts == 3  # the first try and two retries
+    assert passage.picture_error == "HCPServerError"
+    assert not passage.picture
