@@ -82,8 +82,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--server",
         choices=("gunicorn", "uvicorn"),
         default="gunicorn",
-        help="the WSGI server (gunicorn: gthread, 4 threads a worker; uvicorn: --interface wsgi)",
+        help="the WSGI server (gunicorn: gthread workers; uvicorn: --interface wsgi)",
     )
+    add("--threads", type=int, default=4, help="gunicorn threads per worker (4)")
     add("--visitors", type=int, default=20, help="guests passing during the load (20)")
     add(
         "--drain-timeout",
@@ -97,9 +98,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
 class WebServer:
     """The web application under uvicorn (WSGI), in the run's environment."""
 
-    def __init__(self, site: Site, port: int, workers: int, server: str = "gunicorn") -> None:
+    def __init__(
+        self, site: Site, port: int, workers: int, server: str = "gunicorn", threads: int = 4
+    ) -> None:
         self.site = site
         self.server = server
+        self.threads = threads
         self.port = port
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
@@ -110,7 +114,7 @@ class WebServer:
             return [
                 str(BIN / "gunicorn"),
                 *("--workers", str(self.workers), "--worker-class", "gthread"),
-                *("--threads", "4", "--bind", f"127.0.0.1:{self.port}"),
+                *("--threads", str(self.threads), "--bind", f"127.0.0.1:{self.port}"),
                 *("--log-level", "warning", "propusk.wsgi:application"),
             ]
         return [
@@ -401,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare(site, web_port=web_port, token=token)
     results = []
     with site:
-        web = WebServer(site, web_port, args.web_workers, args.server)
+        web = WebServer(site, web_port, args.web_workers, args.server, args.threads)
         for number in range(args.runs):
             print(f"run {number + 1} of {args.runs}", file=sys.stderr)
             result = one_run(site, args, web)
@@ -410,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = ("events_per_s", "p95", "p50", "drain_after_load_s")
     summary: dict[str, Any] = {
         "benchmark": "event_intake",
-        "server": WebServer(site, web_port, args.web_workers, args.server).describe(),
+        "server": WebServer(site, web_port, args.web_workers, args.server, args.threads).describe(),
         "duration_s": args.duration,
         "senders": args.senders,
         "workers": args.workers,
