@@ -14,7 +14,8 @@ served through Django's test client (the whole middleware stack, no network).
    door events at ``--rate`` a second - each an expected visitor's entry: the event stored
    in the inbox and handled by the real passage handler (passage, check-in, audit, the host
    told) - while a poller thread fetches the live partial (``/dashboard/live/``) every
-   ``--poll-ms`` (the page's own period, ``dashboard.views.POLL_MILLISECONDS``). The delay
+   ``--poll-ms`` (the page's own period, ``dashboard.views.POLL_MILLISECONDS``; like the
+   page, every ``FULL_EVERY``th poll whole and the others quick, ``?parts=quick``). The delay
    of a passage is from the moment it was due at the door (its place in the schedule, so a
    writer that falls behind counts against it) to the end of the first poll whose answer
    shows the visitor inside; ``update_p95`` is its 95th percentile in seconds. Passages never
@@ -385,11 +386,14 @@ def under_load(  # noqa: PLR0915 - one measurement, its threads kept together
             connection.close()
 
     def poller() -> None:
+        """As the page's script: every ``full_every``th poll whole, the others quick."""
         client = client_for(security)
+        ticks = itertools.count(1)
         try:
             while not stop.is_set():
                 began = time.perf_counter()
-                response = client.get("/dashboard/live/")
+                quick = next(ticks) % args.full_every != 0
+                response = client.get("/dashboard/live/", {"parts": "quick"} if quick else {})
                 ended = time.monotonic()
                 polls.append((time.perf_counter() - began) * 1000)
                 keys = {int(pk) for pk in INSIDE_KEY.findall(response.content)}
@@ -467,10 +471,11 @@ def main() -> None:
             configure(var_dir, url)
             from django.core.management import call_command
 
-            from propusk.dashboard.views import POLL_MILLISECONDS
+            from propusk.dashboard.views import FULL_EVERY, POLL_MILLISECONDS
 
             if args.poll_ms is None:
                 args.poll_ms = POLL_MILLISECONDS
+            args.full_every = FULL_EVERY
             call_command("migrate", verbosity=0)
             began = time.perf_counter()
             site = fill(args, random.Random(args.seed))

@@ -80,3 +80,19 @@ def test_the_page_polls_the_partial(security: User) -> None:
     partial = signed_in(security).get(reverse("dashboard:live")).content.decode()
     assert 'id="live-sections"' in partial
     assert "<html" not in partial
+
+
+def test_a_quick_refresh_leaves_out_the_slow_sections(security: User) -> None:
+    client = signed_in(security)
+    full = client.get(reverse("dashboard:live")).content.decode()
+    quick = client.get(reverse("dashboard:live"), {"parts": "quick"}).content.decode()
+    for section in ("summary", "incidents", "overstays", "inside", "passages"):
+        assert f'id="{section}"' in full
+        assert f'id="{section}"' in quick
+    for section in ("expected", "hcp"):
+        assert f'id="{section}"' in full
+        assert f'id="{section}"' not in quick
+    assert "calls going through" in quick  # the summary's HikCentral state stays fresh
+    page = client.get(reverse("dashboard:dashboard")).content.decode()
+    assert 'data-full-every="4"' in page
+    assert 'data-period="1500"' in page

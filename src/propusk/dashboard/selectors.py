@@ -438,37 +438,46 @@ def hcp_health(*, now: datetime | None = None) -> HcpHealth:
 
 @dataclass(frozen=True)
 class Dashboard:
+    """``expected`` and ``health`` are None in a quick refresh (``full=False``)."""
+
     taken_at: datetime
     inside: list[InsideRow]
     inside_count: int
     overstays: list[InsideRow]
     overstay_count: int
-    expected: list[Visit]
+    expected: list[Visit] | None
     expected_count: int
     passages: list[PassageRow]
     incidents: list[IncidentRow]
     incident_count: int
-    health: HcpHealth
+    circuit: CircuitView
+    health: HcpHealth | None
 
 
-def dashboard(user: AnyUser, *, now: datetime | None = None) -> Dashboard:
-    """What the dashboard shows to ``user`` (reception, security or an administrator)."""
+def dashboard(user: AnyUser, *, now: datetime | None = None, full: bool = True) -> Dashboard:
+    """What the dashboard shows to ``user`` (reception, security or an administrator).
+
+    ``full=False`` is the quick refresh the page asks for between full ones: the list of
+    expected visitors and the HikCentral section (which change slowly and cost the most
+    queries after the people inside) are left out; their counts in the summary stay fresh."""
     moment = now or current_time()
     expected = expected_today(now=moment)
     incidents, incident_count = open_incidents(user)
     inside = inside_summary(user, now=moment)
+    health = hcp_health(now=moment) if full else None
     return Dashboard(
         taken_at=moment,
         inside=inside.latest,
         inside_count=inside.count,
         overstays=inside.overstays,
         overstay_count=inside.overstay_count,
-        expected=list(expected[:EXPECTED_LIMIT]),
+        expected=list(expected[:EXPECTED_LIMIT]) if full else None,
         expected_count=expected.count(),
         passages=recent_passages(user),
         incidents=incidents,
         incident_count=incident_count,
-        health=hcp_health(now=moment),
+        circuit=health.circuit if health is not None else circuit_view(),
+        health=health,
     )
 
 

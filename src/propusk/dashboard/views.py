@@ -23,6 +23,8 @@ from propusk.visits.models import Visit
 # How often the page asks for the live partial (the script stops while the tab is hidden):
 # a passage is on the page within 2 s of being processed (issue 10).
 POLL_MILLISECONDS = 1500
+# Every how many polls the script asks for the whole partial (the others are quick ones).
+FULL_EVERY = 4
 
 
 def _dashboard_user(request: HttpRequest) -> User:
@@ -38,15 +40,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/dashboard.html",
-        {"board": selectors.dashboard(user), "poll_ms": POLL_MILLISECONDS},
+        {
+            "board": selectors.dashboard(user),
+            "poll_ms": POLL_MILLISECONDS,
+            "full_every": FULL_EVERY,
+        },
     )
 
 
 @require_GET
 def live(request: HttpRequest) -> HttpResponse:
-    """The dashboard's sections alone, for the page's script to swap in."""
+    """The dashboard's sections alone, for the page's script to swap in; ``?parts=quick``
+    leaves out the slow-changing ones (the script asks for everything every
+    ``FULL_EVERY``th time)."""
     user = _dashboard_user(request)
-    return render(request, "dashboard/_live.html", {"board": selectors.dashboard(user)})
+    full = request.GET.get("parts") != "quick"
+    return render(request, "dashboard/_live.html", {"board": selectors.dashboard(user, full=full)})
 
 
 @require_GET

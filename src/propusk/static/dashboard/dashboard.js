@@ -12,7 +12,7 @@
 (function () {
   "use strict";
 
-  var live, status, period, timer = null, inflight = false;
+  var live, status, period, fullEvery, ticks = 0, timer = null, inflight = false;
 
   // CSRF tokens are masked differently on each render: not a change.
   function comparable(html) {
@@ -72,7 +72,10 @@
   function refresh() {
     if (inflight || document.hidden) return;
     inflight = true;
-    fetch(live.getAttribute("data-url"), {
+    // Every fullEvery-th poll asks for everything; the others leave out the slow sections
+    // (expected visitors, the HikCentral link), which stay as they are on the page.
+    var url = live.getAttribute("data-url") + (ticks++ % fullEvery === 0 ? "" : "?parts=quick");
+    fetch(url, {
       credentials: "same-origin",
       headers: { "X-Requested-With": "fetch" },
       cache: "no-store"
@@ -114,6 +117,8 @@
     if (!live) return;
     status = document.getElementById("board-status");
     period = parseInt(live.getAttribute("data-period"), 10) || 1500;
+    fullEvery = parseInt(live.getAttribute("data-full-every"), 10) || 1;
+    ticks = 1;  // the page itself was full: the first poll is a quick one
     live.addEventListener("submit", onAction);
     document.addEventListener("visibilitychange", function () {
       if (document.hidden) { window.clearTimeout(timer); timer = null; } else { refresh(); }
