@@ -8,6 +8,7 @@ under the visit's row lock, so events processed in any order, or twice, end the 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
@@ -340,6 +341,7 @@ def escalate_repeated_failures(passage: Passage) -> Incident | None:
         return None
     door = passage.door_index_code
     at = passage.happened_at
+    _serialise_door(door)
     burst = (
         Incident.objects.select_for_update()
         .filter(
@@ -389,6 +391,17 @@ def escalate_repeated_failures(passage: Passage) -> Incident | None:
             incident_id=incident.pk,
         )
     return incident
+
+
+def _serialise_door(door: str) -> None:
+    """Refusals at one door are judged one transaction at a time, so two workers never open
+    two bursts for one (PostgreSQL: a transaction-scoped advisory lock per door; SQLite runs
+    one writing transaction at a time anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.blake2b(door.encode(), digest_size=8).digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def flag_overstays(*, now: datetime | None = None) -> int:
