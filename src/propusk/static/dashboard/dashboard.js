@@ -5,7 +5,8 @@
 // - Only sections whose content changed are replaced, and inside them every row (data-key)
 //   whose HTML did not change keeps its element: a photo or camera picture already shown is
 //   not fetched again (each fetch of a face is audited).
-// - Nothing is swapped while someone works in a section (focus in a form, a note typed).
+// - A row someone works in (focus in it, a note typed) is kept as it is, and its section is
+//   not replaced while that row is gone from the fresh one.
 // - Polling stops while the tab is hidden and starts again at once when it is shown.
 // - Acknowledge/Resolve are posted in the background and the partial is fetched right after;
 //   without this script the forms post as usual and land on the incident page.
@@ -19,25 +20,35 @@
     return html.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, "");
   }
 
-  function busy(section) {
+  // A row someone works in: focus in it, or a note typed and not yet sent.
+  function busy(row) {
     var active = document.activeElement;
-    if (active && active !== document.body && section.contains(active)) return true;
-    var inputs = section.querySelectorAll("input[type=text]");
+    if (active && active !== document.body && row.contains(active)) return true;
+    var inputs = row.querySelectorAll("input[type=text]");
     for (var i = 0; i < inputs.length; i++) if (inputs[i].value) return true;
     return false;
   }
 
-  function keepUnchangedRows(oldSection, freshSection) {
-    var old = {};
-    oldSection.querySelectorAll("[data-key]").forEach(function (row) {
-      old[row.getAttribute("data-key")] = row;
-    });
+  // Move into the fresh section every old row that did not change, or that someone works
+  // in. False if a row in use is gone from the fresh section: the section is then left as it
+  // is until they are done (their note is not thrown away).
+  function keepRows(oldSection, freshSection) {
+    var fresh = {};
     freshSection.querySelectorAll("[data-key]").forEach(function (row) {
-      var previous = old[row.getAttribute("data-key")];
-      if (previous && comparable(previous.outerHTML) === comparable(row.outerHTML)) {
-        row.replaceWith(previous);
-      }
+      fresh[row.getAttribute("data-key")] = row;
     });
+    var keep = [];
+    var rows = oldSection.querySelectorAll("[data-key]");
+    for (var i = 0; i < rows.length; i++) {
+      var previous = rows[i], row = fresh[previous.getAttribute("data-key")];
+      var inUse = busy(previous);
+      if (!row) { if (inUse) return false; continue; }
+      if (inUse || comparable(previous.outerHTML) === comparable(row.outerHTML)) {
+        keep.push([row, previous]);
+      }
+    }
+    keep.forEach(function (pair) { pair[0].replaceWith(pair[1]); });
+    return true;
   }
 
   function apply(html) {
@@ -46,14 +57,22 @@
     var fresh = holder.querySelector("#live-sections");
     var current = live.querySelector("#live-sections");
     if (!fresh || !current) return;
+    var active = document.activeElement;
+    var caret = active && typeof active.selectionStart === "number" ?
+      [active.selectionStart, active.selectionEnd] : null;
     fresh.querySelectorAll("section[id]").forEach(function (section) {
       var old = current.querySelector("#" + section.id);
       if (!old) { current.appendChild(section); return; }
       if (comparable(old.innerHTML) === comparable(section.innerHTML)) return;
-      if (busy(old)) return;
-      keepUnchangedRows(old, section);
+      if (!keepRows(old, section)) return;
       old.replaceWith(section);
     });
+    // A row moved keeps its element, but moving it takes the focus away: give it back.
+    if (active && active !== document.body && active !== document.activeElement &&
+        document.contains(active)) {
+      active.focus();
+      if (caret) active.setSelectionRange(caret[0], caret[1]);
+    }
     current.setAttribute("data-taken-at", fresh.getAttribute("data-taken-at"));
     if (status) {
       var taken = new Date(fresh.getAttribute("data-taken-at"));
