@@ -225,3 +225,22 @@ def test_without_a_reentry_the_visit_is_checked_out_at_the_exit_when_the_grace_e
     assert services.settle_due_exits(now=leaving.happened_at + timedelta(minutes=15)) == 1
     visit.refresh_from_db()
     assert (visit.status, visit.checked_out_at) == (VisitStatus.CHECKED_OUT, leaving.happened_at)
+
+
+def test_failures_handled_in_reverse_order_escalate_once_too(
+    turnstile: Turnstile, security: User
+) -> None:
+    from propusk.passages.handler import handle_event
+
+    start = timezone.now() - timedelta(minutes=3)
+    events = [
+        turnstile.read(
+            turnstile.attempt(ENTRANCE, unknown_face=True, at=start + timedelta(seconds=20 * n))
+        )
+        for n in range(4)
+    ]
+    for event in reversed(events):
+        handle_event(event)
+    burst = Incident.objects.get(kind=IncidentKind.REPEATED_FAILURES)
+    assert burst.count == 4
+    assert told(Kind.REPEATED_FAILURES) == ["security"]

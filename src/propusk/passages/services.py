@@ -334,7 +334,8 @@ def unrecognised_face_incident(passage: Passage) -> Incident:
 def escalate_repeated_failures(passage: Passage) -> Incident | None:
     """``PROPUSK_PASSAGE_FAILURE_THRESHOLD`` refusals at one door within
     ``PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES``: one incident per burst (a refusal within the
-    window of the burst's last one extends it), and security told once per burst."""
+    window of the burst's first or last one extends it), and security told once per burst.
+    The refusals may arrive in any order."""
     window = timedelta(minutes=settings.PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES)
     threshold = settings.PROPUSK_PASSAGE_FAILURE_THRESHOLD
     if threshold < 1 or not passage.door_index_code:
@@ -360,14 +361,23 @@ def escalate_repeated_failures(passage: Passage) -> Incident | None:
         burst.happened_at, burst.last_seen_at = start, end
         burst.save(update_fields=["count", "happened_at", "last_seen_at"])
         return burst
+    # Refusals may be handled in any order: look on both sides of this one for
+    # ``threshold`` refusals within one window.
     failures = list(
-        Passage.objects.filter(selectors.recent_failures_q(door, at - window, at)).order_by(
-            "happened_at", "pk"
-        )
+        Passage.objects.filter(
+            selectors.recent_failures_q(door, at - window, at + window)
+        ).order_by("happened_at", "pk")
     )
-    if len(failures) < threshold:
+    starts = [
+        index
+        for index in range(len(failures) - threshold + 1)
+        if failures[index + threshold - 1].happened_at - failures[index].happened_at <= window
+    ]
+    if not starts:
         return None
+    failures = failures[starts[0] :]
     first = failures[0]
+    at = max(at, failures[-1].happened_at)
     incident, created = _open_incident(
         key=f"burst:{door}:{first.pk}",
         kind=IncidentKind.REPEATED_FAILURES,
