@@ -983,9 +983,14 @@ def _save_change(
     reconcile: str | None,
     revoke: bool = False,
 ) -> None:
-    """Set ``values`` on the locked visit, save only them, audit old -> new, and (when the
-    change touches access: ``reconcile`` names why) record work for the access engine."""
-    changes = {name: [getattr(visit, name), value] for name, value in values.items()}
+    """Set ``values`` on the locked visit, save only them, audit old -> new for the fields
+    that changed (an unchanged field is not a change), and (when the change touches access:
+    ``reconcile`` names why) record work for the access engine."""
+    changes = {
+        name: [getattr(visit, name), value]
+        for name, value in values.items()
+        if getattr(visit, name) != value
+    }
     for name, value in values.items():
         setattr(visit, name, value)
     visit.save(update_fields=[*values, "updated_at"])
