@@ -44,10 +44,13 @@ def _rows(visit):
 def test_a_change_of_the_end_shows_the_end_only(visit, reception):
     services.change_window(
         visit=visit,
-        planned_start=visit.planned_start,  # unchanged: recorded, but not a change
+        planned_start=visit.planned_start,  # unchanged: not a change
         planned_end=NOW + timedelta(hours=4),
         actor=reception,
     )
+    entry = visit_history(visit).last()
+    assert entry is not None
+    assert set(entry.changes) == {"planned_end"}  # the audit entry itself holds the end only
     changed = _rows(visit)[-1]
     assert changed.action == "Time changed"
     assert [(c.field, c.old, c.new) for c in changed.changes] == [
