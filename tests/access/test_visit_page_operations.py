@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -18,7 +19,7 @@ from propusk.access.reconciler import ReconcileResult
 from propusk.audit.models import AuditEntry
 from propusk.visits.models import Visit
 
-from .conftest import ENTRANCE, hcp_person, signed_in
+from .conftest import ENTRANCE, distinct_face, hcp_person, photo_upload, signed_in
 
 pytestmark = [pytest.mark.simulator, pytest.mark.django_db]
 
@@ -166,3 +167,60 @@ def test_an_unknown_operation_and_a_get_are_refused(
     assert client.post(url, {"reason": "x"}).status_code == 404
     assert client.get(reverse("access:operate", args=[visit.pk, "revoke"])).status_code == 405
     assert not AccessHold.objects.exists()
+
+
+def test_reception_reenrols_a_new_photo_and_the_turnstile_knows_the_new_face_only(
+    site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain, reception: User
+) -> None:
+    visit = register(family_name="Ахметова", given_name="Сауле")
+    drain()
+    confirm()
+    with visit.visitor.photo.open("rb") as stored:
+        old_face = stored.read()
+    assert site.control.passage(ENTRANCE, face_jpeg=old_face).granted
+    desk = signed_in(reception)
+
+    response = desk.post(
+        reverse("access:operate", args=[visit.pk, "reenrol"]),
+        {"reason": "Лицо плохо узнаётся", "photo": photo_upload(distinct_face(200))},
+        follow=True,
+    )
+
+    assert "on its way to HikCentral" in response.content.decode()
+    visit.visitor.refresh_from_db()
+    with visit.visitor.photo.open("rb") as stored:
+        new_face = stored.read()
+    assert new_face != old_face
+    drain()
+    confirm()
+    assert site.control.passage(ENTRANCE, face_jpeg=new_face).granted
+    assert not site.control.passage(ENTRANCE, face_jpeg=old_face).granted
+    entry = AuditEntry.objects.get(action="visitor.photo_replaced")
+    assert entry.actor == reception
+
+
+def test_a_picture_that_is_no_photo_changes_nothing(
+    register: Register, drain: Drain, reception: User
+) -> None:
+    visit = register()
+    drain()
+    before = visit.visitor.photo.name
+    work_before = list(AccessWork.objects.values())
+
+    body = operate_with_file(signed_in(reception), visit, b"not a picture at all")
+
+    assert "Re-enrol the face" in body
+    visit.visitor.refresh_from_db()
+    assert visit.visitor.photo.name == before
+    assert list(AccessWork.objects.values()) == work_before
+    assert not AuditEntry.objects.filter(action="access.face_reenrol").exists()
+
+
+def operate_with_file(client: Client, visit: Visit, content: bytes) -> str:
+    upload = SimpleUploadedFile("face.jpg", content, content_type="image/jpeg")
+    response = client.post(
+        reverse("access:operate", args=[visit.pk, "reenrol"]),
+        {"reason": "Новое фото", "photo": upload},
+        follow=True,
+    )
+    return response.content.decode()

@@ -7,6 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.services import REASON_MAX_LENGTH
+from propusk.visitors.photos import check_upload_size, normalize_face_photo
 
 
 class ReasonForm(forms.Form):
@@ -15,6 +16,25 @@ class ReasonForm(forms.Form):
         max_length=REASON_MAX_LENGTH,
         help_text=_("Kept in the audit log. No ID numbers."),
     )
+
+
+class ReenrolForm(ReasonForm):
+    """Re-enrol the face: a new photo (a file, or the desk's camera), or the stored one again."""
+
+    photo = forms.FileField(
+        label=_("New face photo"),
+        required=False,
+        help_text=_("Leave empty to send the photo on file again."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+    )
+
+    def clean_photo(self) -> bytes | None:
+        upload = self.cleaned_data.get("photo")
+        if not upload:
+            return None
+        if upload.size is not None:
+            check_upload_size(upload.size)  # before opening a huge file
+        return normalize_face_photo(upload)
 
 
 class PersonLookUpForm(forms.Form):

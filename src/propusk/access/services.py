@@ -213,22 +213,30 @@ def restore(*, visitor: Visitor, actor: Actor, reason: str, now: datetime | None
 
 
 def reenrol_face(
-    *, visitor: Visitor, actor: Actor, reason: str, now: datetime | None = None
+    *,
+    visitor: Visitor,
+    actor: Actor,
+    reason: str,
+    photo_jpeg: bytes | None = None,
+    now: datetime | None = None,
 ) -> bool:
-    """Send the visitor's stored face to HCP again (after a new photo, or the same face once
-    more: HCP lost it, or refused it for a reason that has passed).
+    """Send the visitor's face to HCP again: a new photo taken at the desk (``photo_jpeg``,
+    already checked and normalised), or the stored face once more (HCP lost it, or refused it
+    for a reason that has passed).
 
     The face HCP confirmed is marked stale (``HcpPerson.face_version`` and its rejection
     cleared), so the reconciler sends the stored file when the work runs. Refused while a
-    worker holds this person's work (it would write back the face it read). False if the face
-    is already waiting to be sent.
+    worker holds this person's work (it would write back the face it read). False if the same
+    face is already waiting to be sent.
     """
+    from propusk.visitors.services import delete_new_photos_on_failure, replace_photo
+
     moment = now or current_time()
-    with transaction.atomic():
+    with delete_new_photos_on_failure(), transaction.atomic():
         locked = _lock_visitor(visitor)
         require(actor, Operation.REENROL_FACE, locked)
         text = clean_reason(reason)
-        if not locked.photo:
+        if not locked.photo and photo_jpeg is None:
             raise ValidationError(
                 _("This visitor has no face photo: take one first."), code="no_photo"
             )
@@ -239,8 +247,10 @@ def reenrol_face(
             HcpPerson.objects.select_for_update().filter(person_code=locked.person_code).first()
         )
         stale = confirmed is None or not (confirmed.face_version or confirmed.face_rejected_reason)
-        if stale and _due(work, moment):
+        if photo_jpeg is None and stale and _due(work, moment):
             return False
+        if photo_jpeg is not None:
+            replace_photo(visitor=locked, photo_jpeg=photo_jpeg, actor=actor)
         rejected = confirmed.face_rejected_reason if confirmed is not None else ""
         if confirmed is not None:
             HcpPerson.objects.filter(pk=confirmed.pk).update(
@@ -252,7 +262,14 @@ def reenrol_face(
             reason="manual face re-enrolment",
             now=moment,
         )
-        _audit(actor, Operation.REENROL_FACE, locked, reason=text, rejected_before=rejected)
+        _audit(
+            actor,
+            Operation.REENROL_FACE,
+            locked,
+            reason=text,
+            rejected_before=rejected,
+            new_photo=photo_jpeg is not None,
+        )
     return True
 
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hikcentral import HikCentralClient
 from propusk.access import inspection, services
-from propusk.access.forms import PersonLookUpForm, ReasonForm
+from propusk.access.forms import PersonLookUpForm, ReasonForm, ReenrolForm
 from propusk.access.selectors import access_work, visit_access_card
 from propusk.access.services import OPERATION_LABELS, Operation, manual_operations
 from propusk.accounts.roles import Role, has_role
@@ -63,7 +63,11 @@ def operate(request: HttpRequest, visit_id: int, operation: str) -> HttpResponse
         raise Http404 from None
     if op not in manual_operations(user, visit):
         raise PermissionDenied
-    form = ReasonForm(request.POST)
+    form = (
+        ReenrolForm(request.POST, request.FILES)
+        if op == Operation.REENROL_FACE
+        else ReasonForm(request.POST)
+    )
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
@@ -77,7 +81,12 @@ def operate(request: HttpRequest, visit_id: int, operation: str) -> HttpResponse
         elif op == Operation.RESTORE:
             changed = services.restore(visitor=visitor, actor=user, reason=reason)
         elif op == Operation.REENROL_FACE:
-            changed = services.reenrol_face(visitor=visitor, actor=user, reason=reason)
+            changed = services.reenrol_face(
+                visitor=visitor,
+                actor=user,
+                reason=reason,
+                photo_jpeg=form.cleaned_data.get("photo"),
+            )
         elif op == Operation.RESYNC:
             changed = services.resync(visitor=visitor, actor=user, reason=reason)
         else:

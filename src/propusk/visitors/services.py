@@ -464,3 +464,23 @@ def _set_photo(visitor: Visitor, photo_jpeg: bytes) -> None:
     if old_name:
         storage = visitor.photo.storage
         transaction.on_commit(lambda: storage.delete(old_name))
+
+
+def replace_photo(*, visitor: Visitor, photo_jpeg: bytes, actor: Actor) -> Visitor:
+    """A new face for ``visitor`` (already checked and normalised: ``photos.normalize_face_photo``),
+    taken at the desk to re-enrol the face in HCP. Call it inside the caller's transaction,
+    on a locked row, with the whole transaction inside ``delete_new_photos_on_failure``: the
+    old file is deleted once the change commits, the new one if it does not. Audited without
+    the face."""
+    had_photo = bool(visitor.photo)
+    with delete_new_photos_on_failure():
+        _set_photo(visitor, photo_jpeg)
+        visitor.save(update_fields=["photo", "photo_updated_at"])
+    record(
+        actor=actor,
+        action="visitor.photo_replaced",
+        target=visitor,
+        changes={"photo": ["on file" if had_photo else "none", "new"]},
+    )
+    logger.info("visitor %s: face photo replaced", visitor.pk)
+    return visitor

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
-from propusk.access.forms import ReasonForm
+from propusk.access.forms import ReasonForm, ReenrolForm
 from propusk.access.services import OPERATION_LABELS, Operation, manual_operations
 from propusk.accounts.roles import Role, has_role
 from propusk.visits.models import Visit
@@ -38,7 +38,9 @@ def access_operations(context: template.Context, visit: Visit) -> dict[str, Any]
                 "key": op.value,
                 "label": OPERATION_LABELS[op],
                 "dangerous": op in DANGEROUS,
-                "form": ReasonForm(auto_id=f"id_{op.value}_%s"),
+                "form": (ReenrolForm if op == Operation.REENROL_FACE else ReasonForm)(
+                    auto_id=f"id_{op.value}_%s"
+                ),
             }
             for op in operations
         ],
