@@ -27,6 +27,7 @@ from tests.access.conftest import (  # noqa: F401 - fixtures used by name
     simulator,
     site,
 )
+from tests.conftest import PASSWORD
 from tests.dashboard.conftest import run_intake
 from tests.passages.conftest import (  # noqa: F401 - fixtures used by name
     _no_face_check,
@@ -151,3 +152,31 @@ def test_an_unknown_face_is_acknowledged_and_resolved_on_the_dashboard(
     assert page.evaluate("window.__sameDocument") is True  # never left the dashboard
     incident.refresh_from_db()
     assert (incident.state, incident.note) == (IncidentState.RESOLVED, "Гостя встретили на входе")
+
+
+@pytest.mark.parametrize("width", [360, 768, 1366])
+def test_the_dashboard_fits_the_screen(
+    new_page,
+    security,
+    reception,
+    site,  # noqa: F811
+    hcp,  # noqa: F811
+    enrolled,  # noqa: F811
+    width: int,
+) -> None:
+    visit = enrolled()
+    visit_services.check_in(visit=visit, actor=reception)
+    assert not site.control.passage(ENTRANCE, unknown_face=True).granted
+    assert run_intake(hcp) == 1
+    page = new_page()
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto("/login/")
+    page.fill("#id_username", security.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form:has(#id_password) button[type=submit]")
+    page.wait_for_url(lambda url: url.endswith("/dashboard/"))
+    expect(page.locator("#inside")).to_contain_text(visit.visitor.full_name)
+    expect(page.locator("#incidents")).to_contain_text("Face not recognised")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.goto("/dashboard/evacuation/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
