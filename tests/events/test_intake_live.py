@@ -25,7 +25,13 @@ from propusk.events.tasks import poll_hcp_events
 from propusk.integrations.hikcentral.factory import build_client, build_config
 from tests.events.conftest import TOKEN
 
-pytestmark = pytest.mark.simulator
+pytestmark = [
+    pytest.mark.simulator,
+    # live_server needs real commits; serialized_rollback puts back what the flush after each
+    # test removes (the role groups, and content types with their first ids: without it a
+    # later serialized_rollback test collides with the ones the flush made again).
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 DOORS = ("1", "2", "3")
 
