@@ -15,6 +15,31 @@ from propusk.accounts.roles import Role
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that commits for real must also ask for ``serialized_rollback``.
+
+    A transactional test ends with a flush, after which Django makes the content types and
+    permissions again under new ids; the next ``serialized_rollback`` test then restores the
+    old rows and collides with them (IntegrityError on django_content_type), wherever it runs
+    in the suite. So the rule holds for all or it breaks at random: refuse to run otherwise.
+    """
+    offenders = []
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        marker = item.get_closest_marker("django_db")
+        transactional = bool({"transactional_db", "live_server"} & fixtures) or (
+            marker is not None and marker.kwargs.get("transaction", False)
+        )
+        serialized = marker is not None and marker.kwargs.get("serialized_rollback", False)
+        if transactional and not serialized:
+            offenders.append(item.nodeid)
+    if offenders:
+        raise pytest.UsageError(
+            "Mark these tests @pytest.mark.django_db(transaction=True, serialized_rollback=True)"
+            " (see tests/conftest.py): " + ", ".join(offenders)
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Throttle counters (and anything else cached) never carry over from one test."""

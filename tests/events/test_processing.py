@@ -110,9 +110,10 @@ def test_a_lease_left_by_a_dead_worker_expires(handler: mock.Mock) -> None:
     assert processing.process(event.pk).outcome == Outcome.DONE
 
 
-def test_two_workers_at_once_process_an_event_once(
-    handler: mock.Mock, transactional_db: None
-) -> None:
+# Real commits (two threads, two connections); serialized_rollback puts back what the flush
+# removes, as every transactional test here does (a later one would collide otherwise).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_at_once_process_an_event_once(handler: mock.Mock) -> None:
     event = _event()
     started = threading.Barrier(2)
     results: list[Outcome] = []
