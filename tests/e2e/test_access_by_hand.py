@@ -36,9 +36,9 @@ pytestmark = [
 def test_security_revokes_on_the_visit_page_and_sees_it_confirmed(
     login,
     security,
-    site,
-    register,
-    drain,
+    site,  # noqa: F811
+    register,  # noqa: F811
+    drain,  # noqa: F811
     confirm,  # noqa: F811
 ) -> None:
     visit = register(family_name="Касымова", given_name="Айжан")

@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0003_notification_created_index'),
+        ("notifications", "0003_notification_created_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('guest_arrived', 'Your guest arrived'), ('guest_left', 'Your guest left'), ('guest_denied', 'Your guest was refused at a door'), ('face_not_recognised', 'A face was not recognised at a door'), ('repeated_failures', 'Repeated failures at a door'), ('exit_without_entry', 'An exit without an entry'), ('overstay', 'A visitor stayed past the end of the visit'), ('visit_checked_out_by_exit', 'The visit ended when your guest went out'), ('test', 'Test notification')], max_length=40, verbose_name='kind'),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("guest_arrived", "Your guest arrived"),
+                    ("guest_left", "Your guest left"),
+                    ("guest_denied", "Your guest was refused at a door"),
+                    ("face_not_recognised", "A face was not recognised at a door"),
+                    ("repeated_failures", "Repeated failures at a door"),
+                    ("exit_without_entry", "An exit without an entry"),
+                    ("overstay", "A visitor stayed past the end of the visit"),
+                    ("visit_checked_out_by_exit", "The visit ended when your guest went out"),
+                    ("test", "Test notification"),
+                ],
+                max_length=40,
+                verbose_name="kind",
+            ),
         ),
     ]
