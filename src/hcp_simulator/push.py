@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -51,6 +52,13 @@ def unsubscribe(state: SiteState, event_types: list[int]) -> None:
 def _drop_empty(state: SiteState) -> None:
     for dest in [d for d, sub in state.subscriptions.items() if not sub.event_types]:
         del state.subscriptions[dest]
+
+
+def origin(url: str) -> str:
+    """The scheme, host and port of a destination, for logs: its path may hold a secret (a
+    receiver that takes its token in the path, as Propusk's webhook does)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/..." if parts.netloc else "<destination>"
 
 
 @dataclass
@@ -159,7 +167,7 @@ class PushDispatcher:
             dest.attempts += 1
             dest.last_error = error
             delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (dest.attempts - 1))
-            log.info("push to %s failed (%s); retry in %.0f s", dest.url, error, delay)
+            log.info("push to %s failed (%s); retry in %.0f s", origin(dest.url), error, delay)
             dest.backing_off = True
             dest.wake.clear()
             with contextlib.suppress(TimeoutError):

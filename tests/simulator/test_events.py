@@ -438,3 +438,21 @@ def test_the_push_buffer_is_bounded_and_expires_after_a_day(receiver: Receiver) 
             wait_for(lambda: receiver.event_ids() == [fresh])
         finally:
             api.close()
+
+
+def test_a_failed_push_is_logged_without_the_destinations_path(
+    sim: SimulatorHandle, api: Artemis, receiver: Receiver
+) -> None:
+    secret = "s3cret-path-token-0123456789"
+    body = {
+        "eventTypes": [NOT_RECOGNISED],
+        "eventDest": f"{receiver.url}/{secret}/",
+        "token": "t0k",
+        "passBack": 1,
+    }
+    assert api.call(SUBSCRIBE, body) == {"code": 0, "msg": "Success"}
+    receiver.failing = True
+    sim.control.passage("1", unknown_face=True)
+    wait_for(lambda: "push to http://127.0.0.1:" in sim.stderr())
+    assert secret not in sim.stderr()
+    receiver.failing = False
