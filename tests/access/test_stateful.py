@@ -551,12 +551,6 @@ def test_random_visits_crashes_and_faults_converge_to_exactly_the_desired_state(
 # --- what the stateful test found, step by step ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a worker outage longer than PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS, the first "
-    "application check marks every waiting person 'not known' while another person's change is "
-    "still being applied: the revocation's time to revoke is never recorded",
-)
 def test_a_revocation_waiting_through_a_worker_outage_is_still_confirmed(
     site: SimulatorHandle,
     register: Callable[..., Visit],
@@ -594,13 +588,6 @@ def test_a_revocation_waiting_through_a_worker_outage_is_still_confirmed(
     assert revoked.access_revoked_at is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HCP's application counts are site-wide: while a change made outside Propusk waits "
-    "to be applied (a staff person edited in HCP's client), every visitor's change is judged "
-    "pending and, after PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS, given up as 'not known': the "
-    "time to revoke is never recorded",
-)
 def test_a_change_left_unapplied_in_hcp_by_someone_else_does_not_stop_our_confirmations(
     site: SimulatorHandle,
     register: Callable[..., Visit],

@@ -47,6 +47,7 @@ from hikcentral import (
     ApplicationFailure,
     ApplicationOutcome,
     ApplicationStats,
+    CircuitOpenError,
     HCPAlreadyExists,
     HCPLimitReached,
     HCPNotFound,
@@ -62,9 +63,10 @@ from hikcentral import (
 )
 from propusk.access.desired import Desired, DesiredPerson, desired_state
 from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkPriority, WorkState
-from propusk.access.work import request_reconcile
+from propusk.access.work import request_reconcile, wake_reconciler
 from propusk.audit.services import record
 from propusk.core.time import now as current_time
+from propusk.integrations.hikcentral.breaker import build_circuit_breaker
 from propusk.integrations.hikcentral.factory import build_client, build_config
 from propusk.visitors.models import Visitor, face_storage
 from propusk.visits.models import Visit
@@ -97,6 +99,9 @@ class ReconcileResult:
     applied: int = 0
     apply_failed: int = 0
     waiting: int = 0
+    # The circuit breaker refused a call: seconds until it lets one through (the run stopped
+    # there; the task looks again then). 0: it did not.
+    paused_for: float = 0.0
 
 
 class WorkFailed(Exception):
@@ -187,15 +192,21 @@ def reconcile_due_work(
     taken = 0
     queue_retention_cleanup(now=now or current_time(), limit=cap)
     try:
-        while taken < cap:
+        # The devices first: what was applied while no worker looked (an outage of the
+        # workers) is judged before this run's own reapplications keep HCP busy.
+        check_application(hcp, now=now or current_time(), into=result)
+        while taken < cap and not result.paused_for:
             moment = now or current_time()
             claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
             if not claims:
                 break
             taken += len(claims)
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
-            _reconcile_batch(hcp.with_priority(priority), claims, now=moment, org=org, into=result)
-        check_application(hcp, now=now or current_time(), into=result)
+            _reconcile_batch(
+                hcp.with_priority(priority), claims, now=moment, fixed_now=now, org=org, into=result
+            )
+        if not result.paused_for:
+            check_application(hcp, now=now or current_time(), into=result)
     except BaseException:
         _release_leases(token)
         raise
@@ -285,17 +296,16 @@ def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
     workers racing for a row, one updates it and the other finds nothing to update.
     """
     lease_until = now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
-    # Failed work whose error may clear by itself is due again on the slow schedule.
-    claimable = (
-        (Q(state=WorkState.PENDING) | Q(state=WorkState.FAILED, retries_by_itself=True))
-        & Q(due_at__lte=now)
-        & (Q(leased_until__isnull=True) | Q(leased_until__lte=now))
-    )
-    candidates = list(
+    claimable = _claimable(now)
+    ordered = list(
         AccessWork.objects.filter(claimable)
         .order_by("priority", "due_at", "pk")
-        .values_list("pk", flat=True)[: limit * 2]
+        .values_list("pk", "priority")[: limit * 2]
     )
+    # A batch that takes access away holds nothing else: its reapplication, and so the time
+    # to revoke, must not wait for twenty adds with faces.
+    revoking = bool(ordered) and ordered[0][1] == WorkPriority.REVOKE
+    candidates = [pk for pk, priority in ordered if not revoking or priority == WorkPriority.REVOKE]
     taken: list[int] = []
     for pk in candidates:
         if AccessWork.objects.filter(claimable, pk=pk).update(
@@ -320,18 +330,71 @@ def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
     ]
 
 
+def _claimable(now: datetime) -> Q:
+    """Due pending work, and failed work whose error may clear by itself (due again on the
+    slow schedule), whose lease is free or expired."""
+    return (
+        (Q(state=WorkState.PENDING) | Q(state=WorkState.FAILED, retries_by_itself=True))
+        & Q(due_at__lte=now)
+        & (Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+    )
+
+
+def _revocation_due(*, now: datetime) -> bool:
+    return AccessWork.objects.filter(_claimable(now), priority=WorkPriority.REVOKE).exists()
+
+
+def _revocation_check_due(*, now: datetime) -> bool:
+    """A revocation waits for the devices and it is time to ask HCP again."""
+    return _checkable(now).filter(revoked_at__isnull=False).exists()
+
+
+def _give_back(claims: Sequence[Claim]) -> None:
+    """Leases given back untouched (still due, no attempt counted): another run takes them."""
+    for claim in claims:
+        _release(claim, attempts=claim.attempts)
+
+
+def _pause(
+    claims: Sequence[Claim], exc: CircuitOpenError, *, now: datetime, into: ReconcileResult
+) -> None:
+    """The circuit breaker refused a call: these persons wait, due when it lets a call
+    through, with no attempt counted (``_retry``)."""
+    for claim in claims:
+        _settle(claim, exc, now=now, into=into)
+
+
 def _reconcile_batch(
     hcp: HikCentralClient,
     claims: Sequence[Claim],
     *,
     now: datetime,
+    fixed_now: datetime | None = None,
     org: OurOrganisation,
     into: ReconcileResult,
 ) -> None:
+    """Reconcile the claimed persons, then their memberships and reapplication together.
+
+    A batch that grants (or syncs) gives way between persons: when a revocation comes due
+    meanwhile, the persons not started yet are given back (still due) and the batch is
+    finished with those done, so the run claims the revocation next; when a revocation waits
+    for the devices and its check is due, the devices are asked now. The circuit breaker
+    refusing a call stops the batch: nothing more can reach HCP until it lets one through."""
     runs: list[PersonRun] = []
-    for claim in claims:
+    granting = min(claim.priority for claim in claims) != WorkPriority.REVOKE
+    for position, claim in enumerate(claims):
+        if granting and position:
+            moment = fixed_now or current_time()
+            if _revocation_due(now=moment):
+                _give_back(claims[position:])
+                break
+            if _revocation_check_due(now=moment):
+                check_application(hcp, now=moment, into=into)
         try:
             run = _reconcile_person(hcp, claim, now=now, org=org)
+        except CircuitOpenError as exc:
+            _pause(claims[position:], exc, now=now, into=into)
+            break
         except Exception as exc:
             _settle(claim, exc, now=now, into=into)
             continue
@@ -1094,8 +1157,10 @@ def _settle(claim: Claim, exc: Exception, *, now: datetime, into: ReconcileResul
     if isinstance(exc, DatabaseError):
         raise exc
     if isinstance(exc, TransientError):
-        _retry(claim, exc, now=now)
+        delay = _retry(claim, exc, now=now)
         into.retried += 1
+        if isinstance(exc, CircuitOpenError):
+            into.paused_for = max(into.paused_for, delay)
         return
     if isinstance(exc, WorkFailed):
         code, message = exc.code, exc.message
@@ -1125,9 +1190,17 @@ def clears_by_itself(exc: Exception) -> bool:
     )
 
 
-def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> None:
-    attempts = claim.attempts + 1
-    delay = backoff_seconds(attempts)
+def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> float:
+    """Put the work back due later; the delay. A circuit breaker's refusal sent nothing: the
+    work is due when the breaker lets a call through, with no attempt counted (an outage
+    must not pile backoff up: HCP back, everything goes at once). Any other transient error
+    counts an attempt and backs off exponentially."""
+    if isinstance(exc, CircuitOpenError):
+        attempts = claim.attempts
+        delay = min(_breaker_wait(exc), settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS)
+    else:
+        attempts = claim.attempts + 1
+        delay = backoff_seconds(attempts)
     if isinstance(exc, HCPRateLimited) and exc.retry_after:
         delay = max(delay, min(exc.retry_after, settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS))
     error = {
@@ -1152,6 +1225,15 @@ def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> None:
     ).update(due_at=now + timedelta(seconds=delay), **error)
     if not updated:  # a new change came in: it keeps its own due time
         AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**error)
+    return delay
+
+
+def _breaker_wait(exc: CircuitOpenError) -> float:
+    """Seconds until the breaker lets a call through (its cool-down, or a probe's lease)."""
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, int | float) and wait >= 0:
+        return float(wait)
+    return float(settings.PROPUSK_ACCESS_RETRY_MIN_SECONDS)
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -1234,39 +1316,83 @@ def check_application(
     HCP's answers may not say (no public source shows them; the client reads what it can):
     UNKNOWN with no failure listed for ``PROPUSK_ACCESS_APPLY_ASSUME_SECONDS`` is taken as
     applied; still pending after ``PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS`` is recorded as "not
-    known" and no longer asked about. A failure listed for a person is recorded and its
-    reapplication retried after ``PROPUSK_ACCESS_APPLY_RETRY_SECONDS``.
+    known" and no longer asked about - but not at the first look after a long pause (every
+    worker stopped): what the devices did meanwhile is judged first. A failure listed for a
+    person is recorded and its reapplication retried after
+    ``PROPUSK_ACCESS_APPLY_RETRY_SECONDS``. HCP not answering (down, over quota) leaves every
+    person waiting as it was.
     """
     result = into if into is not None else ReconcileResult()
-    every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
     waiting = HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exclude(person_id="")
-    # Asked no sooner than ``every`` after the reapplication (HCP may still list a failure of
-    # the previous one right after it) and no more often than that.
     rows = list(
-        waiting.filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
-        .filter(apply_requested_at__lte=now - every)
-        .order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
+        _checkable(now).order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
     )
     if rows:
         # A revocation's confirmation ends its time to revoke: it goes ahead of grants.
         revoking = any(row.revoked_at is not None for row in rows)
-        stats, failures = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
-        for row in rows:
-            progress = judge_application(stats=stats, failures=failures, person_ids=[row.person_id])
-            _record_application(row, progress.outcome, progress.failures, now=now, into=result)
+        answer = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
+        if answer is not None:
+            stats, failures = answer
+            for row in rows:
+                outcome, listed = _judge(row, stats, failures)
+                _record_application(row, outcome, listed, now=now, into=result)
     result.waiting = waiting.count()
     return result
 
 
+def _checkable(now: datetime) -> models.QuerySet[HcpPerson]:
+    """The persons waiting for the devices that may be asked about now: no sooner than
+    ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS`` after the reapplication (HCP may still list a
+    failure of the previous one right after it) and no more often than that."""
+    every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+    return (
+        HcpPerson.objects.filter(apply_state=ApplyState.WAITING)
+        .exclude(person_id="")
+        .filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
+        .filter(apply_requested_at__lte=now - every)
+    )
+
+
+def _judge(
+    row: HcpPerson, stats: ApplicationStats, failures: Sequence[ApplicationFailure]
+) -> tuple[ApplicationOutcome, tuple[ApplicationFailure, ...]]:
+    """The outcome for one waiting person.
+
+    HCP's counts (``toBeAppliedNum``, ``applyingNum``) are site-wide and say how many persons
+    wait, not who. But our person was reapplied (that is why it waits), so it is not among
+    those still *to be* applied - a change someone made in HCP's client and never applied
+    stays there for ever; it can only be among those *being* applied. Nothing being applied,
+    and no failure listed for it: every reapplication HCP accepted before the question,
+    ours among them, has reached the devices."""
+    progress = judge_application(stats=stats, failures=failures, person_ids=[row.person_id])
+    outcome = progress.outcome
+    if (
+        outcome == ApplicationOutcome.PENDING
+        and stats.shape == "counts"
+        and stats.applying == 0
+        and stats.pending_person_ids is None
+    ):
+        outcome = ApplicationOutcome.APPLIED
+    return outcome, progress.failures
+
+
 def _read_application(
     hcp: HikCentralClient,
-) -> tuple[ApplicationStats, list[ApplicationFailure]]:
+) -> tuple[ApplicationStats, list[ApplicationFailure]] | None:
+    """HCP's statistics, and its failure list when they do not rule failures out (one call
+    instead of two while nothing failed). None: HCP did not answer (it is down or busy): the
+    persons wait as they were, nothing is judged on an answer not given."""
     try:
-        return hcp.application_stats(), hcp.application_failures()
+        stats = hcp.application_stats()
+        failures = hcp.application_failures() if stats.failed != 0 else []
+    except TransientError as exc:
+        logger.warning("access: HCP did not answer about the devices (%s); asked again later", exc)
+        return None
     except HikCentralError as exc:
-        # Never hang on it: an unreadable answer is "not known", which times out.
+        # Never hang on it: an answer refused for good is "not known", which times out.
         logger.warning("access: could not read HCP's application results: %s", exc)
         return ApplicationStats.unknown(), []
+    return stats, failures
 
 
 def _record_application(
@@ -1320,7 +1446,13 @@ def _record_application(
                 into.apply_failed += 1
         logger.warning("access: HCP failed to apply %s: %s", row.person_code, error)
         return
-    if waited >= settings.PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS:
+    timeout = settings.PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS
+    # Looked at recently: the person was seen waiting all along. The first look after a long
+    # pause (every worker stopped) finds HCP busy with what came in meanwhile: look again.
+    watched = row.apply_checked_at is not None and (
+        (now - row.apply_checked_at).total_seconds() <= timeout / 2
+    )
+    if waited >= timeout and watched:
         still_mine.update(
             apply_state=ApplyState.UNKNOWN,
             apply_checked_at=now,
@@ -1480,5 +1612,24 @@ def process_client() -> HikCentralClient:
         if _client is None or _client.config != config:
             if _client is not None:
                 _client.close()
-            _client = build_client()
+            _client = build_client(
+                circuit_breaker=build_circuit_breaker(on_closed=hcp_answers_again)
+            )
         return _client
+
+
+def hcp_answers_again(*, now: datetime | None = None) -> int:
+    """HCP answered after an outage (the circuit breaker closed): the work put back on a
+    transient error - the breaker's refusals, the backoff of failed calls - is due now, and
+    a worker is woken, so the queue drains at once instead of when each backoff ends. How
+    many rows were brought forward."""
+    moment = now or current_time()
+    count = (
+        AccessWork.objects.filter(state=WorkState.PENDING, due_at__gt=moment)
+        .exclude(last_error_code="")
+        .update(due_at=moment)
+    )
+    if count:
+        logger.info("access: HCP answers again; %d person(s) waiting on it due now", count)
+        wake_reconciler()
+    return count
