@@ -149,6 +149,9 @@ class PersonRun:
     deleted: bool = False  # deleted from HCP with its face after the retention
     # The last reconcile stopped part-way: memberships it recorded may not have been made.
     unfinished: bool = False
+    # Former personIds of the code reapplied by this run (_clear_stale_persons): the devices
+    # drop them only once HCP applied that, so they are followed up like any change.
+    stale_reapplied: tuple[str, ...] = ()
 
     @property
     def person_code(self) -> str:
@@ -485,6 +488,7 @@ def _clear_stale_persons(hcp: HikCentralClient, run: PersonRun, info: PersonInfo
     if doors:
         try:
             hcp.reapply(person_ids=stale, door_index_codes=doors)
+            run.stale_reapplied = tuple(stale)
         except PermanentError as exc:
             answer["refused"] = _hcp_message(exc)
             logger.warning(
@@ -1018,14 +1022,13 @@ def _reapply_to_doors(hcp: HikCentralClient, person_ids: list[str]) -> list[str]
 
 
 def _finish(run: PersonRun, *, now: datetime) -> None:
-    settled = not run.person_id  # no person in HCP: nothing for a device to hold
+    # No person in HCP and no former one being dropped: nothing for a device to hold.
+    settled = not run.person_id and not run.stale_reapplied
     if not run.needs_reapply and (run.person_id or run.confirmed is not None):
-        saved = _save_confirmed(
-            run,
-            now=now,
-            apply_state=None if run.person_id else ApplyState.APPLIED,
-            needs_reapply=False,
-        )
+        state: ApplyState | None = None if run.person_id else ApplyState.APPLIED
+        if run.stale_reapplied:  # the devices must still drop the former person(s)
+            state = ApplyState.WAITING
+        saved = _save_confirmed(run, now=now, apply_state=state, needs_reapply=False)
         settled = settled or saved.apply_state == ApplyState.APPLIED
     if _complete_work(run, now=now) and settled:
         # Nothing more to tell the devices: the visits that ended no longer give access.
@@ -1061,8 +1064,9 @@ def _save_confirmed(
         "face_version": run.face_version,
         "face_rejected_reason": run.face_rejected_reason,
         "needs_reapply": needs_reapply,
-        # Reapplied at the start of the run (_clear_stale_persons), or there were none.
-        "stale_person_ids": [],
+        # Reapplied at the start of the run (_clear_stale_persons): kept until HCP says the
+        # devices applied that (check_application), reapplied again if they failed.
+        "stale_person_ids": list(run.stale_reapplied),
     }
     if not needs_reapply:
         # HCP holds the desired state read at ``now``: once the devices have what was last
@@ -1323,7 +1327,7 @@ def check_application(
     person waiting as it was.
     """
     result = into if into is not None else ReconcileResult()
-    waiting = HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exclude(person_id="")
+    waiting = _waiting()
     rows = list(
         _checkable(now).order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
     )
@@ -1346,10 +1350,17 @@ def _checkable(now: datetime) -> models.QuerySet[HcpPerson]:
     failure of the previous one right after it) and no more often than that."""
     every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
     return (
-        HcpPerson.objects.filter(apply_state=ApplyState.WAITING)
-        .exclude(person_id="")
+        _waiting()
         .filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
         .filter(apply_requested_at__lte=now - every)
+    )
+
+
+def _waiting() -> models.QuerySet[HcpPerson]:
+    """The persons waiting for the devices: ours in HCP, or former persons of a code (deleted
+    or made again by hand) the devices must drop."""
+    return HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exclude(
+        Q(person_id="") & Q(stale_person_ids=[])
     )
 
 
@@ -1364,7 +1375,8 @@ def _judge(
     stays there for ever; it can only be among those *being* applied. Nothing being applied,
     and no failure listed for it: every reapplication HCP accepted before the question,
     ours among them, has reached the devices."""
-    progress = judge_application(stats=stats, failures=failures, person_ids=[row.person_id])
+    ids = [person_id for person_id in [row.person_id, *row.stale_person_ids] if person_id]
+    progress = judge_application(stats=stats, failures=failures, person_ids=ids)
     outcome = progress.outcome
     if (
         outcome == ApplicationOutcome.PENDING
@@ -1421,7 +1433,11 @@ def _record_application(
     if outcome == ApplicationOutcome.APPLIED:
         with transaction.atomic():
             if still_mine.update(
-                apply_state=ApplyState.APPLIED, applied_at=now, apply_checked_at=now, apply_error=""
+                apply_state=ApplyState.APPLIED,
+                applied_at=now,
+                apply_checked_at=now,
+                apply_error="",
+                stale_person_ids=[],  # the devices dropped them
             ):
                 read_at = max(row.apply_requested_at, row.reconciled_at or row.apply_requested_at)
                 _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
@@ -1439,7 +1455,7 @@ def _record_application(
                     person_code=row.person_code,
                     visitor_id=row.visitor_id,
                     reason="application to the devices failed",
-                    revoke=row.revoked_at is not None,
+                    revoke=row.revoked_at is not None or bool(row.stale_person_ids),
                     due_at=now + timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_RETRY_SECONDS),
                     now=now,
                 )
