@@ -404,7 +404,7 @@ def _reconcile_batch(
         if run is not None:
             runs.append(run)
     runs = _apply_memberships(hcp, runs, now=now, into=into)
-    runs = _reapply(hcp, runs, now=now, into=into)
+    runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
     for run in runs:
         _finish(run, now=now)
         into.reconciled += 1
@@ -979,9 +979,16 @@ def _member_call(
 
 
 def _reapply(
-    hcp: HikCentralClient, runs: list[PersonRun], *, now: datetime, into: ReconcileResult
+    hcp: HikCentralClient,
+    runs: list[PersonRun],
+    *,
+    now: datetime,
+    fixed_now: datetime | None = None,
+    into: ReconcileResult,
 ) -> list[PersonRun]:
-    """One reapplication (``batch_size`` persons per call) for every person that changed."""
+    """One reapplication (``batch_size`` persons per call) for every person that changed.
+    Recorded as asked when HCP accepted it (not when the batch began): the devices are
+    asked about it ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS`` after that moment."""
     todo = [run for run in runs if run.needs_reapply]
     if not todo:
         return runs
@@ -995,8 +1002,9 @@ def _reapply(
         return [run for run in runs if run not in todo]
     # A site without doors has no device to wait for.
     state = ApplyState.WAITING if doors else ApplyState.APPLIED
+    asked_at = max(now, fixed_now or current_time())
     for run in todo:
-        _save_confirmed(run, now=now, apply_state=state, needs_reapply=False)
+        _save_confirmed(run, now=now, apply_state=state, needs_reapply=False, asked_at=asked_at)
     return runs
 
 
@@ -1053,8 +1061,11 @@ def _save_confirmed(
     apply_state: ApplyState | None,
     needs_reapply: bool,
     levels: frozenset[str] | None = None,
+    asked_at: datetime | None = None,
 ) -> HcpPerson:
-    """Record what HCP accepted; ``apply_state`` None keeps the devices' state as it was."""
+    """Record what HCP accepted; ``apply_state`` None keeps the devices' state as it was.
+    ``now`` is when the desired state was read (``reconciled_at``); ``asked_at`` when HCP
+    accepted the reapplication (default ``now``)."""
     values: dict[str, object] = {
         "visitor_id": run.visitor_id,
         "person_id": run.person_id,
@@ -1073,7 +1084,7 @@ def _save_confirmed(
         # asked for, the visits that ended before then no longer give access.
         values["reconciled_at"] = now
     if apply_state == ApplyState.WAITING:
-        values.update(apply_requested_at=now, apply_checked_at=None)
+        values.update(apply_requested_at=asked_at or now, apply_checked_at=None)
     elif apply_state == ApplyState.APPLIED:
         values.update(applied_at=now, apply_checked_at=now)
     if apply_state is not None:
@@ -1439,7 +1450,9 @@ def _record_application(
                 apply_error="",
                 stale_person_ids=[],  # the devices dropped them
             ):
-                read_at = max(row.apply_requested_at, row.reconciled_at or row.apply_requested_at)
+                # The desired state HCP now applies was read then (the reapplication
+                # itself went later).
+                read_at = row.reconciled_at or row.apply_requested_at
                 _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
                 into.applied += 1
         return
