@@ -86,6 +86,8 @@ PRIORITY_NAMES = {
 JPEG_MAGIC = b"\xff\xd8\xff"
 MESSAGE_LENGTH = 500  # AccessWork.last_error_message, HcpPerson.apply_error and the like
 RESCHEDULED_REASON = "access window boundary"
+# A batch of revocations holds at most a quarter of HCP_BATCH_SIZE persons (5 of 20).
+REVOKE_BATCH_DIVISOR = 4
 
 
 @dataclass
@@ -200,12 +202,13 @@ def reconcile_due_work(
         check_application(hcp, now=now or current_time(), into=result)
         while taken < cap and not result.paused_for:
             moment = now or current_time()
+            if taken and _revocation_check_due(now=moment):
+                check_application(hcp, now=moment, into=result)
             claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
             if not claims:
                 break
-            taken += len(claims)
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
-            _reconcile_batch(
+            taken += _reconcile_batch(
                 hcp.with_priority(priority), claims, now=moment, fixed_now=now, org=org, into=result
             )
         if not result.paused_for:
@@ -309,6 +312,10 @@ def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
     # to revoke, must not wait for twenty adds with faces.
     revoking = bool(ordered) and ordered[0][1] == WorkPriority.REVOKE
     candidates = [pk for pk, priority in ordered if not revoking or priority == WorkPriority.REVOKE]
+    if revoking:
+        # Smaller, too: the first person's reapplication waits for the batch's last look-up
+        # and update, and revocations that keep coming would fill twenty.
+        limit = min(limit, max(1, limit // REVOKE_BATCH_DIVISOR))
     taken: list[int] = []
     for pk in candidates:
         if AccessWork.objects.filter(claimable, pk=pk).update(
@@ -375,24 +382,28 @@ def _reconcile_batch(
     fixed_now: datetime | None = None,
     org: OurOrganisation,
     into: ReconcileResult,
-) -> None:
-    """Reconcile the claimed persons, then their memberships and reapplication together.
+) -> int:
+    """Reconcile the claimed persons, then their memberships and reapplication together; how
+    many persons were taken on (the others were given back).
 
     A batch that grants (or syncs) gives way between persons: when a revocation comes due
     meanwhile, the persons not started yet are given back (still due) and the batch is
-    finished with those done, so the run claims the revocation next; when a revocation waits
-    for the devices and its check is due, the devices are asked now. The circuit breaker
-    refusing a call stops the batch: nothing more can reach HCP until it lets one through."""
+    finished with those done, so the run claims the revocation next. In any batch, when a
+    revocation waits for the devices and its check is due, the devices are asked between two
+    persons. The circuit breaker refusing a call stops the batch: nothing more can reach HCP
+    until it lets one through."""
     runs: list[PersonRun] = []
     granting = min(claim.priority for claim in claims) != WorkPriority.REVOKE
+    started = 0
     for position, claim in enumerate(claims):
-        if granting and position:
+        if position:
             moment = fixed_now or current_time()
-            if _revocation_due(now=moment):
+            if granting and _revocation_due(now=moment):
                 _give_back(claims[position:])
                 break
             if _revocation_check_due(now=moment):
                 check_application(hcp, now=moment, into=into)
+        started += 1
         try:
             run = _reconcile_person(hcp, claim, now=now, org=org)
         except CircuitOpenError as exc:
@@ -408,6 +419,7 @@ def _reconcile_batch(
     for run in runs:
         _finish(run, now=now)
         into.reconciled += 1
+    return started
 
 
 # --- one person ---------------------------------------------------------------------------
