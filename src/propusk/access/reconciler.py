@@ -17,14 +17,17 @@ claimed persons are reconciled as a batch:
    when the desired state changes by time alone (a window opening or closing) - unless a new
    change came in meanwhile (its generation moved), which keeps it pending.
 
-A transient HCP error puts the person's work back with exponential backoff and jitter; a
-permanent one marks it failed with HCP's code and message (tried again on a slow schedule when
-it may clear by itself); neither holds up the other persons of the batch. Then
-``check_application`` asks HCP whether the changes reached the devices and records the time to
-revoke on the visits whose access ended. Each run first queues the persons whose retention is
-over (``queue_retention_cleanup``). The organisation and the door list are kept between runs
-(``OurOrganisation``, ``_door_codes``); the full sync (``access.sync``) records what it saw with
-``note_observed_person`` before queueing a person.
+Revocations have batches of their own, and a batch of grants gives way between persons to a
+revocation that comes due. A transient HCP error puts the person's work back with exponential
+backoff and jitter - the circuit breaker's refusals count no attempt, and its closing makes
+every such row due at once (``hcp_answers_again``); a permanent one marks it failed with HCP's
+code and message (tried again on a slow schedule when it may clear by itself); neither holds
+up the other persons of the batch. ``check_application`` - at the start and end of a run, and
+between batches and persons while a revocation waits - asks HCP whether the changes reached
+the devices and records the time to revoke on the visits whose access ended. Each run first
+queues the persons whose retention is over (``queue_retention_cleanup``). The organisation
+and the door list are kept between runs (``OurOrganisation``, ``_door_codes``); the full sync
+(``access.sync``) records what it saw with ``note_observed_person`` before queueing a person.
 """
 
 from __future__ import annotations
