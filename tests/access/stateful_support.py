@@ -291,8 +291,14 @@ def _next_wake(now: datetime, *, patient: bool) -> datetime | None:
             if patient and person.apply_requested_at is not None:
                 moment = max(moment, person.apply_requested_at + give_up)
             moments.append(moment)
-        # Failed on a device, or changed and not yet reapplied: its work row (above) says
-        # when it is tried again. With no row, nothing will: the invariants report it.
+        elif person.apply_state == ApplyState.FAILED:
+            # Failed on a device: reapplied when its work row comes due (the retry after
+            # PROPUSK_ACCESS_APPLY_RETRY_SECONDS). With no row, nothing will: the invariants
+            # report it.
+            retry = pending.filter(person_code=person.person_code).first()
+            if retry is not None and retry.due_at > now:
+                moments.append(retry.due_at)
+        # Changed and not yet reapplied: its work row (above) says when it is tried again.
     if not moments:
         return None
     wake = min(moments)

@@ -809,13 +809,6 @@ def test_item_20_a_person_deleted_by_hand_leaves_nothing_on_the_devices(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reapplication of a person deleted by hand (its former personId) is not "
-    "followed up: if a device fails it, the deleted person stays on that door, face and "
-    "validity included, and the checked-out visitor still passes; the revocation is recorded "
-    "as done",
-)
 def test_item_20_a_person_deleted_by_hand_after_check_out_is_gone_from_every_door(
     site: SimulatorHandle,
     register: Register,

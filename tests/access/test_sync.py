@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from hcp_simulator.testing import SimulatorHandle
 from hikcentral import HikCentralClient, PersonInput
-from propusk.access.models import AccessLevelPolicy, AccessWork, HcpPerson, WorkState
+from propusk.access.models import AccessLevelPolicy, AccessWork, ApplyState, HcpPerson, WorkState
 from propusk.access.reconciler import ReconcileResult
 from propusk.access.sync import (
     FACE_MISSING,
@@ -185,7 +185,7 @@ def test_validity_and_a_face_removed_by_hand_are_restored(
 
 
 def test_a_person_deleted_and_made_again_by_hand_is_taken_for_what_it_is(
-    site: SimulatorHandle, register: Register, drain: Drain, hcp: HikCentralClient
+    site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain, hcp: HikCentralClient
 ) -> None:
     """Same code, new personId: nothing recorded of the old person counts (its face, its
     levels); the new one is brought to the desired state."""
@@ -224,9 +224,14 @@ def test_a_person_deleted_and_made_again_by_hand_is_taken_for_what_it_is(
     with visit.visitor.photo.open("rb") as stored:
         assert site.control.passage(ENTRANCE, face_jpeg=stored.read()).granted
     record = HcpPerson.objects.get(person_code=code)
-    assert (record.person_id, record.stale_person_ids) == (new_id, [])
-    # The old person, deleted by hand and never applied, is gone from the devices too.
+    # The old person, deleted by hand and never applied, is gone from the devices too ...
     assert not [p for p in site.control.state()["persons"] if p.get("deleted")]
+    # ... which the record keeps following until HCP says so.
+    assert (record.person_id, record.stale_person_ids) == (new_id, [old_id])
+    assert record.apply_state == ApplyState.WAITING
+    confirm()
+    record.refresh_from_db()
+    assert (record.stale_person_ids, record.apply_state) == ([], ApplyState.APPLIED)
 
 
 def test_access_given_again_by_hand_to_a_revoked_visitor_is_revoked_again(

@@ -17,14 +17,17 @@ claimed persons are reconciled as a batch:
    when the desired state changes by time alone (a window opening or closing) - unless a new
    change came in meanwhile (its generation moved), which keeps it pending.
 
-A transient HCP error puts the person's work back with exponential backoff and jitter; a
-permanent one marks it failed with HCP's code and message (tried again on a slow schedule when
-it may clear by itself); neither holds up the other persons of the batch. Then
-``check_application`` asks HCP whether the changes reached the devices and records the time to
-revoke on the visits whose access ended. Each run first queues the persons whose retention is
-over (``queue_retention_cleanup``). The organisation and the door list are kept between runs
-(``OurOrganisation``, ``_door_codes``); the full sync (``access.sync``) records what it saw with
-``note_observed_person`` before queueing a person.
+Revocations have batches of their own, and a batch of grants gives way between persons to a
+revocation that comes due. A transient HCP error puts the person's work back with exponential
+backoff and jitter - the circuit breaker's refusals count no attempt, and its closing makes
+every such row due at once (``hcp_answers_again``); a permanent one marks it failed with HCP's
+code and message (tried again on a slow schedule when it may clear by itself); neither holds
+up the other persons of the batch. ``check_application`` - at the start and end of a run, and
+between batches and persons while a revocation waits - asks HCP whether the changes reached
+the devices and records the time to revoke on the visits whose access ended. Each run first
+queues the persons whose retention is over (``queue_retention_cleanup``). The organisation
+and the door list are kept between runs (``OurOrganisation``, ``_door_codes``); the full sync
+(``access.sync``) records what it saw with ``note_observed_person`` before queueing a person.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from hikcentral import (
     ApplicationFailure,
     ApplicationOutcome,
     ApplicationStats,
+    CircuitOpenError,
     HCPAlreadyExists,
     HCPLimitReached,
     HCPNotFound,
@@ -62,9 +66,10 @@ from hikcentral import (
 )
 from propusk.access.desired import Desired, DesiredPerson, desired_state
 from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkPriority, WorkState
-from propusk.access.work import request_reconcile
+from propusk.access.work import request_reconcile, wake_reconciler
 from propusk.audit.services import record
 from propusk.core.time import now as current_time
+from propusk.integrations.hikcentral.breaker import build_circuit_breaker
 from propusk.integrations.hikcentral.factory import build_client, build_config
 from propusk.visitors.models import Visitor, face_storage
 from propusk.visits.models import Visit
@@ -84,6 +89,8 @@ PRIORITY_NAMES = {
 JPEG_MAGIC = b"\xff\xd8\xff"
 MESSAGE_LENGTH = 500  # AccessWork.last_error_message, HcpPerson.apply_error and the like
 RESCHEDULED_REASON = "access window boundary"
+# A batch of revocations holds at most a quarter of HCP_BATCH_SIZE persons (5 of 20).
+REVOKE_BATCH_DIVISOR = 4
 
 
 @dataclass
@@ -97,6 +104,9 @@ class ReconcileResult:
     applied: int = 0
     apply_failed: int = 0
     waiting: int = 0
+    # The circuit breaker refused a call: seconds until it lets one through (the run stopped
+    # there; the task looks again then). 0: it did not.
+    paused_for: float = 0.0
 
 
 class WorkFailed(Exception):
@@ -144,6 +154,9 @@ class PersonRun:
     deleted: bool = False  # deleted from HCP with its face after the retention
     # The last reconcile stopped part-way: memberships it recorded may not have been made.
     unfinished: bool = False
+    # Former personIds of the code reapplied by this run (_clear_stale_persons): the devices
+    # drop them only once HCP applied that, so they are followed up like any change.
+    stale_reapplied: tuple[str, ...] = ()
 
     @property
     def person_code(self) -> str:
@@ -187,15 +200,22 @@ def reconcile_due_work(
     taken = 0
     queue_retention_cleanup(now=now or current_time(), limit=cap)
     try:
-        while taken < cap:
+        # The devices first: what was applied while no worker looked (an outage of the
+        # workers) is judged before this run's own reapplications keep HCP busy.
+        check_application(hcp, now=now or current_time(), into=result)
+        while taken < cap and not result.paused_for:
             moment = now or current_time()
+            if taken and _revocation_check_due(now=moment):
+                check_application(hcp, now=moment, into=result)
             claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
             if not claims:
                 break
-            taken += len(claims)
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
-            _reconcile_batch(hcp.with_priority(priority), claims, now=moment, org=org, into=result)
-        check_application(hcp, now=now or current_time(), into=result)
+            taken += _reconcile_batch(
+                hcp.with_priority(priority), claims, now=moment, fixed_now=now, org=org, into=result
+            )
+        if not result.paused_for:
+            check_application(hcp, now=now or current_time(), into=result)
     except BaseException:
         _release_leases(token)
         raise
@@ -285,17 +305,20 @@ def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
     workers racing for a row, one updates it and the other finds nothing to update.
     """
     lease_until = now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
-    # Failed work whose error may clear by itself is due again on the slow schedule.
-    claimable = (
-        (Q(state=WorkState.PENDING) | Q(state=WorkState.FAILED, retries_by_itself=True))
-        & Q(due_at__lte=now)
-        & (Q(leased_until__isnull=True) | Q(leased_until__lte=now))
-    )
-    candidates = list(
+    claimable = _claimable(now)
+    ordered = list(
         AccessWork.objects.filter(claimable)
         .order_by("priority", "due_at", "pk")
-        .values_list("pk", flat=True)[: limit * 2]
+        .values_list("pk", "priority")[: limit * 2]
     )
+    # A batch that takes access away holds nothing else: its reapplication, and so the time
+    # to revoke, must not wait for twenty adds with faces.
+    revoking = bool(ordered) and ordered[0][1] == WorkPriority.REVOKE
+    candidates = [pk for pk, priority in ordered if not revoking or priority == WorkPriority.REVOKE]
+    if revoking:
+        # Smaller, too: the first person's reapplication waits for the batch's last look-up
+        # and update, and revocations that keep coming would fill twenty.
+        limit = min(limit, max(1, limit // REVOKE_BATCH_DIVISOR))
     taken: list[int] = []
     for pk in candidates:
         if AccessWork.objects.filter(claimable, pk=pk).update(
@@ -320,28 +343,86 @@ def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
     ]
 
 
+def _claimable(now: datetime) -> Q:
+    """Due pending work, and failed work whose error may clear by itself (due again on the
+    slow schedule), whose lease is free or expired."""
+    return (
+        (Q(state=WorkState.PENDING) | Q(state=WorkState.FAILED, retries_by_itself=True))
+        & Q(due_at__lte=now)
+        & (Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+    )
+
+
+def _revocation_due(*, now: datetime) -> bool:
+    return AccessWork.objects.filter(_claimable(now), priority=WorkPriority.REVOKE).exists()
+
+
+def _revocation_check_due(*, now: datetime) -> bool:
+    """A revocation waits for the devices and it is time to ask HCP again."""
+    return _checkable(now).filter(revoked_at__isnull=False).exists()
+
+
+def _give_back(claims: Sequence[Claim]) -> None:
+    """Leases given back untouched (still due, no attempt counted): another run takes them."""
+    for claim in claims:
+        _release(claim, attempts=claim.attempts)
+
+
+def _pause(
+    claims: Sequence[Claim], exc: CircuitOpenError, *, now: datetime, into: ReconcileResult
+) -> None:
+    """The circuit breaker refused a call: these persons wait, due when it lets a call
+    through, with no attempt counted (``_retry``)."""
+    for claim in claims:
+        _settle(claim, exc, now=now, into=into)
+
+
 def _reconcile_batch(
     hcp: HikCentralClient,
     claims: Sequence[Claim],
     *,
     now: datetime,
+    fixed_now: datetime | None = None,
     org: OurOrganisation,
     into: ReconcileResult,
-) -> None:
+) -> int:
+    """Reconcile the claimed persons, then their memberships and reapplication together; how
+    many persons were taken on (the others were given back).
+
+    A batch that grants (or syncs) gives way between persons: when a revocation comes due
+    meanwhile, the persons not started yet are given back (still due) and the batch is
+    finished with those done, so the run claims the revocation next. In any batch, when a
+    revocation waits for the devices and its check is due, the devices are asked between two
+    persons. The circuit breaker refusing a call stops the batch: nothing more can reach HCP
+    until it lets one through."""
     runs: list[PersonRun] = []
-    for claim in claims:
+    granting = min(claim.priority for claim in claims) != WorkPriority.REVOKE
+    started = 0
+    for position, claim in enumerate(claims):
+        if position:
+            moment = fixed_now or current_time()
+            if granting and _revocation_due(now=moment):
+                _give_back(claims[position:])
+                break
+            if _revocation_check_due(now=moment):
+                check_application(hcp, now=moment, into=into)
+        started += 1
         try:
             run = _reconcile_person(hcp, claim, now=now, org=org)
+        except CircuitOpenError as exc:
+            _pause(claims[position:], exc, now=now, into=into)
+            break
         except Exception as exc:
             _settle(claim, exc, now=now, into=into)
             continue
         if run is not None:
             runs.append(run)
     runs = _apply_memberships(hcp, runs, now=now, into=into)
-    runs = _reapply(hcp, runs, now=now, into=into)
+    runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
     for run in runs:
         _finish(run, now=now)
         into.reconciled += 1
+    return started
 
 
 # --- one person ---------------------------------------------------------------------------
@@ -422,6 +503,7 @@ def _clear_stale_persons(hcp: HikCentralClient, run: PersonRun, info: PersonInfo
     if doors:
         try:
             hcp.reapply(person_ids=stale, door_index_codes=doors)
+            run.stale_reapplied = tuple(stale)
         except PermanentError as exc:
             answer["refused"] = _hcp_message(exc)
             logger.warning(
@@ -912,9 +994,16 @@ def _member_call(
 
 
 def _reapply(
-    hcp: HikCentralClient, runs: list[PersonRun], *, now: datetime, into: ReconcileResult
+    hcp: HikCentralClient,
+    runs: list[PersonRun],
+    *,
+    now: datetime,
+    fixed_now: datetime | None = None,
+    into: ReconcileResult,
 ) -> list[PersonRun]:
-    """One reapplication (``batch_size`` persons per call) for every person that changed."""
+    """One reapplication (``batch_size`` persons per call) for every person that changed.
+    Recorded as asked when HCP accepted it (not when the batch began): the devices are
+    asked about it ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS`` after that moment."""
     todo = [run for run in runs if run.needs_reapply]
     if not todo:
         return runs
@@ -928,8 +1017,9 @@ def _reapply(
         return [run for run in runs if run not in todo]
     # A site without doors has no device to wait for.
     state = ApplyState.WAITING if doors else ApplyState.APPLIED
+    asked_at = max(now, fixed_now or current_time())
     for run in todo:
-        _save_confirmed(run, now=now, apply_state=state, needs_reapply=False)
+        _save_confirmed(run, now=now, apply_state=state, needs_reapply=False, asked_at=asked_at)
     return runs
 
 
@@ -955,14 +1045,13 @@ def _reapply_to_doors(hcp: HikCentralClient, person_ids: list[str]) -> list[str]
 
 
 def _finish(run: PersonRun, *, now: datetime) -> None:
-    settled = not run.person_id  # no person in HCP: nothing for a device to hold
+    # No person in HCP and no former one being dropped: nothing for a device to hold.
+    settled = not run.person_id and not run.stale_reapplied
     if not run.needs_reapply and (run.person_id or run.confirmed is not None):
-        saved = _save_confirmed(
-            run,
-            now=now,
-            apply_state=None if run.person_id else ApplyState.APPLIED,
-            needs_reapply=False,
-        )
+        state: ApplyState | None = None if run.person_id else ApplyState.APPLIED
+        if run.stale_reapplied:  # the devices must still drop the former person(s)
+            state = ApplyState.WAITING
+        saved = _save_confirmed(run, now=now, apply_state=state, needs_reapply=False)
         settled = settled or saved.apply_state == ApplyState.APPLIED
     if _complete_work(run, now=now) and settled:
         # Nothing more to tell the devices: the visits that ended no longer give access.
@@ -987,8 +1076,11 @@ def _save_confirmed(
     apply_state: ApplyState | None,
     needs_reapply: bool,
     levels: frozenset[str] | None = None,
+    asked_at: datetime | None = None,
 ) -> HcpPerson:
-    """Record what HCP accepted; ``apply_state`` None keeps the devices' state as it was."""
+    """Record what HCP accepted; ``apply_state`` None keeps the devices' state as it was.
+    ``now`` is when the desired state was read (``reconciled_at``); ``asked_at`` when HCP
+    accepted the reapplication (default ``now``)."""
     values: dict[str, object] = {
         "visitor_id": run.visitor_id,
         "person_id": run.person_id,
@@ -998,15 +1090,16 @@ def _save_confirmed(
         "face_version": run.face_version,
         "face_rejected_reason": run.face_rejected_reason,
         "needs_reapply": needs_reapply,
-        # Reapplied at the start of the run (_clear_stale_persons), or there were none.
-        "stale_person_ids": [],
+        # Reapplied at the start of the run (_clear_stale_persons): kept until HCP says the
+        # devices applied that (check_application), reapplied again if they failed.
+        "stale_person_ids": list(run.stale_reapplied),
     }
     if not needs_reapply:
         # HCP holds the desired state read at ``now``: once the devices have what was last
         # asked for, the visits that ended before then no longer give access.
         values["reconciled_at"] = now
     if apply_state == ApplyState.WAITING:
-        values.update(apply_requested_at=now, apply_checked_at=None)
+        values.update(apply_requested_at=asked_at or now, apply_checked_at=None)
     elif apply_state == ApplyState.APPLIED:
         values.update(applied_at=now, apply_checked_at=now)
     if apply_state is not None:
@@ -1094,8 +1187,10 @@ def _settle(claim: Claim, exc: Exception, *, now: datetime, into: ReconcileResul
     if isinstance(exc, DatabaseError):
         raise exc
     if isinstance(exc, TransientError):
-        _retry(claim, exc, now=now)
+        delay = _retry(claim, exc, now=now)
         into.retried += 1
+        if isinstance(exc, CircuitOpenError):
+            into.paused_for = max(into.paused_for, delay)
         return
     if isinstance(exc, WorkFailed):
         code, message = exc.code, exc.message
@@ -1125,9 +1220,17 @@ def clears_by_itself(exc: Exception) -> bool:
     )
 
 
-def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> None:
-    attempts = claim.attempts + 1
-    delay = backoff_seconds(attempts)
+def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> float:
+    """Put the work back due later; the delay. A circuit breaker's refusal sent nothing: the
+    work is due when the breaker lets a call through, with no attempt counted (an outage
+    must not pile backoff up: HCP back, everything goes at once). Any other transient error
+    counts an attempt and backs off exponentially."""
+    if isinstance(exc, CircuitOpenError):
+        attempts = claim.attempts
+        delay = min(_breaker_wait(exc), settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS)
+    else:
+        attempts = claim.attempts + 1
+        delay = backoff_seconds(attempts)
     if isinstance(exc, HCPRateLimited) and exc.retry_after:
         delay = max(delay, min(exc.retry_after, settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS))
     error = {
@@ -1152,6 +1255,15 @@ def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> None:
     ).update(due_at=now + timedelta(seconds=delay), **error)
     if not updated:  # a new change came in: it keeps its own due time
         AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**error)
+    return delay
+
+
+def _breaker_wait(exc: CircuitOpenError) -> float:
+    """Seconds until the breaker lets a call through (its cool-down, or a probe's lease)."""
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, int | float) and wait >= 0:
+        return float(wait)
+    return float(settings.PROPUSK_ACCESS_RETRY_MIN_SECONDS)
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -1234,39 +1346,91 @@ def check_application(
     HCP's answers may not say (no public source shows them; the client reads what it can):
     UNKNOWN with no failure listed for ``PROPUSK_ACCESS_APPLY_ASSUME_SECONDS`` is taken as
     applied; still pending after ``PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS`` is recorded as "not
-    known" and no longer asked about. A failure listed for a person is recorded and its
-    reapplication retried after ``PROPUSK_ACCESS_APPLY_RETRY_SECONDS``.
+    known" and no longer asked about - but not at the first look after a long pause (every
+    worker stopped): what the devices did meanwhile is judged first. A failure listed for a
+    person is recorded and its reapplication retried after
+    ``PROPUSK_ACCESS_APPLY_RETRY_SECONDS``. HCP not answering (down, over quota) leaves every
+    person waiting as it was.
     """
     result = into if into is not None else ReconcileResult()
-    every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
-    waiting = HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exclude(person_id="")
-    # Asked no sooner than ``every`` after the reapplication (HCP may still list a failure of
-    # the previous one right after it) and no more often than that.
+    waiting = _waiting()
     rows = list(
-        waiting.filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
-        .filter(apply_requested_at__lte=now - every)
-        .order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
+        _checkable(now).order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
     )
     if rows:
         # A revocation's confirmation ends its time to revoke: it goes ahead of grants.
         revoking = any(row.revoked_at is not None for row in rows)
-        stats, failures = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
-        for row in rows:
-            progress = judge_application(stats=stats, failures=failures, person_ids=[row.person_id])
-            _record_application(row, progress.outcome, progress.failures, now=now, into=result)
+        answer = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
+        if answer is not None:
+            stats, failures = answer
+            for row in rows:
+                outcome, listed = _judge(row, stats, failures)
+                _record_application(row, outcome, listed, now=now, into=result)
     result.waiting = waiting.count()
     return result
 
 
+def _checkable(now: datetime) -> models.QuerySet[HcpPerson]:
+    """The persons waiting for the devices that may be asked about now: no sooner than
+    ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS`` after the reapplication (HCP may still list a
+    failure of the previous one right after it) and no more often than that."""
+    every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+    return (
+        _waiting()
+        .filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
+        .filter(apply_requested_at__lte=now - every)
+    )
+
+
+def _waiting() -> models.QuerySet[HcpPerson]:
+    """The persons waiting for the devices: ours in HCP, or former persons of a code (deleted
+    or made again by hand) the devices must drop."""
+    return HcpPerson.objects.filter(apply_state=ApplyState.WAITING).exclude(
+        Q(person_id="") & Q(stale_person_ids=[])
+    )
+
+
+def _judge(
+    row: HcpPerson, stats: ApplicationStats, failures: Sequence[ApplicationFailure]
+) -> tuple[ApplicationOutcome, tuple[ApplicationFailure, ...]]:
+    """The outcome for one waiting person.
+
+    HCP's counts (``toBeAppliedNum``, ``applyingNum``) are site-wide and say how many persons
+    wait, not who. But our person was reapplied (that is why it waits), so it is not among
+    those still *to be* applied - a change someone made in HCP's client and never applied
+    stays there for ever; it can only be among those *being* applied. Nothing being applied,
+    and no failure listed for it: every reapplication HCP accepted before the question,
+    ours among them, has reached the devices."""
+    ids = [person_id for person_id in [row.person_id, *row.stale_person_ids] if person_id]
+    progress = judge_application(stats=stats, failures=failures, person_ids=ids)
+    outcome = progress.outcome
+    if (
+        outcome == ApplicationOutcome.PENDING
+        and stats.shape == "counts"
+        and stats.applying == 0
+        and stats.pending_person_ids is None
+    ):
+        outcome = ApplicationOutcome.APPLIED
+    return outcome, progress.failures
+
+
 def _read_application(
     hcp: HikCentralClient,
-) -> tuple[ApplicationStats, list[ApplicationFailure]]:
+) -> tuple[ApplicationStats, list[ApplicationFailure]] | None:
+    """HCP's statistics, and its failure list when they do not rule failures out (one call
+    instead of two while nothing failed). None: HCP did not answer (it is down or busy): the
+    persons wait as they were, nothing is judged on an answer not given."""
     try:
-        return hcp.application_stats(), hcp.application_failures()
+        stats = hcp.application_stats()
+        failures = hcp.application_failures() if stats.failed != 0 else []
+    except TransientError as exc:
+        logger.warning("access: HCP did not answer about the devices (%s); asked again later", exc)
+        return None
     except HikCentralError as exc:
-        # Never hang on it: an unreadable answer is "not known", which times out.
+        # Never hang on it: an answer refused for good is "not known", which times out.
         logger.warning("access: could not read HCP's application results: %s", exc)
         return ApplicationStats.unknown(), []
+    return stats, failures
 
 
 def _record_application(
@@ -1295,9 +1459,15 @@ def _record_application(
     if outcome == ApplicationOutcome.APPLIED:
         with transaction.atomic():
             if still_mine.update(
-                apply_state=ApplyState.APPLIED, applied_at=now, apply_checked_at=now, apply_error=""
+                apply_state=ApplyState.APPLIED,
+                applied_at=now,
+                apply_checked_at=now,
+                apply_error="",
+                stale_person_ids=[],  # the devices dropped them
             ):
-                read_at = max(row.apply_requested_at, row.reconciled_at or row.apply_requested_at)
+                # The desired state HCP now applies was read then (the reapplication
+                # itself went later).
+                read_at = row.reconciled_at or row.apply_requested_at
                 _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
                 into.applied += 1
         return
@@ -1313,14 +1483,20 @@ def _record_application(
                     person_code=row.person_code,
                     visitor_id=row.visitor_id,
                     reason="application to the devices failed",
-                    revoke=row.revoked_at is not None,
+                    revoke=row.revoked_at is not None or bool(row.stale_person_ids),
                     due_at=now + timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_RETRY_SECONDS),
                     now=now,
                 )
                 into.apply_failed += 1
         logger.warning("access: HCP failed to apply %s: %s", row.person_code, error)
         return
-    if waited >= settings.PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS:
+    timeout = settings.PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS
+    # Looked at recently: the person was seen waiting all along. The first look after a long
+    # pause (every worker stopped) finds HCP busy with what came in meanwhile: look again.
+    watched = row.apply_checked_at is not None and (
+        (now - row.apply_checked_at).total_seconds() <= timeout / 2
+    )
+    if waited >= timeout and watched:
         still_mine.update(
             apply_state=ApplyState.UNKNOWN,
             apply_checked_at=now,
@@ -1480,5 +1656,24 @@ def process_client() -> HikCentralClient:
         if _client is None or _client.config != config:
             if _client is not None:
                 _client.close()
-            _client = build_client()
+            _client = build_client(
+                circuit_breaker=build_circuit_breaker(on_closed=hcp_answers_again)
+            )
         return _client
+
+
+def hcp_answers_again(*, now: datetime | None = None) -> int:
+    """HCP answered after an outage (the circuit breaker closed): the work put back on a
+    transient error - the breaker's refusals, the backoff of failed calls - is due now, and
+    a worker is woken, so the queue drains at once instead of when each backoff ends. How
+    many rows were brought forward."""
+    moment = now or current_time()
+    count = (
+        AccessWork.objects.filter(state=WorkState.PENDING, due_at__gt=moment)
+        .exclude(last_error_code="")
+        .update(due_at=moment)
+    )
+    if count:
+        logger.info("access: HCP answers again; %d person(s) waiting on it due now", count)
+        wake_reconciler()
+    return count

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 # Set while a follow-up run is scheduled to ask HCP whether its changes reached the devices:
 # one at a time, however many runs found persons waiting.
 FOLLOW_UP_KEY = "propusk:access:apply-check-scheduled"
+# Set while a run is scheduled for when the circuit breaker lets a call through again.
+PAUSE_KEY = "propusk:access:breaker-follow-up-scheduled"
 
 
 @shared_task(base=PeriodicTask, name="propusk.access.tasks.reconcile_due")
@@ -28,7 +30,11 @@ def reconcile_due() -> dict[str, int]:
         # No HikCentral configured yet: the work waits in the database until one is.
         return asdict(reconciler.ReconcileResult())
     result = reconciler.reconcile_due_work()
-    if result.waiting:
+    if result.paused_for:
+        # HCP is down: look again when the circuit breaker lets a call through (that call
+        # is the probe; its answer makes every waiting person due and wakes a worker).
+        _follow_up(result.paused_for, key=PAUSE_KEY)
+    elif result.waiting:
         _follow_up(settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
     return asdict(result)
 
@@ -43,15 +49,16 @@ def sync_with_hcp() -> dict[str, object]:
     return sync.full_sync().summary()
 
 
-def _follow_up(seconds: float) -> None:
-    """Look at the devices again in a few seconds rather than at the next sweep, so the time
-    to revoke is measured closely. A lost follow-up costs one sweep interval."""
-    if not cache.add(FOLLOW_UP_KEY, True, timeout=max(1, round(seconds))):
+def _follow_up(seconds: float, *, key: str = FOLLOW_UP_KEY) -> None:
+    """Run again in a few seconds rather than at the next sweep: to look at the devices, so
+    the time to revoke is measured closely, or when the circuit breaker lets a call through.
+    One at a time per ``key``. A lost follow-up costs one sweep interval."""
+    if not cache.add(key, True, timeout=max(1, round(seconds))):
         return
     try:
         reconcile_due.apply_async(countdown=seconds)
     except Exception as exc:  # the broker is down: the sweep checks anyway
-        cache.delete(FOLLOW_UP_KEY)
+        cache.delete(key)
         logger.warning(
             "could not schedule the access application check (%s: %s); the sweep will do it",
             type(exc).__name__,

@@ -289,6 +289,7 @@ class SharedCircuitBreaker:
         cooldown: float,
         probe_timeout: float,
         clock: Clock = time.time,
+        on_closed: Callable[[], object] | None = None,
     ) -> None:
         if failures < 1:
             raise ValueError(f"failures must be at least 1, not {failures!r}")
@@ -297,6 +298,7 @@ class SharedCircuitBreaker:
         self._store = store
         self._limits = _Limits(failures=failures, cooldown=cooldown, probe_timeout=probe_timeout)
         self._clock = clock
+        self._on_closed = on_closed
 
     @classmethod
     def from_url(
@@ -308,6 +310,7 @@ class SharedCircuitBreaker:
         probe_timeout: float,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         clock: Clock = time.time,
+        on_closed: Callable[[], object] | None = None,
     ) -> SharedCircuitBreaker:
         """The breaker whose state is at ``url`` (``redis://...`` or ``file:///dir``)."""
         location = parse_location(url)
@@ -317,7 +320,12 @@ class SharedCircuitBreaker:
         else:
             store = FileBreakerStore(location.file("breaker"))
         return cls(
-            store, failures=failures, cooldown=cooldown, probe_timeout=probe_timeout, clock=clock
+            store,
+            failures=failures,
+            cooldown=cooldown,
+            probe_timeout=probe_timeout,
+            clock=clock,
+            on_closed=on_closed,
         )
 
     def before_call(self) -> None:
@@ -342,6 +350,18 @@ class SharedCircuitBreaker:
         verdict = self._record("success", None)
         if verdict == "closed":
             logger.info("HCP circuit breaker closed: HCP answered the probe call")
+            self._closed()
+
+    def _closed(self) -> None:
+        """HCP is back (the probe's answer closed the circuit, once for every process): tell
+        ``on_closed`` - the access engine makes the work that waited due now. Its failure is
+        logged and never reaches the call, whose answer HCP gave."""
+        if self._on_closed is None:
+            return
+        try:
+            self._on_closed()
+        except Exception:
+            logger.exception("HCP circuit breaker: the on-closed hook failed")
 
     def record_failure(self, exc: TransientError) -> None:
         verdict = self._record("failure", exc)
@@ -404,11 +424,11 @@ def _moment(timestamp: float) -> datetime | None:
     return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
 
 
-def build_circuit_breaker() -> SharedCircuitBreaker:
+def build_circuit_breaker(*, on_closed: Callable[[], object] | None = None) -> SharedCircuitBreaker:
     """The breaker from settings (``HCP_CIRCUIT_BREAKER_*``, state at ``HCP_RATE_LIMIT_URL``).
 
     A probe's lease covers its longest possible call: the wait for a token, connecting and
-    reading.
+    reading. ``on_closed`` is called in the process whose call closed the circuit.
     """
     probe_timeout = (
         settings.HCP_RATE_LIMIT_MAX_WAIT_SECONDS
@@ -420,4 +440,5 @@ def build_circuit_breaker() -> SharedCircuitBreaker:
         failures=settings.HCP_CIRCUIT_BREAKER_FAILURES,
         cooldown=settings.HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS,
         probe_timeout=probe_timeout,
+        on_closed=on_closed,
     )
