@@ -31,7 +31,7 @@ from hcp_simulator.envelope import (
     success,
 )
 from hcp_simulator.faults import FaultRule
-from hcp_simulator.handlers import ENDPOINTS, Binary, Caller
+from hcp_simulator.handlers import ENDPOINTS, FACE_CHECK, Binary, Caller
 from hcp_simulator.params import Params
 from hcp_simulator.simulator import Simulator
 
@@ -40,6 +40,7 @@ log = logging.getLogger("hcp_simulator.gateway")
 JSON_TYPE = "application/json;charset=UTF-8"
 ARTEMIS_PREFIX = "/artemis"
 HTTP_ERROR_TEXT = {
+    404: "Not Found",
     429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
@@ -215,6 +216,8 @@ class Gateway:
         self, sim: Simulator, call: Call, api_path: str, payload: dict[str, Any] | None
     ) -> Reply:
         endpoint = ENDPOINTS.get(api_path)
+        if api_path == FACE_CHECK and sim.quirks.face_check_absent:
+            return _http_error(404)  # a version without faceCheck (quirk faceCheckAbsent)
         if endpoint is None or call.method != "POST":
             return _json(envelope(NOT_SUPPORTED, "This product version is not supported."))
         numeric = _numeric_code(sim, api_path)

@@ -219,6 +219,10 @@ _QUIRK_OPTIONS: dict[str, tuple[str, str]] = {
         "max_persons_per_level_call",
         "most persons per access-level addPersons/deletePersons call (default 20; 0: no limit)",
     ),
+    "--face-check-absent": (
+        "face_check_absent",
+        "/api/acs/v1/faceCheck answers HTTP 404, as on HCP versions without it (default: off)",
+    ),
 }
 _QUIRK_CHOICES: dict[str, tuple[str, ...]] = {
     "application_result_shape": APPLICATION_RESULT_SHAPES,

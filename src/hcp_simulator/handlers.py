@@ -17,7 +17,7 @@ from typing import Any
 
 from hcp_simulator import devices, events, push
 from hcp_simulator.clock import MAX_WALL_TIME, format_hcp_time
-from hcp_simulator.envelope import NO_DATA, USER_LOCKED, HcpError, page
+from hcp_simulator.envelope import BAD_PARAMETER, NO_DATA, USER_LOCKED, HcpError, page
 from hcp_simulator.params import Params
 from hcp_simulator.pictures import MIN_FACE_SIDE, jpeg_dimensions
 from hcp_simulator.quirks import MAX_EVENT_TYPE, MIN_EVENT_TYPE
@@ -375,12 +375,29 @@ def face_update(sim: Simulator, params: Params, caller: Caller) -> Any:
     return ""
 
 
-@endpoint("/api/acs/v1/faceCheck")
+FACE_CHECK = "/api/acs/v1/faceCheck"
+# The smallest picture faceCheck calls usable (the simulator's own rule: no public source
+# gives HCP's; person add and face update take anything from MIN_FACE_SIDE).
+FACE_CHECK_MIN_SIDE = 80
+
+
+@endpoint(FACE_CHECK)
 def face_check(sim: Simulator, params: Params, caller: Caller) -> Any:
-    """Whether a picture is usable on a device. The response format is not known; the
-    simulator answers `{checkResult: true}` for a usable JPEG and code 2 otherwise."""
-    params.string("acsDevIndexCode", max_len=64)
-    decode_face(sim, params.body.get("faceData"))
+    """Whether a picture is usable on a device. No public source shows the answer's `data`:
+    the simulator answers `{checkResult: true}` for a usable picture and code 2 naming
+    faceData for one it refuses: not base64 of a decodable JPEG, over the face size limit,
+    or under FACE_CHECK_MIN_SIDE pixels a side. An unknown device is code 128."""
+    face = decode_face(sim, params.body.get("faceData"))
+    size = jpeg_dimensions(face.jpeg)
+    if size is None or min(size) < FACE_CHECK_MIN_SIDE:
+        raise HcpError(
+            BAD_PARAMETER,
+            "Incorrect request parameter. [faceData parameter error] "
+            f"The face picture is too small (at least {FACE_CHECK_MIN_SIDE} pixels a side).",
+        )
+    device = params.required_string("acsDevIndexCode", max_len=64)
+    if device not in {door.acs_dev_index_code for door in sim.state.doors.values()}:
+        raise HcpError.not_found("acsDevIndexCode")
     return {"checkResult": True}
 
 

@@ -72,6 +72,9 @@ class Quirks:
     # What a server demands of the caller (not changed by the presets).
     strict_door_events: bool = False
     max_persons_per_level_call: int = 20  # 0: no limit (the catalogue: up to 20)
+    # faceCheck is not there (HTTP 404), as on HCP versions without it. What a server offers,
+    # not an answer shape: the presets keep it.
+    face_check_absent: bool = False
 
     def __post_init__(self) -> None:
         if self.application_result_shape not in APPLICATION_RESULT_SHAPES:
@@ -109,8 +112,13 @@ class Quirks:
         if name not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
         strict, limit = self.strict_door_events, self.max_persons_per_level_call
+        absent = self.face_check_absent
         if name == "default":
-            return Quirks(strict_door_events=strict, max_persons_per_level_call=limit)
+            return Quirks(
+                strict_door_events=strict,
+                max_persons_per_level_call=limit,
+                face_check_absent=absent,
+            )
         on = name == "on"
         return Quirks(
             numeric_code_paths=("/api/*",) if on else (),
@@ -127,6 +135,7 @@ class Quirks:
             picture_format="base64" if on else "binary",
             strict_door_events=strict,
             max_persons_per_level_call=limit,
+            face_check_absent=absent,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -28,7 +28,13 @@ import httpx
 
 from hikcentral.config import HikCentralConfig
 from hikcentral.envelope import data_object, data_page, data_string, is_empty_data
-from hikcentral.errors import HCPNotFound, HCPProtocolError, HCPResponseTooLong
+from hikcentral.errors import (
+    HCPNotFound,
+    HCPParameterError,
+    HCPProtocolError,
+    HCPResponseTooLong,
+    HCPUnsupported,
+)
 from hikcentral.limits import DEFAULT_PRIORITY, CircuitBreaker, RateLimiter
 from hikcentral.models import (
     PERSON_CODE_RE,
@@ -40,6 +46,7 @@ from hikcentral.models import (
     ApplicationStats,
     Door,
     DoorEvent,
+    FaceCheckResult,
     Org,
     PersonInfo,
     PersonInput,
@@ -87,6 +94,7 @@ class Paths:
     DOOR_LIST = "/api/resource/v1/acsDoor/acsDoorList"
     DOOR_EVENTS = "/api/acs/v1/door/events"
     EVENT_PICTURE = "/api/acs/v1/event/pictures"
+    FACE_CHECK = "/api/acs/v1/faceCheck"
     SUBSCRIBE = "/api/eventService/v1/eventSubscriptionByEventTypes"
     SUBSCRIPTION_VIEW = "/api/eventService/v1/eventSubscriptionView"
     UNSUBSCRIBE = "/api/eventService/v1/eventUnSubscriptionByEventTypes"
@@ -259,6 +267,36 @@ class HikCentralClient:
         return self._transport.post_binary(
             Paths.PICTURE_DATA, body, priority=self._priority, log_context=ctx
         )
+
+    def face_check(self, face_jpeg: bytes, *, acs_dev_index_code: str) -> FaceCheckResult:
+        """Ask HCP whether this face picture is usable on a device (``acsDevIndexCode``).
+
+        - usable True: success, and nothing in the answer says otherwise (its ``data`` shape is
+          not published: a verdict field is read only if present, never required);
+        - usable False: HCP refused the picture - a parameter error naming the face (or with a
+          message about the face or picture), or an explicit "no" in the answer;
+        - usable None: this server has no faceCheck (HTTP 404, "not supported" codes 8, 12,
+          195): not known.
+
+        Other errors raise as usual: transient ones (HCP down, busy, a timeout, the breaker
+        open), a parameter error about the device, an unknown device (HCPNotFound). One
+        attempt, no retry: someone is waiting at the desk.
+        """
+        body = {
+            "faceData": _face_base64(face_jpeg),
+            "acsDevIndexCode": _require_id("acs_dev_index_code", acs_dev_index_code),
+        }
+        try:
+            data = self._transport.post_json(
+                Paths.FACE_CHECK, body, priority=self._priority, idempotent=False
+            )
+        except HCPUnsupported as exc:
+            return FaceCheckResult(usable=None, detail=exc.msg)
+        except HCPParameterError as exc:
+            if not _names_the_face(exc):
+                raise
+            return FaceCheckResult(usable=False, detail=exc.msg)
+        return FaceCheckResult.from_api(data)
 
     # --- access levels -------------------------------------------------------------------
 
@@ -778,6 +816,14 @@ def _face_base64(jpeg: bytes) -> str:
     if not jpeg.startswith(b"\xff\xd8\xff"):
         raise ValueError("the face must be a JPEG picture")
     return base64.b64encode(jpeg).decode("ascii")
+
+
+def _names_the_face(exc: HCPParameterError) -> bool:
+    """Whether a faceCheck parameter error is about the picture (not about the device)."""
+    if exc.field is not None:
+        return exc.field == "faceData"
+    text = (exc.msg or "").lower()
+    return any(word in text for word in ("face", "picture", "image", "photo"))
 
 
 def _event_types(event_types: Iterable[int]) -> list[int]:

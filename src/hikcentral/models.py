@@ -30,6 +30,7 @@ __all__ = [
     "Direction",
     "Door",
     "DoorEvent",
+    "FaceCheckResult",
     "Gender",
     "Org",
     "PersonInfo",
@@ -118,6 +119,41 @@ def _mappings(value: object) -> list[Mapping[str, Any]]:
     if isinstance(value, list):
         return [item for item in value if isinstance(item, Mapping)]
     return []
+
+
+# --- face check ----------------------------------------------------------------------------
+
+# Keys a faceCheck answer might use to say yes or no. No public source shows the answer: these
+# are only read when present, and only an explicit "no" counts (docs/hikcentral.md).
+_FACE_CHECK_VERDICT_KEYS = ("checkResult", "faceCheckResult", "usable", "result")
+_FALSE_WORDS = frozenset({"false", "fail", "failed", "unusable"})
+
+
+@dataclass(frozen=True)
+class FaceCheckResult:
+    """HCP's faceCheck verdict on a picture.
+
+    ``usable`` is True when HCP answered success and nothing in the answer says otherwise,
+    False when HCP refused the picture (a parameter error naming the face, or an explicit "no"
+    in the answer), None when this server has no faceCheck: not known, neither yes nor no.
+    ``detail`` is HCP's message for a refusal (no personal data: it is about the picture).
+    """
+
+    usable: bool | None
+    detail: str | None = None
+
+    @classmethod
+    def from_api(cls, data: object) -> FaceCheckResult:
+        """The verdict of a successful answer's ``data``, whatever its shape."""
+        if isinstance(data, Mapping):
+            for key in _FACE_CHECK_VERDICT_KEYS:
+                value = data.get(key)
+                if value is False or (
+                    isinstance(value, str) and value.strip().lower() in _FALSE_WORDS
+                ):
+                    detail = _opt_str(data, "msg") or _opt_str(data, "reason")
+                    return cls(usable=False, detail=detail or f"{key}: {value}")
+        return cls(usable=True)
 
 
 # --- server and organisations --------------------------------------------------------------

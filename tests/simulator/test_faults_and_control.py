@@ -253,6 +253,7 @@ OFF = {
     "pictureFormat": "binary",
     "strictDoorEvents": False,
     "maxPersonsPerLevelCall": 20,
+    "faceCheckAbsent": False,
 }
 ON = {
     **{key: not value for key, value in OFF.items() if isinstance(value, bool)},
@@ -261,9 +262,10 @@ ON = {
     "applicationResultShape": "empty",
     "denialEventType": 197151,
     "pictureFormat": "base64",
-    # What a server demands of the caller is not an answer's shape: presets keep it.
+    # What a server demands of the caller, or offers, is not an answer's shape: presets keep it.
     "strictDoorEvents": False,
     "maxPersonsPerLevelCall": 20,
+    "faceCheckAbsent": False,
 }
 
 

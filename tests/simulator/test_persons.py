@@ -281,12 +281,6 @@ def test_face_update_and_picture_data(api: Artemis) -> None:
     assert_bad_parameter(api.call(FACE, {"personId": person_id, "faceData": "data:x"}), "faceData")
 
 
-def test_face_check(api: Artemis) -> None:
-    check = "/api/acs/v1/faceCheck"
-    assert api.ok(check, {"faceData": face_b64(), "acsDevIndexCode": "1"}) == {"checkResult": True}
-    assert_bad_parameter(api.call(check, {"faceData": "AAAA"}), "faceData")
-
-
 def test_org_list_is_a_traversing_search(sim: Any, api: Artemis) -> None:
     sim.control.add_org("2", "Faculty of Physics")
     sim.control.add_org("3", "Physics guests", parent="2")
