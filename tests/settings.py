@@ -45,3 +45,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
 # check's own tests, a registration test per page and the browser tests turn it on with real
 # portraits (tests/faces.py).
 FACE_CHECK = False
+# HCP's own faceCheck likewise (a photo is never sent to HCP from a form in the suite): its
+# tests (tests/visitors/test_hcp_face_check.py) turn it on.
+HCP_FACE_CHECK = "off"

@@ -176,6 +176,11 @@ PHOTO_MAX_PIXELS = env.get_int("PROPUSK_PHOTO_MAX_PIXELS", 24_000_000)
 FACE_CHECK = env.get_bool("PROPUSK_FACE_CHECK", True)
 FACE_MIN_SIDE_PX = env.get_int("PROPUSK_FACE_MIN_SIDE_PX", 80)
 FACE_MIN_SHARPNESS = env.get_float("PROPUSK_FACE_MIN_SHARPNESS", 40.0)
+# HCP's own faceCheck after ours (integrations/hikcentral/face_check.py): "auto" (when
+# HCP_BASE_URL is set) or "off"; the device it checks for (an acsDevIndexCode; empty: the
+# first access-control device HCP lists).
+HCP_FACE_CHECK = env.get_str("PROPUSK_HCP_FACE_CHECK", "auto")
+HCP_FACE_CHECK_DEVICE = env.get_str("PROPUSK_HCP_FACE_CHECK_DEVICE", "")
 
 # --- Throttling (propusk.core.throttle; counters in CACHES) ------------------------------
 # Look-ups of a visitor by national ID, per user, per window.

@@ -203,6 +203,37 @@ def _normalize(stream: IO[bytes]) -> bytes:
     return _encode_within_limit(_pixels_only(upright))
 
 
+def normalize_and_check_face_photo(photo: bytes | IO[bytes]) -> bytes:
+    """``normalize_face_photo``, then HikCentral's own check of the result (where it has one).
+
+    What forms use for a new face photo: the JPEG checked by HCP is the one that is kept and
+    later enrolled.
+    """
+    jpeg = normalize_face_photo(photo)
+    check_with_access_system(jpeg)
+    return jpeg
+
+
+def check_with_access_system(jpeg: bytes) -> None:
+    """PhotoRejected when HCP's faceCheck refuses ``jpeg`` (a normalised face photo).
+
+    When HCP cannot say (off, no faceCheck, HCP down or slow) the photo stands on our own
+    check: ``integrations.hikcentral.face_check`` logs a warning and the access engine, which
+    retries enrolment, shows a face HCP refuses then on the visit.
+    """
+    # Imported here: the HCP client and the shared limiter are not needed to read a photo.
+    from propusk.integrations.hikcentral.face_check import FaceVerdict, check_face_with_hcp
+
+    if check_face_with_hcp(jpeg).verdict is FaceVerdict.REFUSED:
+        raise PhotoRejected(
+            _(
+                "The access system cannot use this photo: take another photo of the face, "
+                "looking into the camera, in good light, with nothing covering it."
+            ),
+            code="refused_by_access_system",
+        )
+
+
 def check_upload_size(size: int) -> None:
     """Refuse an upload over ``PHOTO_MAX_UPLOAD_BYTES`` (callable before reading the file)."""
     limit = settings.PHOTO_MAX_UPLOAD_BYTES
