@@ -181,6 +181,8 @@ FACE_MIN_SHARPNESS = env.get_float("PROPUSK_FACE_MIN_SHARPNESS", 40.0)
 # first access-control device HCP lists).
 HCP_FACE_CHECK = env.get_str("PROPUSK_HCP_FACE_CHECK", "auto")
 HCP_FACE_CHECK_DEVICE = env.get_str("PROPUSK_HCP_FACE_CHECK_DEVICE", "")
+if HCP_FACE_CHECK not in ("auto", "off"):
+    raise ImproperlyConfigured(f"PROPUSK_HCP_FACE_CHECK={HCP_FACE_CHECK!r} must be auto or off")
 
 # --- Throttling (propusk.core.throttle; counters in CACHES) ------------------------------
 # Look-ups of a visitor by national ID, per user, per window.

@@ -6,7 +6,11 @@ What it refuses, and the switch that makes the endpoint absent, are tested here.
 from __future__ import annotations
 
 import base64
+import io
+import os
 from typing import Any
+
+from PIL import Image
 
 from .artemis import Artemis
 from .conftest import face_jpeg
@@ -46,11 +50,6 @@ def test_a_picture_under_80_pixels_a_side_is_refused_as_too_small(api: Artemis) 
 
 
 def test_a_picture_over_the_face_size_limit_is_refused(api: Artemis) -> None:
-    import io
-    import os
-
-    from PIL import Image
-
     # Noise does not compress: well over the 200 KB limit.
     image = Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3))
     buffer = io.BytesIO()

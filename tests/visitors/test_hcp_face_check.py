@@ -190,6 +190,36 @@ def test_a_photo_hcp_refuses_is_refused_on_the_public_page(site, client, host, g
 
 
 @pytest.mark.django_db
+def test_a_photo_hcp_refuses_is_refused_on_the_group_member_page(
+    site, client, reception, host, vip_policy
+):
+    invitation = create_invitation(
+        host=host,
+        actor=reception,
+        kind=InvitationKind.GROUP,
+        access_policy=vip_policy,
+        purpose="Open day",
+        department=None,
+        planned_start=timezone.now() + timedelta(days=1),
+        planned_end=timezone.now() + timedelta(days=1, hours=2),
+        max_uses=2,
+        group_name="School No. 12",
+    )
+    client.force_login(reception)
+    _refuse_next_check(site)
+    data = {
+        key: value
+        for key, value in _desk_data(host, faces.large_portrait_jpeg(), make_iin()).items()
+        if key.startswith("visitor-") or key == "submission_token"
+    }
+    response = client.post(reverse("visits:register_member", args=[invitation.group.pk]), data)
+    assert response.status_code == 400
+    assert REFUSED in response.content.decode()
+    assert not Visit.objects.exists()
+    assert _face_check_rules(site) == []
+
+
+@pytest.mark.django_db
 def test_the_re_enrol_form_asks_hcp_too(site):
     _refuse_next_check(site)
     form = ReenrolForm(
