@@ -7,7 +7,11 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.services import REASON_MAX_LENGTH
-from propusk.visitors.photos import check_upload_size, normalize_and_check_face_photo
+from propusk.visitors.photos import (
+    check_upload_size,
+    check_with_access_system,
+    normalize_face_photo,
+)
 
 
 class ReasonForm(forms.Form):
@@ -34,7 +38,9 @@ class ReenrolForm(ReasonForm):
             return None
         if upload.size is not None:
             check_upload_size(upload.size)  # before opening a huge file
-        return normalize_and_check_face_photo(upload)
+        jpeg = normalize_face_photo(upload)
+        check_with_access_system(jpeg)  # HCP's own check of what would be enrolled
+        return jpeg
 
 
 class PersonLookUpForm(forms.Form):

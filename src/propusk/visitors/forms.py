@@ -31,7 +31,11 @@ from propusk.core.text import clean_name
 from propusk.visitors import pending_photos
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
-from propusk.visitors.photos import check_upload_size, normalize_and_check_face_photo
+from propusk.visitors.photos import (
+    check_upload_size,
+    check_with_access_system,
+    normalize_face_photo,
+)
 from propusk.visitors.services import VisitorData
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]+")
@@ -145,7 +149,9 @@ class VisitorForm(forms.Form):
             if upload.size is not None:
                 check_upload_size(upload.size)  # before opening a huge file
             # The file itself: Pillow reads what it needs, a spooled upload stays on disk.
-            self._photo_jpeg = normalize_and_check_face_photo(upload)
+            jpeg = normalize_face_photo(upload)
+            check_with_access_system(jpeg)  # HCP's own check of what would be enrolled
+            self._photo_jpeg = jpeg
             if previous_token:
                 pending_photos.discard(previous_token)
             return None
@@ -197,7 +203,9 @@ class VisitorForm(forms.Form):
             try:
                 if upload.size is not None:
                     check_upload_size(upload.size)
-                self._photo_jpeg = normalize_and_check_face_photo(upload)
+                jpeg = normalize_face_photo(upload)
+                check_with_access_system(jpeg)  # it is kept and used without a second check
+                self._photo_jpeg = jpeg
             except ValidationError:
                 self._photo_jpeg = None
             else:

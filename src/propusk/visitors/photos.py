@@ -203,17 +203,6 @@ def _normalize(stream: IO[bytes]) -> bytes:
     return _encode_within_limit(_pixels_only(upright))
 
 
-def normalize_and_check_face_photo(photo: bytes | IO[bytes]) -> bytes:
-    """``normalize_face_photo``, then HikCentral's own check of the result (where it has one).
-
-    What forms use for a new face photo: the JPEG checked by HCP is the one that is kept and
-    later enrolled.
-    """
-    jpeg = normalize_face_photo(photo)
-    check_with_access_system(jpeg)
-    return jpeg
-
-
 def check_with_access_system(jpeg: bytes) -> None:
     """PhotoRejected when HCP's faceCheck refuses ``jpeg`` (a normalised face photo).
 
