@@ -209,7 +209,7 @@ def test_a_picture_that_is_no_photo_changes_nothing(
 
     body = operate_with_file(signed_in(reception), visit, b"not a picture at all")
 
-    assert "Re-enrol the face" in body
+    assert "Re-enrol the face: " in body  # the refusal, as a message
     visit.visitor.refresh_from_db()
     assert visit.visitor.photo.name == before
     assert list(AccessWork.objects.values()) == work_before

@@ -448,10 +448,12 @@ def manual_operations(user: Actor, visit: Any, *, now: datetime | None = None) -
     order the page shows them: the role allows it (``can_operate``) and the visitor's state
     makes it mean something (restore only under a hold, cancel only work that gives access,
     retry only work that failed or waits out a backoff, re-enrol only a stored face)."""
+    from propusk.access.selectors import access_work, active_hold
+
     visitor: Visitor = visit.visitor
     moment = now or current_time()
-    work = AccessWork.objects.filter(person_code=visitor.person_code).first()
-    held = AccessHold.objects.filter(visitor=visitor, released_at__isnull=True).exists()
+    work = access_work(visitor)
+    held = active_hold(visitor) is not None
     wanted = {
         Operation.REVOKE: not held,
         Operation.RESTORE: held,

@@ -15,7 +15,6 @@ short wait for a token and short timeouts: someone is waiting at the desk.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import logging
 import threading
@@ -28,9 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hikcentral import HCPNotFound, HikCentralClient, HikCentralError
 
-from .breaker import build_circuit_breaker
-from .factory import build_config
-from .limiter import SharedRateLimiter
+from .factory import build_client
 
 __all__ = ["FaceCheckOutcome", "FaceVerdict", "check_face_with_hcp", "enabled", "forget_device"]
 
@@ -125,20 +122,12 @@ def check_face_with_hcp(face_jpeg: bytes) -> FaceCheckOutcome:
 
 
 def _client() -> HikCentralClient:
-    config = build_config()
-    config = dataclasses.replace(
-        config,
-        connect_timeout=min(config.connect_timeout, CONNECT_TIMEOUT_SECONDS),
-        read_timeout=min(config.read_timeout, READ_TIMEOUT_SECONDS),
+    # The shared bucket and breaker, with short timeouts and a short wait for a token.
+    return build_client(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        max_token_wait=TOKEN_WAIT_SECONDS,
     )
-    # The shared bucket (same state as every other caller's), with a short wait for a token.
-    limiter = SharedRateLimiter.from_url(
-        settings.HCP_RATE_LIMIT_URL,
-        rate=settings.HCP_RATE_LIMIT_PER_SECOND,
-        burst=settings.HCP_RATE_LIMIT_BURST,
-        max_wait=min(settings.HCP_RATE_LIMIT_MAX_WAIT_SECONDS, TOKEN_WAIT_SECONDS),
-    )
-    return HikCentralClient(config, rate_limiter=limiter, circuit_breaker=build_circuit_breaker())
 
 
 def _device_code(hcp: HikCentralClient) -> str | None:

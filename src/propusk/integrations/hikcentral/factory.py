@@ -5,6 +5,7 @@ Keep one client per process and reuse it: it holds the keep-alive connections.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.conf import settings
@@ -37,17 +38,31 @@ def build_config() -> HikCentralConfig:
         raise ImproperlyConfigured(f"HikCentral settings: {exc}") from exc
 
 
-def build_client(**kwargs: Any) -> HikCentralClient:
+def build_client(
+    *,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+    max_token_wait: float | None = None,
+    **kwargs: Any,
+) -> HikCentralClient:
     """A client from settings; ``kwargs`` go to HikCentralClient (response_observer, ...).
 
     Unless given, its requests go through the one rate limiter and the one circuit breaker
-    every process shares (``limiter``, ``breaker``; docs/hikcentral.md).
+    every process shares (``limiter``, ``breaker``; docs/hikcentral.md). A caller with someone
+    waiting (the desk's face check) may shorten the timeouts and the wait for a token; the
+    settings stay the upper bounds.
     """
     if "rate_limiter" not in kwargs:
-        kwargs["rate_limiter"] = build_rate_limiter()
+        kwargs["rate_limiter"] = build_rate_limiter(max_wait=max_token_wait)
     if "circuit_breaker" not in kwargs:
         kwargs["circuit_breaker"] = build_circuit_breaker()
-    return HikCentralClient(build_config(), **kwargs)
+    config = build_config()
+    config = dataclasses.replace(
+        config,
+        connect_timeout=min(config.connect_timeout, connect_timeout or config.connect_timeout),
+        read_timeout=min(config.read_timeout, read_timeout or config.read_timeout),
+    )
+    return HikCentralClient(config, **kwargs)
 
 
 def _setting(name: str) -> Any:

@@ -284,11 +284,13 @@ class SharedRateLimiter:
             self._sleep(max(wait, MIN_SLEEP_SECONDS))
 
 
-def build_rate_limiter() -> SharedRateLimiter:
-    """The limiter from settings (``HCP_RATE_LIMIT_*``)."""
+def build_rate_limiter(*, max_wait: float | None = None) -> SharedRateLimiter:
+    """The limiter from settings (``HCP_RATE_LIMIT_*``); ``max_wait`` may only shorten
+    ``HCP_RATE_LIMIT_MAX_WAIT_SECONDS`` (the bucket is the same one)."""
+    limit = settings.HCP_RATE_LIMIT_MAX_WAIT_SECONDS
     return SharedRateLimiter.from_url(
         settings.HCP_RATE_LIMIT_URL,
         rate=settings.HCP_RATE_LIMIT_PER_SECOND,
         burst=settings.HCP_RATE_LIMIT_BURST,
-        max_wait=settings.HCP_RATE_LIMIT_MAX_WAIT_SECONDS,
+        max_wait=limit if max_wait is None else min(limit, max_wait),
     )
