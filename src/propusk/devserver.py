@@ -101,6 +101,10 @@ def main() -> int:
     env["PROPUSK_VAR_DIR"] = str(var_dir)
     env["PROPUSK_ENV_FILE"] = str(env_file)
     env["PYTHONUNBUFFERED"] = "1"
+    # One cache for the web server, the worker and beat (a LocMemCache is per process): the
+    # marks one process sets and another clears - "a drain of HCP events is queued"
+    # (events.services.wake) - and the throttle counters must be the same for all of them.
+    env.setdefault("CACHE_URL", f"filecache://{var_dir / 'cache'}")
     # Where the simulator pushes events: this web server (hcp_events subscribe, below).
     web_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     env.setdefault("PROPUSK_HCP_EVENTS_URL", f"http://{web_host}:{port}")
