@@ -289,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request's whole URL at INFO: a push destination's path may hold the
+    # receiver's secret (Propusk's webhook token). Pushes are logged by push.py, without it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     tls_dir: Path | None = None
     try:
         if args.tls and config.tls_cert is None:
