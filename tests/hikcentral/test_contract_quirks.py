@@ -127,3 +127,55 @@ def test_pictures_as_base64_data_uri(base64_pictures):
         assert client.download_picture(pic_uri, person_id=person_id) == face
         passage = base64_pictures.control.passage("1", unknown_face=True)
         assert client.event_picture(passage.pic_uri).startswith(b"\xff\xd8\xff")
+
+
+ANSWER_SWITCHES = (
+    "emptyPageWithoutList",
+    "numericPersonIds",
+    "emptyPicUriWithoutFace",
+    "omitEmptyCards",
+    "deleteAnswersRemainLockNumber",
+    "emptyStringForNull",
+    "ignoreEventTypeFilter",
+)
+
+
+def test_each_run_has_its_mode_and_the_client_reads_the_same_person(site, quirks_on):
+    """quirks-off answers every switch in its textbook shape, quirks-on every variation: the
+    client must read a person without a face or cards, and its delete and update, alike."""
+    quirks = site.control.quirks()
+    assert {name: quirks[name] for name in ANSWER_SWITCHES} == dict.fromkeys(
+        ANSWER_SWITCHES, quirks_on
+    )
+    assert quirks["applicationResultShape"] == ("empty" if quirks_on else "counts")
+    assert quirks["denialEventType"] == (197151 if quirks_on else None)
+    assert quirks["pictureFormat"] == ("base64" if quirks_on else "binary")
+    assert quirks["maxPersonsPerLevelCall"] == 20  # what the server demands: kept by presets
+
+    answers: list[tuple[str, object]] = []
+    with HikCentralClient(
+        make_config(site), response_observer=lambda path, data: answers.append((path, data))
+    ) as client:
+        person_id = client.add_person(visitor("N0001"))
+        assert person_id.isdigit() if quirks_on else len(person_id) == 32
+        by_id = client.get_person_by_id(person_id)
+        (listed,) = client.list_persons()
+        for person in (by_id, listed):
+            assert (person.has_face, person.pic_uri, person.card_numbers) == (False, None, ())
+        client.update_person(person_id, visitor("N0001", remark="updated"))
+        assert client.get_person_by_code("N0001").remark == "updated"
+        client.delete_person(person_id=person_id)
+        assert client.list_persons() == []
+    raw = dict(answers)  # the last answer of each path
+    info = raw["/api/resource/v1/person/personId/personInfo"]
+    assert isinstance(info, dict)
+    if quirks_on:
+        assert (info["personPhoto"], "cards" in info) == ({"picUri": ""}, False)
+        assert raw["/api/resource/v1/person/single/update"] == ""
+        assert raw["/api/resource/v1/person/single/delete"] == {"remainLockNumber": 5}
+        assert "list" not in raw[PERSON_LIST]  # the empty page at the end
+    else:
+        assert ("personPhoto" in info, info["cards"]) == (False, [])
+        assert raw["/api/resource/v1/person/single/update"] == "null"
+        assert raw["/api/resource/v1/person/single/delete"] == ""
+        assert raw[PERSON_LIST]["list"] == []
