@@ -29,6 +29,7 @@ def configure(settings: Any, sim: SimulatorHandle) -> Any:
     settings.HCP_UTC_OFFSET = "+05:00"
     settings.HCP_BATCH_SIZE = 20
     settings.HCP_ADMIN_PASSWORD = ""
+    settings.HCP_ORG_NAME = "Visitors"  # seed_site's organisation VISITOR_ORG
     return settings
 
 
@@ -135,7 +136,8 @@ def test_deep_prints_every_unverified_answer_and_removes_the_person(hcp_settings
     assert "Deep check: 24 steps ok, 0 failed" in text
     assert text.rstrip().endswith("HCP deep check OK")
     assert "throw-away person PROPUSKCHK" in text
-    assert f"in organisation 1, access level {MAIN_LEVEL}" in text
+    # In our organisation (HCP_ORG_NAME), not the root.
+    assert f"in organisation {VISITOR_ORG}, access level {MAIN_LEVEL}" in text
     # What came back, by shape: the facts a first real site will tell us.
     new_id = "string(digits, 1)" if quirks_on else "string(hex, 32)"
     assert f"{PERSON_ADD} -> {new_id}" in text
@@ -194,6 +196,26 @@ def test_deep_refuses_an_unknown_organisation_and_creates_nothing(hcp_settings, 
     assert "  FAIL  organisation: organisation 99 is not among the 2 HCP lists" in out
     assert "nothing created" in out
     assert "organisation" in message
+    assert_nothing_left(site)
+
+
+@pytest.mark.parametrize("copies", [0, 2])
+def test_deep_needs_exactly_one_organisation_of_ours_and_creates_nothing(
+    hcp_settings, site, copies
+):
+    hcp_settings.HCP_ORG_NAME = "Propusk visitors"
+    for number in range(copies):
+        site.control.add_org(str(30 + number), "Propusk visitors")
+    site.control.add_org("40", "Propusk visitors (old)")  # a search match, not ours
+    out, message = deep_failure()
+    assert "failed steps: organisation" in message
+    found = "no organisation" if copies == 0 else f"{copies} organisations"
+    assert f"  FAIL  organisation: HCP has {found} named 'Propusk visitors'" in out
+    assert "nothing created" in out
+    assert_nothing_left(site)
+    site.control.add_org("41", "Root-level stand-in")
+    text = run_deep("--org", "41")  # --org picks any organisation by its index code
+    assert "in organisation 41," in text
     assert_nothing_left(site)
 
 

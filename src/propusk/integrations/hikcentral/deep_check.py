@@ -2,10 +2,11 @@
 throw-away person, and print what came back - shapes and field names, never values.
 
 The person (personCode ``PROPUSKCHK`` + 6 random characters, named "Propusk Check") is created
-in our organisation with a validity window that starts tomorrow, so it can never pass a
-turnstile, and is always removed at the end - from its access level, from the devices
-(reapplication) and from HCP - also when a step fails. Reapplication is always scoped to that
-person: the variants that apply everything (``{}``, no body) are not tried on a live site.
+in our organisation (the one named ``HCP_ORG_NAME``, or ``--org``) with a validity window
+that starts tomorrow, so it can never pass a turnstile, and is always removed at the end -
+from its access level, from the devices (reapplication) and from HCP - also when a step fails.
+Reapplication is always scoped to that person: the variants that apply everything (``{}``,
+no body) are not tried on a live site.
 
 The unverified answers and what the client does with each are listed in docs/hikcentral.md.
 """
@@ -59,7 +60,8 @@ class AnswerLog:
 
 @dataclass(frozen=True)
 class DeepCheckOptions:
-    org_index_code: str | None = None  # None: the root organisation
+    org_index_code: str | None = None  # None: the organisation named org_name
+    org_name: str | None = None  # None too: the root organisation
     access_level_id: str | None = None  # None: the first access level HCP lists
     face_jpeg: bytes = b""  # empty: a generated grey picture
 
@@ -154,7 +156,9 @@ def run_deep_check(
     result = DeepCheckResult(person_code=new_person_code())
     code = result.person_code
 
-    ok, org = run.step("organisation", lambda: _org(client, options.org_index_code))
+    ok, org = run.step(
+        "organisation", lambda: _org(client, options.org_index_code, options.org_name)
+    )
     ok_level, level = run.step("access level", lambda: _level(client, options.access_level_id))
     ok_doors, doors = run.step("doors", lambda: [d.door_index_code for d in client.list_doors()])
     if not ok or org is None:
@@ -232,7 +236,21 @@ def run_deep_check(
     return result
 
 
-def _org(client: HikCentralClient, wanted: str | None) -> str:
+def _org(client: HikCentralClient, wanted: str | None, name: str | None) -> str:
+    if wanted is None and name is not None:
+        # As the access engine finds ours: a search by name, then the exact match.
+        matches = [org for org in client.list_orgs(org_name=name) if org.org_name == name]
+        if not matches:
+            raise CheckFailed(
+                f"HCP has no organisation named {name!r} (HCP_ORG_NAME): create it in HCP "
+                "(Person > Organization), or pass --org"
+            )
+        if len(matches) > 1:
+            raise CheckFailed(
+                f"HCP has {len(matches)} organisations named {name!r} (HCP_ORG_NAME): rename "
+                "all but ours, or pass --org"
+            )
+        return matches[0].org_index_code
     orgs = client.list_orgs()
     if wanted is not None:
         if wanted not in {org.org_index_code for org in orgs}:

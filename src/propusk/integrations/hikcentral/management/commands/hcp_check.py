@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -56,7 +57,10 @@ class Command(BaseCommand):
             help="also try every unverified call on a throw-away person (removed at the end)",
         )
         parser.add_argument(
-            "--org", default=None, help="--deep: organisation for the person (default: the root)"
+            "--org",
+            default=None,
+            help="--deep: orgIndexCode of the organisation for the person (default: ours, the "
+            "one named HCP_ORG_NAME)",
         )
         parser.add_argument(
             "--access-level",
@@ -88,6 +92,7 @@ class Command(BaseCommand):
                 if options["deep"]:
                     deep = DeepCheckOptions(
                         org_index_code=options["org"],
+                        org_name=settings.HCP_ORG_NAME,
                         access_level_id=options["access_level"],
                         face_jpeg=face,
                     )
