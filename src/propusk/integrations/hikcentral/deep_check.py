@@ -336,7 +336,8 @@ def _door_events(run: _Run, person_id: str) -> None:
                 f" types (the client dropped them; {kept} kept)"
             )
         else:
-            run.note(f"{len(rows)} rows in the last hour, all of the asked types")
+            noun = "row" if len(rows) == 1 else "rows"
+            run.note(f"{len(rows)} {noun} in the last hour, all of the asked types")
 
 
 def _raw_rows(answers: list[tuple[str, object]]) -> Iterator[dict[str, object]]:
