@@ -424,3 +424,43 @@ def test_confirming_a_second_registration_in_a_group_warns_about_the_duplicate(
 
     assert "now has two visits in the group" in response.content.decode()
     assert invitation.group.visits.filter(visitor=stored).count() == 2
+
+
+def test_a_link_holder_who_sends_a_number_first_does_not_block_its_owner_from_the_group(
+    client, frozen, host, reception, guest_policy, stored
+):
+    """The review's last step: a link holder submits someone's number to the group first. The
+    real person still joins, through the same link and at the desk, and nobody learns that
+    the number was used before."""
+    invitation = create_invitation(
+        host=host,
+        actor=host,
+        kind=InvitationKind.GROUP,
+        access_policy=guest_policy,
+        purpose="Open day",
+        department=None,
+        planned_start=NOW.replace(hour=11),
+        planned_end=NOW.replace(hour=16),
+        max_uses=5,
+    )
+    url = reverse("invitations:public", args=[invitation.token])
+    first = client.post(url, _public_form(_stored_iin(stored), "Squatter"))
+    owner = client.post(url, _public_form(_stored_iin(stored), "Owner"))
+
+    assert first.status_code == owner.status_code == 200
+    assert "Thank you, Owner!" in owner.content.decode()
+    assert STORED_NAME[0] not in first.content.decode() + owner.content.decode()
+
+    client.force_login(reception)  # and the desk registers the stored person as well
+    form = _register_form(_stored_iin(stored), STORED_NAME[0])
+    desk = {k: v for k, v in form.items() if k.startswith("visitor-")}
+    desk["submission_token"] = str(uuid.uuid4())
+    response = client.post(reverse("visits:register_member", args=[invitation.group.pk]), desk)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    group_visits = invitation.group.visits
+    assert group_visits.count() == 3
+    assert group_visits.filter(visitor=stored).count() == 1  # the desk's, on the stored identity
+    assert set(
+        group_visits.exclude(visitor=stored).values_list("visitor__given_name", flat=True)
+    ) == {"Squatter", "Owner"}  # records of their own, until reception compares at arrival
