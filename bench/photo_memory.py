@@ -6,7 +6,10 @@ accepted format: a 24 MP baseline JPEG (4:4:4), a progressive CMYK JPEG, a CMYK 
 scan per component (tests/visitors/crafted_jpeg.py), an RGBA PNG, an RGBA WEBP and an RGBA
 AVIF, each padded with an ignorable segment/chunk/box to just under the
 upload limit (the upload's bytes are in memory too); plus the 8000 x 7999 PNG of the outside
-review, which must now be refused before decoding.
+review, which must now be refused before decoding. The pictures are a real portrait (the face
+check, on by default, accepts them and the face is cropped and encoded), except the crafted
+multi-scan JPEG, whose uniform content the face check refuses - after decoding and reducing it,
+which is where its memory goes.
 
 Each input is processed by ``normalize_face_photo`` in a fresh child process, in a worker
 thread as a threaded web server would. The child reports its peak RSS (``ru_maxrss``) and
@@ -106,14 +109,21 @@ def child(path: str | None) -> None:
 
 
 def _face_like(width: int, height: int, mode: str) -> Any:
-    """A smooth picture with some texture (gradients), cheap to make at any size."""
+    """A real portrait (scikit-image's astronaut, tests/faces.py) on a smooth background,
+    cheap to make at any size. A real face: the face check (``PROPUSK_FACE_CHECK``, on by
+    default) accepts it, so the whole accepted path is measured, encoding included."""
     from PIL import Image
+    from tests.faces import astronaut
 
     ramp = Image.linear_gradient("L").resize((width, height))
     bands = [ramp, ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT), ramp.rotate(90)]
     image = Image.merge("RGB", bands)
+    side = min(width, height)
+    portrait = astronaut().resize((side, side), Image.Resampling.BICUBIC)
+    image.paste(portrait, ((width - side) // 2, (height - side) // 2))
     if mode == "RGBA":
-        image.putalpha(ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM))
+        # Translucent everywhere (224-255), so the alpha is kept and composited on white.
+        image.putalpha(ramp.point(lambda value: 255 - value // 8))
     elif mode != "RGB":
         image = image.convert(mode)
     return image
@@ -219,7 +229,10 @@ def make_inputs(directory: Path) -> None:
         return _pad_isobmff(data, limit)
 
     def review_png() -> bytes:
-        return _encode(8000, 7999, "RGB", "PNG", optimize=True)
+        # As the review sent it: a few hundred kilobytes (one colour), 64 megapixels.
+        buffer = io.BytesIO()
+        Image.new("RGB", (8000, 7999), (200, 160, 140)).save(buffer, format="PNG", optimize=True)
+        return buffer.getvalue()
 
     recipes: dict[str, Callable[[], bytes]] = {
         "jpeg_at_budget": jpeg,
@@ -302,6 +315,8 @@ def main() -> None:
                 f"({peak - baseline:+.1f} over baseline), {after:.1f} MB after, {seconds:.2f} s"
             )
         accepted = [v for v in inputs.values() if v["result"].startswith("accepted")]
+        if not accepted:
+            raise SystemExit("no input was accepted: the inputs no longer pass the photo checks")
         worst = max(accepted, key=lambda v: v["peak_mb"])
         print(
             json.dumps(

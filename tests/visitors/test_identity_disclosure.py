@@ -424,3 +424,105 @@ def test_confirming_a_second_registration_in_a_group_warns_about_the_duplicate(
 
     assert "now has two visits in the group" in response.content.decode()
     assert invitation.group.visits.filter(visitor=stored).count() == 2
+
+
+def test_a_link_holder_who_sends_a_number_first_does_not_block_its_owner_from_the_group(
+    client, frozen, host, reception, guest_policy, stored
+):
+    """The review's last step: a link holder submits someone's number to the group first. The
+    real person still joins, through the same link and at the desk, and nobody learns that
+    the number was used before."""
+    invitation = create_invitation(
+        host=host,
+        actor=host,
+        kind=InvitationKind.GROUP,
+        access_policy=guest_policy,
+        purpose="Open day",
+        department=None,
+        planned_start=NOW.replace(hour=11),
+        planned_end=NOW.replace(hour=16),
+        max_uses=5,
+    )
+    url = reverse("invitations:public", args=[invitation.token])
+    first = client.post(url, _public_form(_stored_iin(stored), "Squatter"))
+    owner = client.post(url, _public_form(_stored_iin(stored), "Owner"))
+
+    assert first.status_code == owner.status_code == 200
+    assert "Thank you, Owner!" in owner.content.decode()
+    assert STORED_NAME[0] not in first.content.decode() + owner.content.decode()
+
+    client.force_login(reception)  # and the desk registers the stored person as well
+    form = _register_form(_stored_iin(stored), STORED_NAME[0])
+    desk = {k: v for k, v in form.items() if k.startswith("visitor-")}
+    desk["submission_token"] = str(uuid.uuid4())
+    response = client.post(reverse("visits:register_member", args=[invitation.group.pk]), desk)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    group_visits = invitation.group.visits
+    assert group_visits.count() == 3
+    assert group_visits.filter(visitor=stored).count() == 1  # the desk's, on the stored identity
+    assert set(
+        group_visits.exclude(visitor=stored).values_list("visitor__given_name", flat=True)
+    ) == {"Squatter", "Owner"}  # records of their own, until reception compares at arrival
+
+
+def test_confirming_without_comparing_counts_as_a_look_up(
+    client, reception, claimant_visit, stored, django_capture_on_commit_callbacks
+):
+    """A decision shows the stored identity on the visit from then on: made without opening
+    the comparison first, it is a look-up of its own (counted and audited)."""
+    client.force_login(reception)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("visits:identity", args=[claimant_visit.pk]), {"decision": "same_keep"})
+
+    claimant_visit.refresh_from_db()
+    assert claimant_visit.visitor_id == stored.pk
+    entry = AuditEntry.objects.get(action="visitor.looked_up")
+    assert (entry.actor, entry.target_id, entry.changes["via"]) == (
+        reception,
+        str(stored.pk),
+        "identity_check",
+    )
+
+
+def test_comparing_then_confirming_is_one_look_up(
+    client, reception, claimant_visit, stored, django_capture_on_commit_callbacks
+):
+    client.force_login(reception)
+    url = reverse("visits:identity", args=[claimant_visit.pk])
+    assert STORED_NAME[0] in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"decision": "same_keep"})
+
+    assert Visit.objects.get().visitor_id == stored.pk
+    assert AuditEntry.objects.filter(action="visitor.looked_up").count() == 1
+
+
+def test_a_decision_cannot_stand_in_for_a_refused_look_up(
+    client, settings, reception, claimant_visit, stored
+):
+    """Over the allowance, confirming would show who is behind the number all the same: it
+    is refused like the comparison, and nothing moves."""
+    settings.LOOKUP_LIMIT = 1
+    client.force_login(reception)
+    client.post(  # the allowance goes on another look-up
+        reverse("visits:register_lookup"),
+        {"visitor-national_id": make_iin(), "submission_token": str(uuid.uuid4())},
+    )
+
+    response = client.post(
+        reverse("visits:identity", args=[claimant_visit.pk]), {"decision": "same_keep"}, follow=True
+    )
+
+    page = response.content.decode()
+    assert "Too many look-ups" in page
+    assert STORED_NAME[0] not in page
+    claimant_visit.refresh_from_db()
+    assert claimant_visit.visitor_id != stored.pk
+    assert claimant_visit.visitor.needs_identity_check
+    assert not AuditEntry.objects.filter(action="visitor.identity_confirmed").exists()
+    assert AuditEntry.objects.filter(action="visitor.lookup_throttled").count() == 1
+    # "Not this person" shows nothing: it is still possible.
+    client.post(reverse("visits:identity", args=[claimant_visit.pk]), {"decision": "different"})
+    claimant_visit.refresh_from_db()
+    assert not claimant_visit.visitor.needs_identity_check

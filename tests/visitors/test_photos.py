@@ -452,3 +452,27 @@ def test_the_jpeg_walker_sees_what_the_input_carries():
     assert {"COM", "APP1", "APP2"} <= set(names)  # EXIF and XMP in APP1, ICC in APP2
     with pytest.raises(AssertionError):
         assert_pixels_only(_jpeg_with_everything())
+
+
+# --- A refused photo leaves nothing decoded behind ----------------------------------------
+
+
+def test_a_photo_refused_after_decoding_keeps_no_frame_that_holds_the_image(settings):
+    """The refusal is raised without the traceback of the work behind it: those frames hold
+    the decoded image and the face check's arrays, which must be freed before the memory is
+    given back (bench/photo_memory.py measures it: a web process kept 215-277 MB after a
+    refused 12 MP PNG, 154 MB now)."""
+    settings.FACE_CHECK = True
+    with pytest.raises(PhotoRejected) as caught:
+        normalize_face_photo(make_jpeg(2000, 1500))  # a plain colour: no face
+    refusal = caught.value
+    assert refusal.code == "no_face"
+    assert refusal.__context__ is None
+    assert refusal.__cause__ is None
+    frames = []
+    traceback = refusal.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame.f_code.co_name)
+        traceback = traceback.tb_next
+    assert frames[-1] == "normalize_face_photo"  # raised there, nothing deeper kept
+    assert not {"_normalize", "_decode_reduced", "checked_portrait", "check_face"} & set(frames)

@@ -164,8 +164,14 @@ def normalize_face_photo(photo: bytes | IO[bytes]) -> bytes:
     stream = io.BytesIO(photo) if isinstance(photo, bytes) else photo
     try:
         return _normalize(stream)
+    except PhotoRejected as rejected:
+        # Raised again without its traceback: the traceback's frames hold the decoded images
+        # (and the face check's arrays), which must be freed before the memory is given back.
+        refusal = rejected.with_traceback(None)
+        refusal.__context__ = refusal.__cause__ = None
     finally:
         _return_freed_memory()
+    raise refusal
 
 
 def _normalize(stream: IO[bytes]) -> bytes:

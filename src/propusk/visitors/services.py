@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from propusk.audit.models import AuditEntry
 from propusk.audit.services import record
 from propusk.core import throttle
 from propusk.core.time import now
@@ -34,6 +36,7 @@ from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
 from propusk.visitors.models import Visitor
 from propusk.visitors.names import with_clean_names
 from propusk.visitors.national_id import normalize_national_id
+from propusk.visitors.returning import MAX_AGE_SECONDS as COMPARISON_VALID_SECONDS
 from propusk.visitors.selectors import (
     can_look_up_visitors,
     face_photo_bytes,
@@ -208,6 +211,24 @@ def look_up_identity_match(*, claimant: Visitor, actor: Actor) -> Visitor | None
     stored = Visitor.objects.filter(national_id_hash=claimant.identity_match_hash).first()
     _audit_disclosure(actor, stored, via="identity_check", claimant=claimant)
     return stored
+
+
+def count_identity_disclosure(*, claimant: Visitor, actor: Actor) -> None:
+    """Confirming that ``claimant`` is the stored person shows the stored identity (on the
+    visit, from then on): a disclosure like the comparison. If ``actor`` compared this match
+    (``look_up_identity_match``) within the last hour, that look-up was counted and audited
+    already; otherwise it is looked up now - counted, audited, refused over the allowance
+    (``LookupThrottled``) - so a decision can never stand in for a look-up the throttle
+    refused or that was never made."""
+    compared = AuditEntry.objects.filter(
+        actor_id=getattr(actor, "pk", None),
+        action="visitor.looked_up",
+        changes__via="identity_check",
+        changes__claimant=claimant.pk,
+        at__gte=now() - timedelta(seconds=COMPARISON_VALID_SECONDS),
+    )
+    if actor is None or not compared.exists():
+        look_up_identity_match(claimant=claimant, actor=actor)
 
 
 def _count_disclosure(actor: Actor) -> None:

@@ -51,6 +51,7 @@ from propusk.invitations.models import Invitation
 from propusk.visitors.models import Visitor
 from propusk.visitors.services import (
     VisitorData,
+    count_identity_disclosure,
     delete_new_photos_on_failure,
     merge_into_stored_identity,
     register_visitor,
@@ -842,8 +843,14 @@ def confirm_visitor_identity(
     HCP person), keeping the stored details and face unless ``take_submitted``. Otherwise the
     number is removed from the submitted record and its visits stay with it. Reception and
     administrators who may open the visit (``PermissionDenied`` otherwise). Each moved visit
-    is audited; both HCP persons are queued for the access engine.
+    is audited; both HCP persons are queued for the access engine. A same-person decision
+    shows the stored identity, so it counts as a look-up unless the actor compared this match
+    within the hour (``count_identity_disclosure``: ``LookupThrottled`` over the allowance).
     """
+    require(actor, VisitAction.VIEW, visit)
+    if same_person:
+        # Outside the transaction: a refusal's audit entry must stay.
+        count_identity_disclosure(claimant=visit.visitor, actor=actor)
     with transaction.atomic():
         locked = _lock(visit)
         require(actor, VisitAction.VIEW, locked)

@@ -737,6 +737,10 @@ def _decide_identity(request: HttpRequest, visit: Visit, user: User) -> HttpResp
             same_person=decision != IdentityDecision.DIFFERENT,
             take_submitted=decision == IdentityDecision.SAME_TAKE_SUBMITTED,
         )
+    except LookupThrottled as exc:
+        # Not compared within the hour, and no look-up left to show the stored identity.
+        messages.error(request, exc.message)
+        return redirect("visits:detail", visit_id=visit.pk)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
