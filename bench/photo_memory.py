@@ -102,7 +102,21 @@ def child(path: str | None) -> None:
         worker.join()
         report.update(outcome)
     report["peak_mb"] = _peak_mb()
+    report["detector_peak_mb"] = _detector_peak_mb()
     print(json.dumps(report))
+
+
+def _detector_peak_mb() -> float | None:
+    """The face detector process's peak RSS (VmHWM), if the check started one."""
+    from propusk.visitors.face_process import detector
+
+    if detector.pid is None:
+        return None
+    with open(f"/proc/{detector.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
 
 
 # --- Inputs -------------------------------------------------------------------------
@@ -298,6 +312,8 @@ def main() -> None:
             peak = statistics.median(run["peak_mb"] for run in runs)
             after = statistics.median(run["after_mb"] for run in runs)
             seconds = statistics.median(run["seconds"] for run in runs)
+            detector_peaks = [run["detector_peak_mb"] for run in runs if run["detector_peak_mb"]]
+            detector_peak = statistics.median(detector_peaks) if detector_peaks else None
             result = " / ".join(sorted({run["result"] for run in runs}))
             width, height = about["width"], about["height"]
             inputs[name] = {
@@ -308,11 +324,13 @@ def main() -> None:
                 "over_baseline_mb": round(peak - baseline, 1),
                 "after_mb": round(after, 1),
                 "seconds": round(seconds, 3),
+                "detector_peak_mb": None if detector_peak is None else round(detector_peak, 1),
             }
             print(
                 f"{name}: {about['format']} {width}x{height}, "
                 f"{about['file_bytes'] / _MB:.1f} MB file, {result}: peak {peak:.1f} MB "
                 f"({peak - baseline:+.1f} over baseline), {after:.1f} MB after, {seconds:.2f} s"
+                + ("" if detector_peak is None else f"; face detector peak {detector_peak:.1f} MB")
             )
         accepted = [v for v in inputs.values() if v["result"].startswith("accepted")]
         if not accepted:
@@ -327,6 +345,10 @@ def main() -> None:
                     "inputs": inputs,
                     "worst_accepted_peak_mb": worst["peak_mb"],
                     "worst_accepted_over_baseline_mb": worst["over_baseline_mb"],
+                    "detector_peak_mb": max(
+                        (v["detector_peak_mb"] for v in inputs.values() if v["detector_peak_mb"]),
+                        default=None,
+                    ),
                 }
             )
         )

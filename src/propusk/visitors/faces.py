@@ -5,7 +5,9 @@ person. A photo of a wall, of two people or of a blurred face is accepted by HCP
 the device much later) and found out only when the visitor stands at the turnstile. So every
 photo is checked here, before anything is stored or sent, with OpenCV's face detector (the Haar
 cascade ``haarcascade_frontalface_alt2.xml`` that ships inside the opencv-python-headless wheel;
-it finds upright, roughly frontal faces only, which is what the turnstile camera needs):
+it finds upright, roughly frontal faces only, which is what the turnstile camera needs). OpenCV
+runs in a process of its own (``face_process``, ``face_detector.py``): this module only sends it
+small pictures, so the web process never holds OpenCV's memory:
 
 - **exactly one face**: no face, or a second face at least half as large as the largest one,
   is refused. Much smaller detections (a poster, someone far behind) are ignored: the
@@ -24,21 +26,19 @@ about half the width), as HCP's face pictures are: the device compares faces, no
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
 from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from PIL import Image
 
+from propusk.visitors.face_process import detector
+
 # The detector looks at a copy at most this long on the long side: faces that pass the size
 # check are still at least FACE_MIN_SIDE_PX * 480 / 1024 (about 38) pixels there, and the
 # cascade runs in a fraction of the time it needs on the full photo.
 _DETECT_MAX_SIDE_PX = 480
-_DETECT_MIN_FACE_PX = 24
 # A second face counts when it is at least this fraction of the largest face's width.
 _SECOND_FACE_RATIO = 0.5
 # The face is scaled to this size before its sharpness is measured, so the measure does not
@@ -72,50 +72,28 @@ class Face:
     height: int
 
 
-@functools.cache
-def _cascade(name: str) -> cv2.CascadeClassifier:
-    classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
-    if classifier.empty():  # a broken install must not let every photo through
-        raise RuntimeError(f"OpenCV's {name} could not be loaded")
-    return classifier
-
-
-def _detect(gray: np.ndarray, cascade: str, scale: float) -> list[Face]:
-    found = _cascade(cascade).detectMultiScale(
-        gray,
-        scaleFactor=1.1,
-        minNeighbors=5,
-        minSize=(_DETECT_MIN_FACE_PX, _DETECT_MIN_FACE_PX),
-    )
-    return [
-        Face(round(x * scale), round(y * scale), round(w * scale), round(h * scale))
-        for (x, y, w, h) in found
-    ]
+def _scaled(box: list[int], scale: float) -> Face:
+    x, y, w, h = box
+    return Face(round(x * scale), round(y * scale), round(w * scale), round(h * scale))
 
 
 def find_faces(image: Image.Image) -> tuple[list[Face], list[Face]]:
-    """The frontal and the profile faces in an RGB ``image``, in its pixels, largest first."""
+    """The frontal and the profile faces in an RGB ``image``, in its pixels, largest first
+    (the profile faces only when there is no frontal one)."""
     small = image.copy()
     small.thumbnail((_DETECT_MAX_SIDE_PX, _DETECT_MAX_SIDE_PX), Image.Resampling.BILINEAR)
     scale = image.width / small.width
-    gray = cv2.equalizeHist(cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2GRAY))
-    frontal = sorted(
-        _detect(gray, "haarcascade_frontalface_alt2.xml", scale), key=lambda f: -f.width
-    )
-    if frontal:
-        return frontal, []
-    # The profile cascade finds faces turned to one side; run it on the mirror too.
-    profile = _detect(gray, "haarcascade_profileface.xml", scale) + _detect(
-        np.ascontiguousarray(gray[:, ::-1]), "haarcascade_profileface.xml", scale
-    )
-    return [], sorted(profile, key=lambda f: -f.width)
+    found = detector.detect(small.convert("RGB").tobytes(), small.width, small.height)
+    frontal = [_scaled(box, scale) for box in found["faces"]]
+    profile = [_scaled(box, scale) for box in found["profile"]]
+    return sorted(frontal, key=lambda f: -f.width), sorted(profile, key=lambda f: -f.width)
 
 
 def sharpness(image: Image.Image, face: Face) -> float:
     """The variance of the Laplacian of the face, scaled to a fixed size: edges per face."""
     box = image.crop((face.left, face.top, face.left + face.width, face.top + face.height))
-    gray = np.asarray(box.convert("L").resize((_SHARPNESS_SIDE_PX, _SHARPNESS_SIDE_PX)))
-    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    gray = box.convert("L").resize((_SHARPNESS_SIDE_PX, _SHARPNESS_SIDE_PX))
+    return detector.sharpness(gray.tobytes(), gray.width, gray.height)
 
 
 def check_face(image: Image.Image) -> Face:

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from propusk.visitors.face_process import FaceDetectorUnavailable
 from propusk.visitors.faces import FaceRejected, checked_portrait
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,12 @@ def _normalize(stream: IO[bytes]) -> bytes:
             upright = checked_portrait(upright)
         except FaceRejected as rejected:
             raise PhotoRejected(str(rejected.message), code=rejected.code) from None
+        except FaceDetectorUnavailable:
+            logger.exception("The face check could not run; the photo is refused")
+            raise PhotoRejected(
+                _("The photo could not be checked just now: send it again in a minute."),
+                code="face_check_unavailable",
+            ) from None
     return _encode_within_limit(_pixels_only(upright))
 
 
