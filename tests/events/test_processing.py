@@ -235,7 +235,7 @@ def test_the_sweep_takes_lost_and_due_events_oldest_first_in_bounded_batches(
 ) -> None:
     settings.PROPUSK_EVENTS_SWEEP_BATCH = 2
     seen: list[str] = []
-    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    handler.side_effect = lambda event, *looked_up: seen.append(event.event_id) or EventState.DONE
     newest = _event("ev-newest", minutes_ago=1)
     oldest = _event("ev-oldest", minutes_ago=30)
     middle = _event("ev-middle", minutes_ago=10)
@@ -282,7 +282,7 @@ def test_one_drain_is_queued_at_a_time_and_a_started_drain_lets_the_next_wake(
 
 def test_the_drain_processes_every_pending_event_oldest_first(handler: mock.Mock) -> None:
     seen: list[str] = []
-    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    handler.side_effect = lambda event, *looked_up: seen.append(event.event_id) or EventState.DONE
     for number, minutes in enumerate((1, 30, 10, 0)):
         _event(f"ev-{number}", minutes_ago=minutes)
     _event("ev-later", retry_at=timezone.now() + timedelta(minutes=5))
@@ -308,7 +308,7 @@ def test_a_drain_hands_over_when_its_time_is_up(handler: mock.Mock) -> None:
 
 def test_events_that_may_concern_a_visit_go_first(handler: mock.Mock) -> None:
     seen: list[str] = []
-    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    handler.side_effect = lambda event, *looked_up: seen.append(event.event_id) or EventState.DONE
     _event("staff-old", minutes_ago=30, priority=1)
     _event("visitor", minutes_ago=1, priority=0)
     _event("unknown-face", minutes_ago=5, priority=0)
