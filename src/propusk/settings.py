@@ -345,6 +345,9 @@ PROPUSK_HCP_EVENTS_MAX_BODY_BYTES = env.get_int("PROPUSK_HCP_EVENTS_MAX_BODY_BYT
 PROPUSK_HCP_EVENTS_POLL_SECONDS = env.get_float("PROPUSK_HCP_EVENTS_POLL_SECONDS", 60.0)
 PROPUSK_HCP_EVENTS_OVERLAP_MINUTES = env.get_float("PROPUSK_HCP_EVENTS_OVERLAP_MINUTES", 10.0)
 PROPUSK_HCP_EVENTS_BACKFILL_HOURS = env.get_float("PROPUSK_HCP_EVENTS_BACKFILL_HOURS", 24.0)
+PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS = env.get_float(
+    "PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS", 300.0
+)
 # Processing: a failed event is tried again after MIN..MAX seconds (exponential, jittered),
 # MAX_ATTEMPTS times in all, then FAILED (admin: "process again"). The sweep takes pending
 # events whose wake-up was lost, SWEEP_BATCH at a time.
@@ -358,6 +361,7 @@ for _name, _number in (
     ("PROPUSK_HCP_EVENTS_POLL_SECONDS", PROPUSK_HCP_EVENTS_POLL_SECONDS),
     ("PROPUSK_HCP_EVENTS_OVERLAP_MINUTES", PROPUSK_HCP_EVENTS_OVERLAP_MINUTES),
     ("PROPUSK_HCP_EVENTS_BACKFILL_HOURS", PROPUSK_HCP_EVENTS_BACKFILL_HOURS),
+    ("PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS", PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS),
     ("PROPUSK_EVENTS_MAX_ATTEMPTS", PROPUSK_EVENTS_MAX_ATTEMPTS),
     ("PROPUSK_EVENTS_RETRY_MIN_SECONDS", PROPUSK_EVENTS_RETRY_MIN_SECONDS),
     ("PROPUSK_EVENTS_RETRY_MAX_SECONDS", PROPUSK_EVENTS_RETRY_MAX_SECONDS),
@@ -534,6 +538,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-pending-events": {
         "task": "propusk.events.tasks.sweep_pending_events",
         "schedule": PROPUSK_EVENTS_SWEEP_SECONDS,
+    },
+    # HCP's push subscription made again if HCP lost or changed it (docs/events.md).
+    "check-hcp-subscription": {
+        "task": "propusk.events.tasks.check_hcp_subscription",
+        "schedule": PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS,
     },
     "close-expired-visits": {
         "task": "propusk.visits.tasks.close_expired_visits",

@@ -97,6 +97,23 @@ def poll_hcp_events() -> dict[str, object]:
         return poll(client).summary()
 
 
+@shared_task(base=PeriodicTask, name="propusk.events.tasks.check_hcp_subscription")
+def check_hcp_subscription() -> dict[str, object]:
+    """Beat, every PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS: HCP's push subscription is
+    viewed and made again if it is missing or different (events.subscription)."""
+    if not settings.HCP_BASE_URL:
+        return {"skipped": "no HikCentral configured"}
+    if not settings.PROPUSK_HCP_EVENTS_TOKEN:
+        return {"skipped": "no PROPUSK_HCP_EVENTS_TOKEN: the push is not used"}
+    if not (settings.PROPUSK_HCP_EVENTS_URL or getattr(settings, "PROPUSK_SITE_URL", "")):
+        return {"skipped": "no PROPUSK_HCP_EVENTS_URL or PROPUSK_SITE_URL"}
+    from propusk.events.subscription import ensure_subscribed
+    from propusk.integrations.hikcentral.factory import build_client
+
+    with build_client() as client:
+        return ensure_subscribed(client).summary()
+
+
 def _wake_later(event_pk: int, seconds: float) -> None:
     try:
         process_event.apply_async((event_pk,), countdown=seconds)
