@@ -73,7 +73,7 @@ def _call(
     seen: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
-        seen["status"] = int(status.split()[0])
+        seen["status"] = int(status.split(maxsplit=1)[0])
         seen["headers"] = dict(headers)
 
     chunks = app(environ, start_response)
@@ -223,7 +223,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the access log would print the token
 
 
