@@ -33,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
-logger = logging.getLogger("propusk.events.views")
+logger = logging.getLogger(__name__)
 
 PREFIX = "/hcp/events/"
 
