@@ -480,7 +480,12 @@ PROPUSK_PASSAGE_EXPECTED_MINUTES = env.get_float("PROPUSK_PASSAGE_EXPECTED_MINUT
 PROPUSK_PASSAGE_PICTURE_RETRIES = env.get_int("PROPUSK_PASSAGE_PICTURE_RETRIES", 6)
 # The sweep: re-entry graces that are over, overstays, picture fetches that were lost.
 PROPUSK_PASSAGE_SWEEP_SECONDS = env.get_float("PROPUSK_PASSAGE_SWEEP_SECONDS", 30.0)
+# Camera pictures of passages (and incidents) are deleted this long after the passage.
+PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS = env.get_float(
+    "PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS", 30.0
+)
 for _name, _number in (
+    ("PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS", PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS),
     ("PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES", PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES),
     ("PROPUSK_PASSAGE_SWEEP_SECONDS", PROPUSK_PASSAGE_SWEEP_SECONDS),
 ):
@@ -584,6 +589,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-passages": {
         "task": "propusk.passages.tasks.sweep",
         "schedule": PROPUSK_PASSAGE_SWEEP_SECONDS,
+    },
+    # Passage pictures past PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS deleted.
+    "delete-expired-passage-pictures": {
+        "task": "propusk.passages.tasks.delete_expired_pictures",
+        "schedule": 60 * 60.0,
     },
 }
 
