@@ -37,11 +37,11 @@ def _processes(env: dict[str, str], dev_env: dict[str, str] | None = None) -> di
     return processes(
         env,
         {**_DEV_ENV, **(dev_env or {})},
-        var_dir=Path("/tmp/propusk-var"),
+        var_dir=Path("var"),
         host="127.0.0.1",
         port=8000,
         simulator_port=8900,
-        secret_file=Path("/tmp/propusk-var/hcp-simulator.secret"),
+        secret_file=Path("var/hcp-simulator.secret"),
     )
 
 
