@@ -593,7 +593,7 @@ CELERY_BEAT_SCHEDULE = {
     # Passage pictures past PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS deleted.
     "delete-expired-passage-pictures": {
         "task": "propusk.passages.tasks.delete_expired_pictures",
-        "schedule": 60 * 60.0,
+        "schedule": 10 * 60.0,
     },
 }
 

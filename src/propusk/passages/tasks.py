@@ -5,7 +5,7 @@
   is unreachable, given up (FAILED) on a permanent error or after the last retry.
 - ``sweep`` (beat, every ``PROPUSK_PASSAGE_SWEEP_SECONDS``): single-pass visits whose re-entry
   grace is over are checked out, overstays flagged, pictures whose fetch was lost queued again.
-- ``delete_expired_pictures`` (beat, hourly): camera pictures past
+- ``delete_expired_pictures`` (beat, every ten minutes): camera pictures past
   ``PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS`` deleted.
 """
 
@@ -86,8 +86,9 @@ def sweep() -> dict[str, int]:
 
 @shared_task(base=PeriodicTask, name="propusk.passages.tasks.delete_expired_pictures")
 def delete_expired_pictures() -> int:
-    """Beat, hourly: camera pictures older than PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS are
-    deleted (services.delete_expired_pictures; idempotent)."""
+    """Beat, every ten minutes: camera pictures older than
+    PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS are deleted (services.delete_expired_pictures;
+    idempotent)."""
     return services.delete_expired_pictures()
 
 
