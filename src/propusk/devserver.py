@@ -85,6 +85,60 @@ def _read_env(path: Path) -> dict[str, str]:
     return values
 
 
+def _setting(name: str, env: dict[str, str], dev_env: dict[str, str]) -> str:
+    """A setting as propusk.core.env reads it: the environment over var/dev.env, empty is
+    unset."""
+    return env.get(name) or dev_env.get(name) or ""
+
+
+def telegram_poller(env: dict[str, str], dev_env: dict[str, str]) -> bool:
+    """Run ``telegram_link --loop`` (the bot's updates: employees linking their chats) when
+    a bot token is configured and the webhook is not used (Telegram refuses getUpdates while
+    a webhook is set)."""
+    token = _setting("PROPUSK_TELEGRAM_BOT_TOKEN", env, dev_env) or _setting(
+        "PROPUSK_TELEGRAM_BOT_TOKEN_FILE", env, dev_env
+    )
+    return bool(token) and not _setting("PROPUSK_TELEGRAM_WEBHOOK_SECRET", env, dev_env)
+
+
+def telegram_note(env: dict[str, str], dev_env: dict[str, str]) -> str:
+    if telegram_poller(env, dev_env):
+        return "Telegram: reading the bot's updates (telegram_link --loop)"
+    if _setting("PROPUSK_TELEGRAM_WEBHOOK_SECRET", env, dev_env):
+        return "Telegram: webhook mode (PROPUSK_TELEGRAM_WEBHOOK_SECRET), no poller"
+    return "Telegram: off (set PROPUSK_TELEGRAM_BOT_TOKEN in var/dev.env to link chats)"
+
+
+def processes(
+    env: dict[str, str],
+    dev_env: dict[str, str],
+    *,
+    var_dir: Path,
+    host: str,
+    port: int,
+    simulator_port: int,
+    secret_file: Path,
+) -> dict[str, str]:
+    """The processes ``make run`` runs under honcho, by name."""
+    python = str(BIN_DIR / "python")
+    manage = f"{python} {SRC_DIR / 'manage.py'}"
+    commands = {
+        "hcp": f"{BIN_DIR / 'hcp-simulator'} --host 127.0.0.1 --port {simulator_port}"
+        f" --app-key {dev_env['HCP_APP_KEY']} --app-secret-file {secret_file}"
+        f" --seed-demo --state-file {var_dir / 'hcp-simulator.json'}"
+        # The organisation the access engine keeps our persons in (HCP_ORG_NAME's default).
+        " --org 'Propusk visitors'",
+        "web": f"{manage} runserver {host}:{port} --noreload",
+        "worker": f"{BIN_DIR / 'celery'} -A propusk worker --loglevel INFO --pool solo"
+        " --hostname worker@%h",
+        "beat": f"{BIN_DIR / 'celery'} -A propusk beat --loglevel INFO"
+        f" --schedule {var_dir / 'celerybeat-schedule'}",
+    }
+    if telegram_poller(env, dev_env):
+        commands["telegram"] = f"{manage} telegram_link --loop"
+    return commands
+
+
 def main() -> int:
     host = os.environ.get("PROPUSK_HOST", "127.0.0.1")
     port = int(os.environ.get("PROPUSK_PORT", "8000"))
@@ -119,31 +173,19 @@ def main() -> int:
     secret_file.chmod(0o600)
 
     manager = Manager()
-    manager.add_process(
-        "hcp",
-        f"{BIN_DIR / 'hcp-simulator'} --host 127.0.0.1 --port {simulator_port}"
-        f" --app-key {dev_env['HCP_APP_KEY']} --app-secret-file {secret_file}"
-        f" --seed-demo --state-file {var_dir / 'hcp-simulator.json'}"
-        # The organisation the access engine keeps our persons in (HCP_ORG_NAME's default).
-        " --org 'Propusk visitors'",
-        env=env,
-    )
-    manager.add_process(
-        "web", f"{python} {SRC_DIR / 'manage.py'} runserver {host}:{port} --noreload", env=env
-    )
-    manager.add_process(
-        "worker",
-        f"{BIN_DIR / 'celery'} -A propusk worker --loglevel INFO --pool solo --hostname worker@%h",
-        env=env,
-    )
-    manager.add_process(
-        "beat",
-        f"{BIN_DIR / 'celery'} -A propusk beat --loglevel INFO"
-        f" --schedule {var_dir / 'celerybeat-schedule'}",
-        env=env,
-    )
+    for name, command in processes(
+        env,
+        dev_env,
+        var_dir=var_dir,
+        host=host,
+        port=port,
+        simulator_port=simulator_port,
+        secret_file=secret_file,
+    ).items():
+        manager.add_process(name, command, env=env)
     subscribe_when_up(manage, env, f"http://127.0.0.1:{simulator_port}")
-    print(f"\n  Propusk is starting at http://{host}:{port}/  (Ctrl-C stops everything)")
+    print(f"\n  {telegram_note(env, dev_env)}")
+    print(f"  Propusk is starting at http://{host}:{port}/  (Ctrl-C stops everything)")
     print(f"  HCP simulator: http://127.0.0.1:{simulator_port}/  (docs/hcp-simulator.md)\n")
     manager.loop()
     return int(manager.returncode or 0)

@@ -345,6 +345,10 @@ PROPUSK_HCP_EVENTS_MAX_BODY_BYTES = env.get_int("PROPUSK_HCP_EVENTS_MAX_BODY_BYT
 PROPUSK_HCP_EVENTS_POLL_SECONDS = env.get_float("PROPUSK_HCP_EVENTS_POLL_SECONDS", 60.0)
 PROPUSK_HCP_EVENTS_OVERLAP_MINUTES = env.get_float("PROPUSK_HCP_EVENTS_OVERLAP_MINUTES", 10.0)
 PROPUSK_HCP_EVENTS_BACKFILL_HOURS = env.get_float("PROPUSK_HCP_EVENTS_BACKFILL_HOURS", 24.0)
+# HCP's push subscription viewed and made again if lost or changed, every CHECK_SECONDS.
+PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS = env.get_float(
+    "PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS", 300.0
+)
 # Processing: a failed event is tried again after MIN..MAX seconds (exponential, jittered),
 # MAX_ATTEMPTS times in all, then FAILED (admin: "process again"). The sweep takes pending
 # events whose wake-up was lost, SWEEP_BATCH at a time.
@@ -358,6 +362,10 @@ for _name, _number in (
     ("PROPUSK_HCP_EVENTS_POLL_SECONDS", PROPUSK_HCP_EVENTS_POLL_SECONDS),
     ("PROPUSK_HCP_EVENTS_OVERLAP_MINUTES", PROPUSK_HCP_EVENTS_OVERLAP_MINUTES),
     ("PROPUSK_HCP_EVENTS_BACKFILL_HOURS", PROPUSK_HCP_EVENTS_BACKFILL_HOURS),
+    (
+        "PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS",
+        PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS,
+    ),
     ("PROPUSK_EVENTS_MAX_ATTEMPTS", PROPUSK_EVENTS_MAX_ATTEMPTS),
     ("PROPUSK_EVENTS_RETRY_MIN_SECONDS", PROPUSK_EVENTS_RETRY_MIN_SECONDS),
     ("PROPUSK_EVENTS_RETRY_MAX_SECONDS", PROPUSK_EVENTS_RETRY_MAX_SECONDS),
@@ -472,7 +480,12 @@ PROPUSK_PASSAGE_EXPECTED_MINUTES = env.get_float("PROPUSK_PASSAGE_EXPECTED_MINUT
 PROPUSK_PASSAGE_PICTURE_RETRIES = env.get_int("PROPUSK_PASSAGE_PICTURE_RETRIES", 6)
 # The sweep: re-entry graces that are over, overstays, picture fetches that were lost.
 PROPUSK_PASSAGE_SWEEP_SECONDS = env.get_float("PROPUSK_PASSAGE_SWEEP_SECONDS", 30.0)
+# Camera pictures of passages (and incidents) are deleted this long after the passage.
+PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS = env.get_float(
+    "PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS", 30.0
+)
 for _name, _number in (
+    ("PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS", PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS),
     ("PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES", PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES),
     ("PROPUSK_PASSAGE_SWEEP_SECONDS", PROPUSK_PASSAGE_SWEEP_SECONDS),
 ):
@@ -535,6 +548,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "propusk.events.tasks.sweep_pending_events",
         "schedule": PROPUSK_EVENTS_SWEEP_SECONDS,
     },
+    # HCP's push subscription made again if HCP lost or changed it (docs/events.md).
+    "check-hcp-subscription": {
+        "task": "propusk.events.tasks.check_hcp_subscription",
+        "schedule": PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS,
+    },
     "close-expired-visits": {
         "task": "propusk.visits.tasks.close_expired_visits",
         "schedule": env.get_float("PROPUSK_CLOSE_EXPIRED_EVERY_SECONDS", 60.0),
@@ -571,6 +589,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-passages": {
         "task": "propusk.passages.tasks.sweep",
         "schedule": PROPUSK_PASSAGE_SWEEP_SECONDS,
+    },
+    # Passage pictures past PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS deleted.
+    "delete-expired-passage-pictures": {
+        "task": "propusk.passages.tasks.delete_expired_pictures",
+        "schedule": 10 * 60.0,
     },
 }
 

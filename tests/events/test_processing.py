@@ -235,7 +235,7 @@ def test_the_sweep_takes_lost_and_due_events_oldest_first_in_bounded_batches(
 ) -> None:
     settings.PROPUSK_EVENTS_SWEEP_BATCH = 2
     seen: list[str] = []
-    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    handler.side_effect = lambda event, *looked_up: seen.append(event.event_id) or EventState.DONE
     newest = _event("ev-newest", minutes_ago=1)
     oldest = _event("ev-oldest", minutes_ago=30)
     middle = _event("ev-middle", minutes_ago=10)
@@ -282,7 +282,7 @@ def test_one_drain_is_queued_at_a_time_and_a_started_drain_lets_the_next_wake(
 
 def test_the_drain_processes_every_pending_event_oldest_first(handler: mock.Mock) -> None:
     seen: list[str] = []
-    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    handler.side_effect = lambda event, *looked_up: seen.append(event.event_id) or EventState.DONE
     for number, minutes in enumerate((1, 30, 10, 0)):
         _event(f"ev-{number}", minutes_ago=minutes)
     _event("ev-later", retry_at=timezone.now() + timedelta(minutes=5))
@@ -308,7 +308,7 @@ def test_a_drain_hands_over_when_its_time_is_up(handler: mock.Mock) -> None:
 
 def test_events_that_may_concern_a_visit_go_first(handler: mock.Mock) -> None:
     seen: list[str] = []
-    handler.side_effect = lambda event: seen.append(event.event_id) or EventState.DONE
+    handler.side_effect = lambda event, *looked_up: seen.append(event.event_id) or EventState.DONE
     _event("staff-old", minutes_ago=30, priority=1)
     _event("visitor", minutes_ago=1, priority=0)
     _event("unknown-face", minutes_ago=5, priority=0)
@@ -317,3 +317,82 @@ def test_events_that_may_concern_a_visit_go_first(handler: mock.Mock) -> None:
     process_pending.run()
 
     assert seen == ["unknown-face", "visitor", "staff-old", "staff-new"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_drains_at_once_take_each_event_once(handler: mock.Mock) -> None:
+    for number in range(60):
+        _event(f"ev-{number:02d}", minutes_ago=60 - number)
+    started = threading.Barrier(2)
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def slow(event: HcpEvent, *looked_up: Any) -> EventState:
+        threading.Event().wait(0.005)
+        with lock:
+            seen.append(event.event_id)
+        return EventState.DONE
+
+    handler.side_effect = slow
+
+    def drain() -> None:
+        from django.db import connection
+
+        started.wait()
+        try:
+            process_pending.run()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(seen) == [f"ev-{number:02d}" for number in range(60)]  # each once
+    assert set(HcpEvent.objects.values_list("state", flat=True)) == {EventState.DONE}
+    assert not HcpEvent.objects.exclude(leased_until=None).exists()
+
+
+def test_a_batch_claims_due_events_in_order_and_leaves_the_rest(handler: mock.Mock) -> None:
+    for number in range(4):
+        _event(f"ev-{number}", minutes_ago=10 - number)
+    _event("held", leased_until=timezone.now() + timedelta(minutes=5))
+    _event("later", retry_at=timezone.now() + timedelta(minutes=5))
+    _event("done", state=EventState.DONE)
+
+    taken = processing.claim_due(limit=3)
+
+    assert [event.event_id for event in taken] == ["ev-0", "ev-1", "ev-2"]
+    assert all(event.leased_until is not None for event in taken)
+    assert [event.event_id for event in processing.claim_due(limit=10)] == ["ev-3"]
+    assert processing.claim_due(limit=10) == []
+
+
+def test_a_batch_records_each_outcome_and_retries_only_the_failed(
+    handler: mock.Mock, retry_settings: Any
+) -> None:
+    answers = {"a": EventState.DONE, "b": EventState.IGNORED}
+
+    def answer(event: HcpEvent, *looked_up: Any) -> EventState:
+        if event.event_id == "c":
+            raise PersonalDataError("Айгерим Нурланова")
+        return answers[event.event_id]
+
+    handler.side_effect = answer
+    for name in ("a", "b", "c"):
+        _event(name)
+
+    results = processing.process_batch(processing.claim_due(limit=10))
+
+    assert sorted(r.outcome for r in results.values()) == sorted(
+        [Outcome.DONE, Outcome.IGNORED, Outcome.RETRY]
+    )
+    states = dict(HcpEvent.objects.values_list("event_id", "state"))
+    assert states == {"a": EventState.DONE, "b": EventState.IGNORED, "c": EventState.PENDING}
+    failed = HcpEvent.objects.get(event_id="c")
+    assert failed.attempts == 1
+    assert failed.retry_at is not None
+    assert failed.leased_until is None
+    assert "Нурланова" not in failed.last_error

@@ -73,3 +73,46 @@ def test_a_picture_hcp_never_gives_ends_failed_after_the_retries(
     assert passage.picture_attempts == 3  # the first try and two retries
     assert passage.picture_error == "HCPServerError"
     assert not passage.picture
+
+
+def test_a_batch_look_up_finds_the_same_visitors_as_one_at_a_time(
+    make_visit: Callable[..., Visit],
+) -> None:
+    from propusk.access.models import HcpPerson
+    from propusk.passages.handler import look_up
+    from propusk.passages.selectors import visitor_of_event
+
+    by_code, by_person_id = make_visit(), make_visit()
+    HcpPerson.objects.update_or_create(
+        person_code=by_person_id.visitor.person_code, defaults={"person_id": "9041"}
+    )
+    events = [
+        stored("by-code", GRANTED_BY_FACE, person_code=by_code.visitor.person_code),
+        HcpEvent.objects.create(
+            event_id="by-person-id",
+            event_type=GRANTED_BY_FACE,
+            happened_at=timezone.now(),
+            door_index_code=ENTRANCE,
+            person_id="9041",
+            direction=Direction.IN,
+            source=EventSource.PUSH,
+        ),
+        stored("staff", GRANTED_BY_FACE, person_code="E0042"),
+        stored("nobody", 197160),
+    ]
+
+    found = look_up(events)
+
+    assert found.visitors == {event.pk: visitor_of_event(event) for event in events}
+    assert found.visitors[events[0].pk] == by_code.visitor
+    assert found.visitors[events[1].pk] == by_person_id.visitor
+    assert found.with_passage == frozenset()
+    # The handler given the look-up does what it does without one.
+    assert handle_event(events[0], found) == EventState.DONE
+    assert handle_event(events[2], found) == EventState.IGNORED
+    by_code.refresh_from_db()
+    assert by_code.status == "checked_in"
+    again = look_up(events)
+    assert again.with_passage == frozenset({events[0].pk})
+    assert handle_event(events[0], again) == EventState.DONE  # idempotent
+    assert Passage.objects.filter(event=events[0]).count() == 1

@@ -20,7 +20,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -61,6 +61,69 @@ def claim(event_pk: int) -> HcpEvent | None:
     if not taken:
         return None
     return HcpEvent.objects.get(pk=event_pk)
+
+
+def claim_due(*, limit: int) -> list[HcpEvent]:
+    """Take up to ``limit`` due pending events for this worker in one statement, by priority,
+    then oldest passage first (as ``due_pending`` with no settling time): an UPDATE of the
+    lease whose WHERE repeats the conditions, so a row another worker took in the meantime
+    is not taken again (PostgreSQL re-checks them on the row it waited for; SQLite has one
+    writer at a time), RETURNING the rows taken."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=lease_seconds())
+    ops = connection.ops
+    meta = HcpEvent._meta
+    table = ops.quote_name(meta.db_table)
+    columns = [str(field.column) for field in meta.concrete_fields]
+    column = {name: ops.quote_name(name) for name in columns}
+    due = (
+        f"{column['state']} = %s"
+        f" AND ({column['retry_at']} IS NULL OR {column['retry_at']} <= %s)"
+        f" AND ({column['leased_until']} IS NULL OR {column['leased_until']} < %s)"
+    )
+    sql = (
+        f"UPDATE {table} SET {column['leased_until']} = %s "  # noqa: S608 - names from the model
+        f"WHERE {column['id']} IN (SELECT {column['id']} FROM {table} WHERE {due} "
+        f"ORDER BY {column['priority']}, {column['happened_at']}, {column['id']} LIMIT %s) "
+        f"AND {due} RETURNING {', '.join(column[name] for name in columns)}"
+    )
+    stamp = [EventState.PENDING.value, now, now]
+    params = [lease, *stamp, int(limit), *stamp]
+    taken = list(HcpEvent.objects.raw(sql, params))
+    taken.sort(key=lambda event: (event.priority, event.happened_at, event.pk))
+    return taken
+
+
+def process_batch(events: list[HcpEvent]) -> dict[int, Processed]:
+    """Run the handler on events taken by ``claim_due`` and record what came of each: what
+    the handler first looks up is asked once for the batch (handler.look_up), and the
+    outcomes are recorded in one update per outcome rather than one per event."""
+    from propusk.passages.handler import handle_event, look_up
+
+    if not events:
+        return {}
+    looked_up = look_up(events)
+    handler: Callable[..., object] = handle_event
+    finished: dict[EventState, list[int]] = {EventState.DONE: [], EventState.IGNORED: []}
+    results: dict[int, Processed] = {}
+    for event in events:
+        try:
+            result = handler(event, looked_up)
+            state = EventState(str(result)) if result is not None else EventState.DONE
+            if state not in (EventState.DONE, EventState.IGNORED):
+                raise ValueError("the handler answered neither DONE nor IGNORED")
+        except Exception as exc:
+            results[event.pk] = _failed(event, exc)
+            continue
+        finished[state].append(event.pk)
+        results[event.pk] = Processed(Outcome.DONE if state == EventState.DONE else Outcome.IGNORED)
+    now = timezone.now()
+    for state, pks in finished.items():
+        if pks:
+            HcpEvent.objects.filter(pk__in=pks, state=EventState.PENDING).update(
+                state=state, processed_at=now, leased_until=None, retry_at=None, last_error=""
+            )
+    return results
 
 
 def backoff_seconds(attempts: int) -> float:

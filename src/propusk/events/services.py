@@ -4,9 +4,11 @@ polling backfill alike, so that a passage pushed and polled is one row, processe
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from django.core.cache import cache
@@ -69,11 +71,13 @@ def store_events(events: Sequence[DoorEvent], *, source: EventSource) -> StoreRe
         new = _insert_new(chunks[0])
     else:
         with transaction.atomic():
-            new = [pair for chunk in chunks for pair in _insert_new(chunk)]
-    pending = [pk for pk, state in new if state == EventState.PENDING]
+            new = [row for chunk in chunks for row in _insert_new(chunk)]
+    pending = [pk for pk, state, _ in new if state == EventState.PENDING]
     if pending:
+        # Events that may concern a visit wake a worker at once, always (wake's doc).
+        urgent = any(priority == FIRST for _, state, priority in new if state == EventState.PENDING)
         # At once in autocommit; after the caller's commit inside a transaction.
-        transaction.on_commit(lambda: wake(pending))
+        transaction.on_commit(lambda: wake(pending, urgent=urgent))
     return StoreResult(received=len(events), stored=len(new), pending=len(pending))
 
 
@@ -99,8 +103,9 @@ _INSERT_FIELDS = (
 )
 
 
-def _insert_new(rows: Sequence[HcpEvent]) -> list[tuple[int, str]]:
-    """Insert the rows whose eventId is not stored yet; the (pk, state) of those inserted.
+def _insert_new(rows: Sequence[HcpEvent]) -> list[tuple[int, str, int]]:
+    """Insert the rows whose eventId is not stored yet; the (pk, state, priority) of those
+    inserted.
 
     One statement, ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING``, which both
     supported databases (PostgreSQL, SQLite >= 3.35) understand: an eventId already stored
@@ -109,17 +114,8 @@ def _insert_new(rows: Sequence[HcpEvent]) -> list[tuple[int, str]]:
     with ignore_conflicts returns no keys, and a look-up afterwards doubled the webhook's
     database time (docs/events.md, Benchmarks).
     """
-    ops = connection.ops
-    meta = HcpEvent._meta
-    fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in _INSERT_FIELDS]
-    columns = ", ".join(ops.quote_name(str(field.column)) for field in fields)
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
-        f"VALUES {', '.join([one] * len(rows))} "
-        f"ON CONFLICT ({ops.quote_name('event_id')}) DO NOTHING "
-        f"RETURNING {ops.quote_name('id')}, {ops.quote_name('state')}"
-    )
+    fields = _insert_fields()
+    sql = _insert_sql(connection.vendor, len(rows))
     params = [
         field.get_db_prep_save(getattr(row, field.attname), connection)
         for row in rows
@@ -127,7 +123,29 @@ def _insert_new(rows: Sequence[HcpEvent]) -> list[tuple[int, str]]:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(int(pk), str(state)) for pk, state in cursor.fetchall()]
+        return [(int(pk), str(state), int(priority)) for pk, state, priority in cursor.fetchall()]
+
+
+@lru_cache(maxsize=1)
+def _insert_fields() -> tuple[Field[Any, Any], ...]:
+    meta = HcpEvent._meta
+    return tuple(cast("Field[Any, Any]", meta.get_field(name)) for name in _INSERT_FIELDS)
+
+
+@lru_cache(maxsize=16)
+def _insert_sql(vendor: str, count: int) -> str:
+    """The INSERT of ``count`` rows (built once per size: a push is mostly one event)."""
+    ops = connection.ops
+    fields = _insert_fields()
+    columns = ", ".join(ops.quote_name(str(field.column)) for field in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return (
+        f"INSERT INTO {ops.quote_name(HcpEvent._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"VALUES {', '.join([one] * count)} "
+        f"ON CONFLICT ({ops.quote_name('event_id')}) DO NOTHING "
+        f"RETURNING {ops.quote_name('id')}, {ops.quote_name('state')}, "
+        f"{ops.quote_name('priority')}"
+    )
 
 
 # HcpEvent.priority: 0 first (may concern a visit), 1 after.
@@ -166,14 +184,31 @@ def _row(event: DoorEvent, *, source: EventSource, now: datetime) -> HcpEvent:
     )
 
 
-def wake(event_pks: Iterable[int] = ()) -> None:
+# A process that asked for a wake-up less than this long ago does not ask again for events of
+# people HCP knows from elsewhere (wake's doc).
+WAKE_COALESCE_SECONDS = 0.1
+_last_wake = [0.0]  # monotonic time of this process's last ask (a race between threads is harmless)
+
+
+def wake(event_pks: Iterable[int] = (), *, urgent: bool = True) -> None:
     """Ask a worker to process what is pending now (tasks.process_pending). At most one
     wake-up waits in the broker at a time: a drain that starts takes the mark away, so an
     event stored while it runs wakes the next one, and nothing is left waiting for the
     sweep. A broker that is down loses only the wake-up: the sweep
-    (tasks.sweep_pending_events) finds the events in the database."""
+    (tasks.sweep_pending_events) finds the events in the database.
+
+    Not ``urgent`` (only events of people who are not ours: staff, students - most of a
+    turnstile's traffic): skipped if this process asked less than WAKE_COALESCE_SECONDS ago,
+    which spares the cache a round trip on most pushes under load. The drain woken then, or
+    the next push's wake-up, takes them; if a drain ended just before they were stored and
+    no push follows, the sweep does (PROPUSK_EVENTS_SWEEP_SECONDS). Urgent events (ours, or
+    a face nobody recognised) always ask."""
     from propusk.events.tasks import process_pending
 
+    now = time.monotonic()
+    if not urgent and now - _last_wake[0] < WAKE_COALESCE_SECONDS:
+        return
+    _last_wake[0] = now
     if not cache.add(WAKE_KEY, True, timeout=WAKE_MARK_SECONDS):
         return
     try:

@@ -16,9 +16,11 @@ from propusk.events import processing
 from propusk.events.services import WAKE_KEY, wake
 
 # A drain's time before it hands over to what else waits in the queue, and how many pending
-# events it looks up at a time.
+# events it takes at a time (one statement; their first look-ups and outcomes are batched
+# too). Small enough that an event of one of our visitors stored meanwhile waits behind at
+# most this many others; a worker that dies leaves at most this many to the lease's expiry.
 PROCESS_PENDING_BUDGET_SECONDS = 5.0
-DRAIN_BATCH = 5
+DRAIN_BATCH = 20
 
 
 @shared_task(
@@ -51,7 +53,7 @@ def process_event(event_pk: int) -> dict[str, Any]:
 )
 def process_pending() -> dict[str, int]:
     """Drain the inbox (woken after the commit that stored events; services.wake): pending
-    events, oldest passage first, one claim at a time, for at most
+    events, oldest passage first, DRAIN_BATCH claimed at a time, for at most
     ``PROCESS_PENDING_BUDGET_SECONDS``; then, if more wait, wake another drain, which queues
     behind whatever else waits (the polling backfill, the access engine) instead of
     holding the worker. One task per burst rather than per event: the broker round trip
@@ -60,11 +62,10 @@ def process_pending() -> dict[str, int]:
     started = time.monotonic()
     counts: dict[str, int] = {}
     while time.monotonic() - started < PROCESS_PENDING_BUDGET_SECONDS:
-        due = processing.due_pending(limit=DRAIN_BATCH, settle_seconds=0)
-        if not due:
+        taken = processing.claim_due(limit=DRAIN_BATCH)
+        if not taken:
             return counts
-        for pk in due:
-            processed = processing.process(pk)
+        for pk, processed in processing.process_batch(taken).items():
             counts[processed.outcome] = counts.get(processed.outcome, 0) + 1
             if processed.retry_in is not None:
                 _wake_later(pk, processed.retry_in)
@@ -94,6 +95,23 @@ def poll_hcp_events() -> dict[str, object]:
 
     with build_client() as client:
         return poll(client).summary()
+
+
+@shared_task(base=PeriodicTask, name="propusk.events.tasks.check_hcp_subscription")
+def check_hcp_subscription() -> dict[str, object]:
+    """Beat, every PROPUSK_HCP_EVENTS_SUBSCRIPTION_CHECK_SECONDS: HCP's push subscription is
+    viewed and made again if it is missing or different (events.subscription)."""
+    if not settings.HCP_BASE_URL:
+        return {"skipped": "no HikCentral configured"}
+    if not settings.PROPUSK_HCP_EVENTS_TOKEN:
+        return {"skipped": "no PROPUSK_HCP_EVENTS_TOKEN: the push is not used"}
+    if not (settings.PROPUSK_HCP_EVENTS_URL or getattr(settings, "PROPUSK_SITE_URL", "")):
+        return {"skipped": "no PROPUSK_HCP_EVENTS_URL or PROPUSK_SITE_URL"}
+    from propusk.events.subscription import ensure_subscribed
+    from propusk.integrations.hikcentral.factory import build_client
+
+    with build_client() as client:
+        return ensure_subscribed(client).summary()
 
 
 def _wake_later(event_pk: int, seconds: float) -> None:

@@ -23,6 +23,8 @@ in the inbox for audit and answered IGNORED.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
@@ -36,16 +38,42 @@ from propusk.visits.models import Visit, VisitStatus
 logger = logging.getLogger(__name__)
 
 
-def handle_event(event: HcpEvent) -> EventState:
+@dataclass(frozen=True)
+class LookedUp:
+    """What ``handle_event`` first asks of the database, asked once for a batch of events
+    (``look_up``): which of them have a passage already, and the visitor each names. A drain
+    of the inbox is mostly staff and students, whose events need nothing else."""
+
+    with_passage: frozenset[int]
+    visitors: dict[int, Visitor | None]
+
+
+def look_up(events: Sequence[HcpEvent]) -> LookedUp:
+    pks = [event.pk for event in events]
+    with_passage = frozenset(
+        Passage.objects.filter(event_id__in=pks).values_list("event_id", flat=True)
+    )
+    return LookedUp(with_passage=with_passage, visitors=selectors.visitors_of_events(events))
+
+
+def handle_event(event: HcpEvent, looked_up: LookedUp | None = None) -> EventState:
     """Act on one stored event. Idempotent: for an event already handled it changes nothing
-    and answers DONE again. Raises on what is worth retrying (the database busy, say)."""
-    if Passage.objects.filter(event_id=event.pk).exists():
+    and answers DONE again. Raises on what is worth retrying (the database busy, say).
+    ``looked_up``: ``look_up`` of a batch holding this event, instead of asking again."""
+    if looked_up is not None and event.pk in looked_up.visitors:
+        has_passage = event.pk in looked_up.with_passage
+        visitor = looked_up.visitors[event.pk]
+    else:
+        has_passage = Passage.objects.filter(event_id=event.pk).exists()
+        visitor = None
+    if has_passage:
         return EventState.DONE
     if event.event_type not in ACCESS_EVENT_TYPES:
         return EventState.IGNORED
     granted = event.event_type == GRANTED_BY_FACE
     names_someone = bool(event.person_code or event.person_id)
-    visitor = selectors.visitor_of_event(event)
+    if looked_up is None or event.pk not in looked_up.visitors:
+        visitor = selectors.visitor_of_event(event)
     if visitor is None and (names_someone or granted):
         # Somebody HCP knows who is not our visitor (staff, a student of the site).
         return EventState.IGNORED

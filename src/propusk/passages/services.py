@@ -655,6 +655,61 @@ def delete_visitor_pictures(visitor_id: int, *, actor: Actor = None) -> int:
     return len(names)
 
 
+RETENTION_BATCH = 500
+
+
+def delete_expired_pictures(*, now: datetime | None = None) -> int:
+    """Delete the camera pictures of passages (and so of the incidents raised from them)
+    that happened more than ``PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS`` ago: the file, then
+    the reference (``picture`` emptied, ``picture_state`` DELETED; a fetch still pending or
+    failed is marked DELETED too, so none is made later). The passages stay. Idempotent: a
+    second run finds nothing; a file already gone counts as deleted; a file that cannot be
+    deleted keeps its reference (logged), so the next run tries again and no file is left
+    without one. Audited (``passage.pictures_expired``, the count) when any went. Returns
+    how many files were deleted."""
+    moment = now or current_time()
+    before = moment - timedelta(days=float(settings.PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS))
+    expired = Passage.objects.filter(happened_at__lt=before)
+    storage = passage_picture_storage()
+    deleted = 0
+    undeletable: set[int] = set()
+    while True:
+        batch = list(
+            expired.exclude(picture="")
+            .exclude(pk__in=undeletable)
+            .values_list("pk", "picture")[:RETENTION_BATCH]
+        )
+        if not batch:
+            break
+        gone: list[int] = []
+        for pk, name in batch:
+            try:
+                storage.delete(name)
+            except OSError as exc:
+                undeletable.add(pk)
+                logger.warning(
+                    "passage %s: its expired picture could not be deleted (%s); next run",
+                    pk,
+                    type(exc).__name__,
+                )
+                continue
+            gone.append(pk)
+        Passage.objects.filter(pk__in=gone).update(picture="", picture_state=PictureState.DELETED)
+        deleted += len(gone)
+    expired.filter(picture_state__in=(PictureState.PENDING, PictureState.FAILED)).update(
+        picture_state=PictureState.DELETED
+    )
+    if deleted:
+        record(
+            actor=None,
+            action="passage.pictures_expired",
+            target=Passage,
+            changes={"count": deleted, "happened_before": before.isoformat()},
+        )
+        logger.info("%d passage picture(s) past their retention deleted", deleted)
+    return deleted
+
+
 def disclose_picture(*, passage: Passage, actor: Actor) -> bytes | None:
     """The stored picture for ``actor`` (the caller checked they may see it), audited as
     ``passage.picture_viewed``; None if there is none."""

@@ -5,6 +5,8 @@
   is unreachable, given up (FAILED) on a permanent error or after the last retry.
 - ``sweep`` (beat, every ``PROPUSK_PASSAGE_SWEEP_SECONDS``): single-pass visits whose re-entry
   grace is over are checked out, overstays flagged, pictures whose fetch was lost queued again.
+- ``delete_expired_pictures`` (beat, every ten minutes): camera pictures past
+  ``PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS`` deleted.
 """
 
 from __future__ import annotations
@@ -80,6 +82,14 @@ def sweep() -> dict[str, int]:
             fetch_picture.delay(passage_id)
             requeued += 1
     return {"checked_out": checked_out, "overstays": overstays, "pictures_requeued": requeued}
+
+
+@shared_task(base=PeriodicTask, name="propusk.passages.tasks.delete_expired_pictures")
+def delete_expired_pictures() -> int:
+    """Beat, every ten minutes: camera pictures older than
+    PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS are deleted (services.delete_expired_pictures;
+    idempotent)."""
+    return services.delete_expired_pictures()
 
 
 def _describe(exc: HikCentralError) -> str:
