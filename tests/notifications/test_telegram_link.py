@@ -3,6 +3,7 @@ from the Bot API stand-in, or pushed to the webhook with its secret."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from propusk.notifications import services, telegram
 from propusk.notifications.models import Preference, TelegramCursor, TelegramLink
 from tests.conftest import PASSWORD
+from tests.notifications.conftest import BOT_TOKEN
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +119,38 @@ def test_webhook_needs_its_secret(host, telegram_api, settings):
     )
     assert response.status_code == 200
     assert TelegramLink.objects.get(user=host).chat_id == 555
+
+
+def test_the_loop_outlives_a_refusal_and_links_once_telegram_answers(
+    host, telegram_api, monkeypatch
+):
+    # make run runs the loop beside the web server: a token Telegram refuses must not end it
+    # (and with it everything the process manager started).
+    from propusk.notifications.management.commands import telegram_link as command
+
+    class Stopped(Exception):
+        pass
+
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            raise Stopped
+
+    monkeypatch.setattr(command, "wait", sleep)
+    code = services.start_telegram_link(host)
+    telegram_api.answers = [
+        (401, {"ok": False, "error_code": 401, "description": "Unauthorized"}),
+        (200, {"ok": True, "result": [update(7, 4242, f"/start {code}")]}),
+        (200, {"ok": True, "result": {"message_id": 1}}),  # the bot's "linked" answer
+        (502, {"ok": False, "description": "Bad Gateway"}),
+    ]
+    stderr = io.StringIO()
+    with pytest.raises(Stopped):
+        call_command("telegram_link", "--loop", "--timeout", "1", stderr=stderr)
+
+    assert waits == [command.REFUSED_WAIT_SECONDS, command.RETRY_WAIT_SECONDS]
+    assert "Telegram refused" in stderr.getvalue()
+    assert BOT_TOKEN not in stderr.getvalue()
+    assert TelegramLink.objects.get(user=host).chat_id == 4242

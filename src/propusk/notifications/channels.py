@@ -145,7 +145,8 @@ def telegram_call(method: str, payload: dict[str, object]) -> object:
             f"Telegram {method}: 429 {description}",
             after=float(after) if isinstance(after, int | float) else None,
         )
-    if response.status_code in (400, 403, 404):
+    # 401/404: a token Telegram does not know; 409: getUpdates while a webhook is set.
+    if response.status_code in (400, 401, 403, 404, 409):
         raise Undeliverable(f"Telegram {method}: {response.status_code} {description}")
     raise Retry(f"Telegram {method}: {response.status_code} {description}")
 

@@ -3,6 +3,11 @@
 ``manage.py telegram_link`` reads what is waiting once; ``--loop`` keeps long-polling (run it
 beside the worker when the webhook is not used). Telegram refuses getUpdates while a webhook
 is set: use one or the other.
+
+With ``--loop`` nothing ends the command but a stop: a failure that may pass is tried again
+after 5 s; a refusal (a token Telegram does not know, a webhook set) is reported on standard
+error and tried again after ``REFUSED_WAIT_SECONDS``, so a process manager running it beside
+the web server and the workers (``make run``) is not stopped by a Telegram setting.
 """
 
 from __future__ import annotations
@@ -14,6 +19,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from propusk.notifications import channels, telegram
 from propusk.notifications.channels import Retry, Undeliverable
+
+
+RETRY_WAIT_SECONDS = 5.0
+REFUSED_WAIT_SECONDS = 60.0
+
+
+def wait(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 class Command(BaseCommand):
@@ -39,7 +52,11 @@ class Command(BaseCommand):
             try:
                 telegram.poll_once(timeout=options["timeout"])
             except Undeliverable as exc:
-                raise CommandError(str(exc)) from None
+                self.stderr.write(
+                    f"Telegram refused: {exc}; check PROPUSK_TELEGRAM_BOT_TOKEN and that no "
+                    f"webhook is set; trying again in {REFUSED_WAIT_SECONDS:g} s"
+                )
+                wait(REFUSED_WAIT_SECONDS)
             except Retry as exc:
-                self.stderr.write(f"{exc}; trying again in 5 s")
-                time.sleep(5)
+                self.stderr.write(f"{exc}; trying again in {RETRY_WAIT_SECONDS:g} s")
+                wait(RETRY_WAIT_SECONDS)
