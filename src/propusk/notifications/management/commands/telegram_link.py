@@ -20,7 +20,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from propusk.notifications import channels, telegram
 from propusk.notifications.channels import Retry, Undeliverable
 
-
 RETRY_WAIT_SECONDS = 5.0
 REFUSED_WAIT_SECONDS = 60.0
 
