@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Min, OuterRef, Q
 
 from hikcentral import (
     ApplicationFailure,
@@ -66,7 +66,15 @@ from hikcentral import (
 )
 from propusk.access.desired import Desired, DesiredPerson, desired_state
 from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkPriority, WorkState
-from propusk.access.work import request_reconcile, wake_reconciler
+from propusk.access.work import (
+    REVOCATION_CHECK_KEY,
+    REVOCATION_DUE_KEY,
+    lower_hint,
+    read_hints,
+    request_reconcile,
+    set_hint,
+    wake_reconciler,
+)
 from propusk.audit.services import record
 from propusk.core.time import now as current_time
 from propusk.integrations.hikcentral.breaker import build_circuit_breaker
@@ -91,6 +99,10 @@ MESSAGE_LENGTH = 500  # AccessWork.last_error_message, HcpPerson.apply_error and
 RESCHEDULED_REASON = "access window boundary"
 # A batch of revocations holds at most a quarter of HCP_BATCH_SIZE persons (5 of 20).
 REVOKE_BATCH_DIVISOR = 4
+# A revocation waiting for the devices is asked about again every quarter of
+# PROPUSK_ACCESS_APPLY_CHECK_SECONDS after its first check (0.25 s by default): one call
+# (two while HCP lists failures) for every revocation waiting, four a second at most.
+REVOKE_RECHECK_DIVISOR = 4
 
 
 @dataclass
@@ -107,6 +119,9 @@ class ReconcileResult:
     # The circuit breaker refused a call: seconds until it lets one through (the run stopped
     # there; the task looks again then). 0: it did not.
     paused_for: float = 0.0
+    # Persons wait for the devices: seconds until the first of them may be asked about
+    # (the task's follow-up run). 0: none waits.
+    next_check_in: float = 0.0
 
 
 class WorkFailed(Exception):
@@ -157,6 +172,8 @@ class PersonRun:
     # Former personIds of the code reapplied by this run (_clear_stale_persons): the devices
     # drop them only once HCP applied that, so they are followed up like any change.
     stale_reapplied: tuple[str, ...] = ()
+    # A revocation's validity end, sent after the batch's reapplication (_end_validities).
+    end_validity: PersonInput | None = None
 
     @property
     def person_code(self) -> str:
@@ -359,7 +376,19 @@ def _revocation_due(*, now: datetime) -> bool:
 
 def _revocation_check_due(*, now: datetime) -> bool:
     """A revocation waits for the devices and it is time to ask HCP again."""
-    return _checkable(now).filter(revoked_at__isnull=False).exists()
+    return _checkable(now).filter(_REVOKING).exists()
+
+
+def _reset_revocation_hint(*, now: datetime) -> None:
+    """The hint said a revocation may be due, the database says none is (another run took
+    it): the hint is set again to the earliest revocation still queued."""
+    earliest = (
+        AccessWork.objects.filter(priority=WorkPriority.REVOKE)
+        .filter(Q(state=WorkState.PENDING) | Q(state=WorkState.FAILED, retries_by_itself=True))
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+        .aggregate(at=Min("due_at"))["at"]
+    )
+    set_hint(REVOCATION_DUE_KEY, earliest)
 
 
 def _give_back(claims: Sequence[Claim]) -> None:
@@ -400,11 +429,15 @@ def _reconcile_batch(
     started = 0
     for position, claim in enumerate(claims):
         if position:
+            # One cache read; the database is asked only when a hint says it is time.
             moment = fixed_now or current_time()
-            if granting and _revocation_due(now=moment):
-                _give_back(claims[position:])
-                break
-            if _revocation_check_due(now=moment):
+            due_at, check_at = read_hints()
+            if granting and due_at <= moment.timestamp():
+                if _revocation_due(now=moment):
+                    _give_back(claims[position:])
+                    break
+                _reset_revocation_hint(now=moment)
+            if check_at <= moment.timestamp():
                 check_application(hcp, now=moment, into=into)
         started += 1
         try:
@@ -419,6 +452,7 @@ def _reconcile_batch(
             runs.append(run)
     runs = _apply_memberships(hcp, runs, now=now, into=into)
     runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
+    runs = _end_validities(hcp, runs, now=now, into=into)
     for run in runs:
         _finish(run, now=now)
         into.reconciled += 1
@@ -829,16 +863,66 @@ def _revoke(hcp: HikCentralClient, run: PersonRun, info: PersonInfo, *, now: dat
         remark=info.remark,
         card_numbers=info.card_numbers,
     )
+    if run.held:
+        # Memberships to remove: with them gone and reapplied, no device holds the person
+        # any more. The validity is ended after that reapplication (_end_validities), a
+        # call less before the devices are told.
+        run.end_validity = data
+        return
+    # Nothing recorded to remove (a retry after the memberships went, or none were ever
+    # recorded): the validity ends now and is reapplied with the batch.
     _note_changing(run, now=now)
-    hcp.update_person(info.person_id, data)
-    run.begin_time, run.end_time = begin, end
+    _send_validity_end(hcp, run, data)
     run.changed = True
+
+
+def _send_validity_end(hcp: HikCentralClient, run: PersonRun, data: PersonInput) -> None:
+    hcp.update_person(run.person_id, data)
+    run.begin_time, run.end_time = data.begin_time, data.end_time
     _audit(
         run,
         "hcp.access_revoked",
-        sent={"person_code": run.person_code, "begin_time": begin, "end_time": end},
-        answer={"person_id": info.person_id},
+        sent={
+            "person_code": run.person_code,
+            "begin_time": data.begin_time,
+            "end_time": data.end_time,
+        },
+        answer={"person_id": run.person_id},
     )
+
+
+def _end_validities(
+    hcp: HikCentralClient, runs: list[PersonRun], *, now: datetime, into: ReconcileResult
+) -> list[PersonRun]:
+    """After the batch's reapplication (the devices drop the persons whose memberships went),
+    end the revoked persons' validity in HCP: a later reapplication of a membership given
+    again by mistake, or by hand, then still finds the face refused. The person holds no
+    access level, so no device holds it and nothing more is reapplied. A failure puts the
+    work back (the retry finds no membership to remove, ends the validity and reapplies);
+    the devices' confirmation of the reapplication already made is not held up by it."""
+    survivors = []
+    for position, run in enumerate(runs):
+        data = run.end_validity
+        if data is None:
+            survivors.append(run)
+            continue
+        try:
+            _send_validity_end(hcp, run, data)
+        except CircuitOpenError as exc:
+            for rest in runs[position:]:
+                if rest.end_validity is not None:
+                    _settle(rest.claim, exc, now=now, into=into)
+                else:
+                    survivors.append(rest)
+            break
+        except Exception as exc:
+            _settle(run.claim, exc, now=now, into=into)
+            continue
+        HcpPerson.objects.filter(person_code=run.person_code, person_id=run.person_id).update(
+            begin_time=data.begin_time, end_time=data.end_time
+        )
+        survivors.append(run)
+    return survivors
 
 
 def _person_input(
@@ -1020,6 +1104,10 @@ def _reapply(
     asked_at = max(now, fixed_now or current_time())
     for run in todo:
         _save_confirmed(run, now=now, apply_state=state, needs_reapply=False, asked_at=asked_at)
+    if doors and any(run.revoked or run.stale_reapplied for run in todo):
+        # A batch of grants running meanwhile asks the devices between two persons then.
+        every, _ = _recheck_every()
+        lower_hint(REVOCATION_CHECK_KEY, asked_at + every)
     return runs
 
 
@@ -1136,6 +1224,8 @@ def _complete_work(run: PersonRun, *, now: datetime) -> bool:
         done = mine.delete()[0]
     else:
         priority = _priority_at(run, next_change)
+        if priority == WorkPriority.REVOKE:
+            lower_hint(REVOCATION_DUE_KEY, next_change)
         done = mine.update(
             due_at=next_change,
             priority=priority,
@@ -1253,6 +1343,8 @@ def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> float:
     updated = AccessWork.objects.filter(
         pk=claim.pk, generation=claim.generation, lease_token=claim.token
     ).update(due_at=now + timedelta(seconds=delay), **error)
+    if claim.priority == WorkPriority.REVOKE:
+        lower_hint(REVOCATION_DUE_KEY, now + timedelta(seconds=delay))
     if not updated:  # a new change came in: it keeps its own due time
         AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**error)
     return delay
@@ -1357,28 +1449,96 @@ def check_application(
     rows = list(
         _checkable(now).order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
     )
+    # Claimed by marking them asked now (a conditional UPDATE): of two workers looking at
+    # once, one asks HCP about a person, so the checks' calls stay bounded.
+    if rows and _checkable(now).filter(pk__in=[row.pk for row in rows]).update(
+        apply_checked_at=now
+    ) < len(rows):
+        claimed = set(
+            HcpPerson.objects.filter(
+                pk__in=[row.pk for row in rows], apply_checked_at=now
+            ).values_list("pk", flat=True)
+        )
+        rows = [row for row in rows if row.pk in claimed]
     if rows:
         # A revocation's confirmation ends its time to revoke: it goes ahead of grants.
-        revoking = any(row.revoked_at is not None for row in rows)
+        revoking = any(row.revoked_at is not None or row.stale_person_ids for row in rows)
         answer = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
         if answer is not None:
             stats, failures = answer
             for row in rows:
                 outcome, listed = _judge(row, stats, failures)
                 _record_application(row, outcome, listed, now=now, into=result)
+        else:
+            # Not asked after all: a look HCP did not answer does not count as one.
+            for row in rows:
+                HcpPerson.objects.filter(pk=row.pk, apply_checked_at=now).update(
+                    apply_checked_at=row.apply_checked_at
+                )
     result.waiting = waiting.count()
+    next_check, next_revocation_check = _next_checks(now)
+    set_hint(REVOCATION_CHECK_KEY, next_revocation_check)
+    result.next_check_in = (
+        max((next_check - now).total_seconds(), 0.001) if next_check is not None else 0.0
+    )
     return result
+
+
+# A revocation, for the devices: a person revoked, or former persons of a code to drop.
+_REVOKING = Q(revoked_at__isnull=False) | ~Q(stale_person_ids=[])
+
+
+def _recheck_every() -> tuple[timedelta, timedelta]:
+    """(the check interval, the revocations' re-check interval)."""
+    every = settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
+    return timedelta(seconds=every), timedelta(seconds=every / REVOKE_RECHECK_DIVISOR)
 
 
 def _checkable(now: datetime) -> models.QuerySet[HcpPerson]:
     """The persons waiting for the devices that may be asked about now: no sooner than
     ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS`` after the reapplication (HCP may still list a
-    failure of the previous one right after it) and no more often than that."""
-    every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+    failure of the previous one right after it), then no more often than that - a
+    revocation every quarter of it, its confirmation being the time to revoke."""
+    every, fast = _recheck_every()
     return (
         _waiting()
-        .filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
+        .filter(
+            Q(apply_checked_at__isnull=True)
+            | Q(apply_checked_at__lte=now - every)
+            | (_REVOKING & Q(apply_checked_at__lte=now - fast))
+        )
         .filter(apply_requested_at__lte=now - every)
+    )
+
+
+def _next_checks(now: datetime) -> tuple[datetime | None, datetime | None]:
+    """When the first waiting person, and the first waiting revocation, may be asked about
+    (None: none waits). One query."""
+    every, fast = _recheck_every()
+    first = _waiting().aggregate(
+        unchecked=Min("apply_requested_at", filter=Q(apply_checked_at__isnull=True)),
+        checked=Min("apply_checked_at", filter=~_REVOKING & Q(apply_checked_at__isnull=False)),
+        revocation_unchecked=Min(
+            "apply_requested_at", filter=_REVOKING & Q(apply_checked_at__isnull=True)
+        ),
+        revocation_checked=Min(
+            "apply_checked_at", filter=_REVOKING & Q(apply_checked_at__isnull=False)
+        ),
+    )
+
+    def earliest(*moments: datetime | None) -> datetime | None:
+        present = [moment for moment in moments if moment is not None]
+        return min(present) if present else None
+
+    def plus(moment: datetime | None, delta: timedelta) -> datetime | None:
+        return moment + delta if moment is not None else None
+
+    revocation = earliest(
+        plus(first["revocation_unchecked"], every), plus(first["revocation_checked"], fast)
+    )
+    return (
+        earliest(plus(first["unchecked"], every), plus(first["checked"], every), revocation),
+        revocation,
     )
 
 
@@ -1675,5 +1835,6 @@ def hcp_answers_again(*, now: datetime | None = None) -> int:
     )
     if count:
         logger.info("access: HCP answers again; %d person(s) waiting on it due now", count)
+        lower_hint(REVOCATION_DUE_KEY, moment)  # revocations may be among them
         wake_reconciler()
     return count
