@@ -242,3 +242,30 @@ def test_a_revocation_waiting_for_the_devices_is_asked_about_again_sooner_than_a
     drain(now=first + every)
     grant.refresh_from_db()
     assert grant.apply_checked_at == first + every
+
+
+def test_a_lingering_run_confirms_its_revocation_itself(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp: Any
+) -> None:
+    """The task's run (``linger``) does not end while its revocation waits for the devices: it
+    asks again until HCP says the devices have it, so the time to revoke does not wait for a
+    follow-up task queued behind other work. A run without ``linger`` leaves it waiting."""
+    from propusk.access.reconciler import reconcile_due_work
+
+    visit = register()
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[visit.pk]))
+
+    result = reconcile_due_work(client=hcp, linger=10 * APPLY_DELAY)
+
+    assert (result.reconciled, result.applied, result.waiting) == (1, 1, 0)
+    visit.refresh_from_db()
+    assert visit.access_revoked_at is not None
+    assert not site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
+
+    other = register(family_name="Seitkali")
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[other.pk]))
+    assert drain().waiting == 1

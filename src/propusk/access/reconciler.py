@@ -103,6 +103,7 @@ REVOKE_BATCH_DIVISOR = 4
 # PROPUSK_ACCESS_APPLY_CHECK_SECONDS after its first check (0.25 s by default): one call
 # (two while HCP lists failures) for every revocation waiting, four a second at most.
 REVOKE_RECHECK_DIVISOR = 4
+LINGER_MIN_WAIT = 0.05  # seconds
 
 
 @dataclass
@@ -205,9 +206,17 @@ def reconcile_due_work(
     client: HikCentralClient | None = None,
     now: datetime | None = None,
     limit: int | None = None,
+    linger: float = 0.0,
 ) -> ReconcileResult:
     """Reconcile the persons whose work is due (at most ``limit``), then check what HCP has
-    applied to the devices. Safe to run in many workers at once, and again at any time."""
+    applied to the devices. Safe to run in many workers at once, and again at any time.
+
+    ``linger`` (seconds; the task passes it, only with the real clock): while a revocation
+    waits for the devices, the run does not end when nothing is due - it waits for the
+    revocation's next check (a quarter of the check interval at most between looks), asks,
+    and takes any work that came due meanwhile, until no revocation waits or ``linger``
+    seconds passed without work. A follow-up task would wait behind whatever its worker
+    runs; the run that reapplied asks the devices itself."""
     hcp = client or process_client()
     cap = settings.PROPUSK_ACCESS_MAX_PER_RUN if limit is None else limit
     batch_size = hcp.config.batch_size
@@ -215,6 +224,8 @@ def reconcile_due_work(
     result = ReconcileResult()
     org = OurOrganisation()
     taken = 0
+    lingering = linger > 0 and now is None
+    linger_until = time.monotonic() + linger
     queue_retention_cleanup(now=now or current_time(), limit=cap)
     try:
         # The devices first: what was applied while no worker looked (an outage of the
@@ -226,7 +237,13 @@ def reconcile_due_work(
                 check_application(hcp, now=moment, into=result)
             claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
             if not claims:
-                break
+                wait = _linger_wait(now=moment) if lingering else None
+                if wait is None or time.monotonic() + wait > linger_until:
+                    break
+                time.sleep(wait)
+                check_application(hcp, now=current_time(), into=result)
+                continue
+            linger_until = time.monotonic() + linger
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
             taken += _reconcile_batch(
                 hcp.with_priority(priority), claims, now=moment, fixed_now=now, org=org, into=result
@@ -377,6 +394,17 @@ def _revocation_due(*, now: datetime) -> bool:
 def _revocation_check_due(*, now: datetime) -> bool:
     """A revocation waits for the devices and it is time to ask HCP again."""
     return _checkable(now).filter(_REVOKING).exists()
+
+
+def _linger_wait(*, now: datetime) -> float | None:
+    """Seconds until a revocation waiting for the devices may be asked about (at most a
+    quarter of the check interval: work may come due meanwhile); None: none waits."""
+    _, revocation = _next_checks(now)
+    if revocation is None:
+        return None
+    _, fast = _recheck_every()
+    # Never a busy loop: a check HCP did not answer leaves the revocation due at once.
+    return min(max((revocation - now).total_seconds(), LINGER_MIN_WAIT), fast.total_seconds())
 
 
 def _reset_revocation_hint(*, now: datetime) -> None:

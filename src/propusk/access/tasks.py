@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 FOLLOW_UP_KEY = "propusk:access:apply-check-scheduled"
 # Set while a run is scheduled for when the circuit breaker lets a call through again.
 PAUSE_KEY = "propusk:access:breaker-follow-up-scheduled"
+# A run lingers while revocations wait for the devices, at most this many check intervals
+# after its last batch (reconciler.reconcile_due_work).
+LINGER_CHECKS = 3
 # A follow-up scheduled to come at most this much later than the one wanted will do.
 FOLLOW_UP_SLACK = 0.05
 
@@ -33,7 +36,10 @@ def reconcile_due() -> dict[str, int]:
     if not settings.HCP_BASE_URL:
         # No HikCentral configured yet: the work waits in the database until one is.
         return asdict(reconciler.ReconcileResult())
-    result = reconciler.reconcile_due_work()
+    # While revocations wait for the devices the run stays to ask (a few check intervals).
+    result = reconciler.reconcile_due_work(
+        linger=LINGER_CHECKS * settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
+    )
     if result.paused_for:
         # HCP is down: look again when the circuit breaker lets a call through (that call
         # is the probe; its answer makes every waiting person due and wakes a worker).
