@@ -241,7 +241,7 @@ def reconcile_due_work(
                 if wait is None or time.monotonic() + wait > linger_until:
                     break
                 time.sleep(wait)
-                check_application(hcp, now=current_time(), into=result)
+                check_application(hcp, now=current_time(), into=result, revocations_only=True)
                 continue
             linger_until = time.monotonic() + linger
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
@@ -466,7 +466,7 @@ def _reconcile_batch(
                     break
                 _reset_revocation_hint(now=moment)
             if check_at <= moment.timestamp():
-                check_application(hcp, now=moment, into=into)
+                check_application(hcp, now=moment, into=into, revocations_only=True)
         started += 1
         try:
             run = _reconcile_person(hcp, claim, now=now, org=org)
@@ -1459,7 +1459,11 @@ def _release_leases(token: str) -> None:
 
 
 def check_application(
-    hcp: HikCentralClient, *, now: datetime, into: ReconcileResult | None = None
+    hcp: HikCentralClient,
+    *,
+    now: datetime,
+    into: ReconcileResult | None = None,
+    revocations_only: bool = False,
 ) -> ReconcileResult:
     """Ask HCP whether the persons waiting for the devices got there, and record it.
 
@@ -1471,12 +1475,18 @@ def check_application(
     person is recorded and its reapplication retried after
     ``PROPUSK_ACCESS_APPLY_RETRY_SECONDS``. HCP not answering (down, over quota) leaves every
     person waiting as it was.
+
+    ``revocations_only``: the look a batch of grants takes between two persons, or a run
+    lingering for its revocation: only revocations are judged (recording hundreds of grants
+    applied at once would hold the batch, and the next revocation, up); the grants are judged
+    at the next run's start or end.
     """
     result = into if into is not None else ReconcileResult()
     waiting = _waiting()
-    rows = list(
-        _checkable(now).order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
-    )
+    candidates = _checkable(now)
+    if revocations_only:
+        candidates = candidates.filter(_REVOKING)
+    rows = list(candidates.order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN])
     # Claimed by marking them asked now (a conditional UPDATE): of two workers looking at
     # once, one asks HCP about a person, so the checks' calls stay bounded.
     if rows and _checkable(now).filter(pk__in=[row.pk for row in rows]).update(
@@ -1494,9 +1504,14 @@ def check_application(
         answer = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
         if answer is not None:
             stats, failures = answer
+            applied = []
             for row in rows:
                 outcome, listed = _judge(row, stats, failures)
-                _record_application(row, outcome, listed, now=now, into=result)
+                if _applied(row, outcome, now=now):
+                    applied.append(row)
+                else:
+                    _record_application(row, outcome, listed, now=now, into=result)
+            _record_applied(applied, now=now, into=result)
         else:
             # Not asked after all: a look HCP did not answer does not count as one.
             for row in rows:
@@ -1621,19 +1636,13 @@ def _read_application(
     return stats, failures
 
 
-def _record_application(
-    row: HcpPerson,
-    outcome: ApplicationOutcome,
-    failures: Sequence[ApplicationFailure],
-    *,
-    now: datetime,
-    into: ReconcileResult,
-) -> None:
+def _applied(row: HcpPerson, outcome: ApplicationOutcome, *, now: datetime) -> bool:
+    """HCP says the devices have it, or does not say and lists no failure for it after
+    ``PROPUSK_ACCESS_APPLY_ASSUME_SECONDS``."""
+    if outcome == ApplicationOutcome.APPLIED:
+        return True
     assert row.apply_requested_at is not None  # noqa: S101 - filtered on it
     waited = (now - row.apply_requested_at).total_seconds()
-    still_mine = HcpPerson.objects.filter(
-        pk=row.pk, apply_state=ApplyState.WAITING, apply_requested_at=row.apply_requested_at
-    )
     if outcome == ApplicationOutcome.UNKNOWN and waited >= (
         settings.PROPUSK_ACCESS_APPLY_ASSUME_SECONDS
     ):
@@ -1643,22 +1652,69 @@ def _record_application(
             row.person_code,
             waited,
         )
-        outcome = ApplicationOutcome.APPLIED
-    if outcome == ApplicationOutcome.APPLIED:
+        return True
+    return False
+
+
+# Persons recorded as applied per query (a burst's hundreds are confirmed by one look).
+APPLIED_CHUNK = 200
+
+
+def _record_applied(rows: Sequence[HcpPerson], *, now: datetime, into: ReconcileResult) -> None:
+    """Record these persons as applied - each only if it still waits for the reapplication
+    that was judged (not a newer one) - in a few queries, not a few per person: one look
+    after a burst confirms hundreds, and a batch (or a revocation) waits for it. The time to
+    revoke ends for the visits of those whose access had ended."""
+    for start in range(0, len(rows), APPLIED_CHUNK):
+        chunk = rows[start : start + APPLIED_CHUNK]
+        judged = Q(pk__in=[])
+        for row in chunk:
+            judged |= Q(pk=row.pk, apply_requested_at=row.apply_requested_at)
         with transaction.atomic():
-            if still_mine.update(
+            mine = set(
+                HcpPerson.objects.select_for_update()
+                .filter(judged, apply_state=ApplyState.WAITING)
+                .values_list("pk", flat=True)
+            )
+            HcpPerson.objects.filter(pk__in=mine).update(
                 apply_state=ApplyState.APPLIED,
                 applied_at=now,
                 apply_checked_at=now,
                 apply_error="",
                 stale_person_ids=[],  # the devices dropped them
-            ):
-                # The desired state HCP now applies was read then (the reapplication
-                # itself went later).
-                read_at = row.reconciled_at or row.apply_requested_at
-                _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
-                into.applied += 1
-        return
+            )
+            done = [row for row in chunk if row.pk in mine]
+            ended = set(
+                Visit.objects.filter(
+                    visitor_id__in={row.visitor_id for row in done if row.visitor_id},
+                    access_should_end_at__isnull=False,
+                    access_revoked_at__isnull=True,
+                ).values_list("visitor_id", flat=True)
+            )
+            for row in done:
+                if row.visitor_id in ended:
+                    # The desired state HCP now applies was read then (the reapplication
+                    # itself went later).
+                    read_at = row.reconciled_at or row.apply_requested_at
+                    assert read_at is not None  # noqa: S101 - filtered on it
+                    _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
+        into.applied += len(done)
+
+
+def _record_application(
+    row: HcpPerson,
+    outcome: ApplicationOutcome,
+    failures: Sequence[ApplicationFailure],
+    *,
+    now: datetime,
+    into: ReconcileResult,
+) -> None:
+    """A person not applied (yet): failed, or still pending."""
+    assert row.apply_requested_at is not None  # noqa: S101 - filtered on it
+    waited = (now - row.apply_requested_at).total_seconds()
+    still_mine = HcpPerson.objects.filter(
+        pk=row.pk, apply_state=ApplyState.WAITING, apply_requested_at=row.apply_requested_at
+    )
     if outcome == ApplicationOutcome.FAILED:
         error = "; ".join(_describe_failure(failure) for failure in failures)
         with transaction.atomic():
