@@ -481,10 +481,19 @@ def _reconcile_batch(
     runs = _apply_memberships(hcp, runs, now=now, into=into)
     runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
     runs = _end_validities(hcp, runs, now=now, into=into)
-    for run in runs:
+    for position, run in enumerate(runs):
+        if position:  # recording twenty persons takes a while: a revocation may wait meanwhile
+            _look_if_hinted(hcp, now=fixed_now or current_time(), into=into)
         _finish(run, now=now)
         into.reconciled += 1
     return started
+
+
+def _look_if_hinted(hcp: HikCentralClient, *, now: datetime, into: ReconcileResult) -> None:
+    """Ask the devices about the revocations waiting, when the hint says one may be asked."""
+    _, check_at = read_hints()
+    if check_at <= now.timestamp():
+        check_application(hcp, now=now, into=into, revocations_only=True)
 
 
 # --- one person ---------------------------------------------------------------------------
