@@ -12,7 +12,8 @@ claimed persons are reconciled as a batch:
    the fewest calls (a lost "add" answer is followed by a look-up, never a second add);
 2. access-level memberships for the whole batch, one call per level (and per ``batch_size``
    persons);
-3. one reapplication for the batch, so the devices learn the change;
+3. one reapplication for the batch, so the devices learn the change; then the revoked
+   persons' validity is ended (after it: the devices drop a person with its memberships);
 4. what HCP accepted is recorded in ``HcpPerson`` and the work row is deleted - or kept, due
    when the desired state changes by time alone (a window opening or closing) - unless a new
    change came in meanwhile (its generation moved), which keeps it pending.
