@@ -176,7 +176,9 @@ def test_the_task_looks_at_the_devices_again_soon_once(
     assert tasks.reconcile_due.apply().get()["waiting"] == 1
     assert tasks.reconcile_due.apply().get()["waiting"] == 1
 
-    assert scheduled == [{"countdown": hcp_settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS}]
+    # Once, for when the person may be asked about: the check interval after its reapplication.
+    assert len(scheduled) == 1
+    assert 0 < scheduled[0]["countdown"] <= hcp_settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
 
 
 def test_a_visit_whose_end_changed_nothing_in_hcp_is_revoked_with_the_waiting_change(
@@ -203,3 +205,67 @@ def test_a_visit_whose_end_changed_nothing_in_hcp_is_revoked_with_the_waiting_ch
     assert short.access_revoked_at == later
     long.refresh_from_db()
     assert long.access_revoked_at is None
+
+
+def test_a_revocation_waiting_for_the_devices_is_asked_about_again_sooner_than_a_grant(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp_settings: Any
+) -> None:
+    """Both are first asked about the check interval after their reapplication; a revocation
+    still waiting then is asked again every quarter of it (its confirmation ends the time to
+    revoke), a grant only after the whole interval."""
+    leaving = register(family_name="Akhmetova")
+    drain()
+    drain(now=devices_catch_up(site))
+    staying = register(family_name="Seitkali")
+    desk.post(reverse("visits:cancel", args=[leaving.pk]))
+    # The devices lag well behind (simulator time held back): nothing gets applied meanwhile.
+    site.control.set_clock(timezone.now() - timedelta(seconds=60))
+    drain()
+    revocation = HcpPerson.objects.get(person_code=leaving.visitor.person_code)
+    grant = HcpPerson.objects.get(person_code=staying.visitor.person_code)
+    assert revocation.revoked_at is not None
+    assert (revocation.apply_state, grant.apply_state) == (ApplyState.WAITING, ApplyState.WAITING)
+    every = timedelta(seconds=hcp_settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+    asked = max(revocation.apply_requested_at, grant.apply_requested_at)
+    assert asked is not None
+
+    first = asked + every
+    result = drain(now=first)
+    assert result.waiting == 2
+    assert 0 < result.next_check_in <= every.total_seconds() / 4  # the revocation's next look
+    drain(now=first + every / 4)
+
+    revocation.refresh_from_db()
+    grant.refresh_from_db()
+    assert revocation.apply_checked_at == first + every / 4
+    assert grant.apply_checked_at == first  # not asked again yet
+    drain(now=first + every)
+    grant.refresh_from_db()
+    assert grant.apply_checked_at == first + every
+
+
+def test_a_lingering_run_confirms_its_revocation_itself(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp: Any
+) -> None:
+    """The task's run (``linger``) does not end while its revocation waits for the devices: it
+    asks again until HCP says the devices have it, so the time to revoke does not wait for a
+    follow-up task queued behind other work. A run without ``linger`` leaves it waiting."""
+    from propusk.access.reconciler import reconcile_due_work
+
+    visit = register()
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[visit.pk]))
+
+    result = reconcile_due_work(client=hcp, linger=10 * APPLY_DELAY)
+
+    assert (result.reconciled, result.applied, result.waiting) == (1, 1, 0)
+    visit.refresh_from_db()
+    assert visit.access_revoked_at is not None
+    assert not site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
+
+    other = register(family_name="Seitkali")
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[other.pk]))
+    assert drain().waiting == 1

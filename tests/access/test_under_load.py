@@ -55,8 +55,9 @@ def test_a_revocation_has_a_batch_of_its_own(
         assert reconcile_due_work(client=client).reconciled == 4
 
     calls = [path for path in paths if path in (ADD, LOOK_UP, UPDATE, REMOVE, REAPPLY)]
-    # The revocation (look-up, validity ended, membership removed, reapplied), then the grants.
-    assert calls == [LOOK_UP, UPDATE, REMOVE, REAPPLY, ADD, ADD, ADD, REAPPLY]
+    # The revocation (look-up, membership removed, reapplied: the devices drop the face; then
+    # the validity ended), then the grants.
+    assert calls == [LOOK_UP, REMOVE, REAPPLY, UPDATE, ADD, ADD, ADD, REAPPLY]
     assert not site.control.passage(ENTRANCE, person_code=leaving.visitor.person_code).granted
     for visit in newcomers:
         assert hcp_person(site, visit.visitor.person_code)["accessLevels"] == [GUEST_LEVEL]
@@ -86,7 +87,7 @@ def test_a_revocation_that_comes_due_during_a_batch_of_grants_goes_next(
     assert calls == [
         *[ADD] * 3,
         REAPPLY,  # the three done: their memberships, then the devices
-        *[LOOK_UP, UPDATE, REMOVE, REAPPLY],  # the revocation
+        *[LOOK_UP, REMOVE, REAPPLY, UPDATE],  # the revocation
         *[ADD] * 5,
         REAPPLY,
     ]

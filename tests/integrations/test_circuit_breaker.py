@@ -13,13 +13,19 @@ from typing import Any
 import pytest
 
 from hikcentral import CircuitOpenError, HCPRateLimited, HCPServerError, HCPTimeout
-from propusk.integrations.hikcentral.breaker import CircuitOpen, SharedCircuitBreaker
+from propusk.integrations.hikcentral.breaker import (
+    FIRST_COOLDOWN_SECONDS,
+    CircuitOpen,
+    SharedCircuitBreaker,
+    probe_cooldown,
+)
 from propusk.integrations.hikcentral.shared_state import SharedStateUnavailable
 
 from .conftest import FakeClock, SharedState
 
 FORK = multiprocessing.get_context("fork")
-COOLDOWN = 30.0
+COOLDOWN = 30.0  # the longest cool-down
+FIRST = FIRST_COOLDOWN_SECONDS  # the first one, 2 s
 PROBE_TIMEOUT = 50.0
 
 
@@ -70,19 +76,20 @@ def test_it_opens_after_consecutive_transient_failures_only(shared, clock):
     assert state.state == "open"
     assert state.failures == 3
     assert state.since == moment(clock)
-    assert state.retry_at == datetime.fromtimestamp(clock.now + COOLDOWN, UTC)
+    # The first cool-down is short: HCP back after a short outage is noticed within seconds.
+    assert state.retry_at == datetime.fromtimestamp(clock.now + FIRST, UTC)
 
 
 def test_while_open_calls_are_refused_at_once_until_the_cooldown_is_over(shared, clock):
     hcp = breaker(shared, clock)
     fail_until_open(hcp)
-    clock.advance(COOLDOWN - 10)
+    clock.advance(FIRST - 0.5)
     with pytest.raises(CircuitOpen) as raised:
         hcp.before_call()
     assert isinstance(raised.value, CircuitOpenError)
     assert raised.value.retryable
     assert not raised.value.may_have_applied
-    assert raised.value.retry_after == pytest.approx(10)
+    assert raised.value.retry_after == pytest.approx(0.5)
     assert hcp.state().state == "open"
 
 
@@ -103,25 +110,57 @@ def test_after_the_cooldown_one_probe_goes_through_and_its_success_closes(shared
     other_process.before_call()
 
 
-def test_a_failed_probe_opens_it_again_for_another_cooldown(shared, clock):
+def test_a_failed_probe_opens_it_again_for_a_longer_cooldown(shared, clock):
     hcp = breaker(shared, clock)
     fail_until_open(hcp)
-    clock.advance(COOLDOWN)
+    clock.advance(FIRST)
     hcp.before_call()
     hcp.record_failure(HCPRateLimited("quota", code="0x02401009"))
     state = hcp.state()
     assert (state.state, state.failures, state.since) == ("open", 4, moment(clock))
-    clock.advance(COOLDOWN - 1)
+    clock.advance(2 * FIRST - 1)
     with pytest.raises(CircuitOpen):
         hcp.before_call()
     clock.advance(1)
     hcp.before_call()  # the next probe
 
 
+def test_the_cooldown_doubles_with_each_failed_probe_up_to_the_configured_one(shared, clock):
+    """A long outage: probes after 2, 4, 8, 16 s, then every 30 s (the configured cool-down);
+    the probe that HCP answers closes the circuit, and the next outage starts at 2 s again."""
+    hcp = breaker(shared, clock)
+    other_process = breaker(shared, clock)  # the state is shared, the growth too
+    fail_until_open(hcp)
+    waits = []
+    for _ in range(7):
+        retry_at = hcp.state().retry_at
+        assert retry_at is not None
+        waits.append(retry_at.timestamp() - clock.now)
+        clock.advance(waits[-1])
+        other_process.before_call()  # the probe
+        other_process.record_failure(server_error())
+    assert waits == pytest.approx([2, 4, 8, 16, 30, 30, 30])
+
+    clock.advance(COOLDOWN)
+    hcp.before_call()
+    hcp.record_success()
+    assert hcp.state().state == "closed"
+    fail_until_open(hcp)
+    assert hcp.state().retry_at == datetime.fromtimestamp(clock.now + FIRST, UTC)
+
+
+def test_probe_cooldown():
+    assert [probe_cooldown(n, first=2, maximum=30) for n in range(7)] == [2, 4, 8, 16, 30, 30, 30]
+    assert probe_cooldown(0, first=2, maximum=1) == 1  # never above the configured one
+    assert probe_cooldown(10_000, first=2, maximum=30) == 30  # no overflow
+    with pytest.raises(ValueError, match="negative"):
+        probe_cooldown(-1, first=2, maximum=30)
+
+
 def test_a_probe_that_never_reports_is_replaced_after_its_lease(shared, clock):
     hcp = breaker(shared, clock)
     fail_until_open(hcp)
-    clock.advance(COOLDOWN)
+    clock.advance(FIRST)
     hcp.before_call()  # this probe's worker dies: no outcome recorded
     clock.advance(PROBE_TIMEOUT - 1)
     with pytest.raises(CircuitOpen):

@@ -12,7 +12,8 @@ claimed persons are reconciled as a batch:
    the fewest calls (a lost "add" answer is followed by a look-up, never a second add);
 2. access-level memberships for the whole batch, one call per level (and per ``batch_size``
    persons);
-3. one reapplication for the batch, so the devices learn the change;
+3. one reapplication for the batch, so the devices learn the change; then the revoked
+   persons' validity is ended (after it: the devices drop a person with its memberships);
 4. what HCP accepted is recorded in ``HcpPerson`` and the work row is deleted - or kept, due
    when the desired state changes by time alone (a window opening or closing) - unless a new
    change came in meanwhile (its generation moved), which keeps it pending.
@@ -44,7 +45,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Min, OuterRef, Q
 
 from hikcentral import (
     ApplicationFailure,
@@ -66,7 +67,15 @@ from hikcentral import (
 )
 from propusk.access.desired import Desired, DesiredPerson, desired_state
 from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkPriority, WorkState
-from propusk.access.work import request_reconcile, wake_reconciler
+from propusk.access.work import (
+    REVOCATION_CHECK_KEY,
+    REVOCATION_DUE_KEY,
+    lower_hint,
+    read_hints,
+    request_reconcile,
+    set_hint,
+    wake_reconciler,
+)
 from propusk.audit.services import record
 from propusk.core.time import now as current_time
 from propusk.integrations.hikcentral.breaker import build_circuit_breaker
@@ -91,6 +100,11 @@ MESSAGE_LENGTH = 500  # AccessWork.last_error_message, HcpPerson.apply_error and
 RESCHEDULED_REASON = "access window boundary"
 # A batch of revocations holds at most a quarter of HCP_BATCH_SIZE persons (5 of 20).
 REVOKE_BATCH_DIVISOR = 4
+# A revocation waiting for the devices is asked about again every quarter of
+# PROPUSK_ACCESS_APPLY_CHECK_SECONDS after its first check (0.25 s by default): one call
+# (two while HCP lists failures) for every revocation waiting, four a second at most.
+REVOKE_RECHECK_DIVISOR = 4
+LINGER_MIN_WAIT = 0.05  # seconds
 
 
 @dataclass
@@ -107,6 +121,9 @@ class ReconcileResult:
     # The circuit breaker refused a call: seconds until it lets one through (the run stopped
     # there; the task looks again then). 0: it did not.
     paused_for: float = 0.0
+    # Persons wait for the devices: seconds until the first of them may be asked about
+    # (the task's follow-up run). 0: none waits.
+    next_check_in: float = 0.0
 
 
 class WorkFailed(Exception):
@@ -157,6 +174,8 @@ class PersonRun:
     # Former personIds of the code reapplied by this run (_clear_stale_persons): the devices
     # drop them only once HCP applied that, so they are followed up like any change.
     stale_reapplied: tuple[str, ...] = ()
+    # A revocation's validity end, sent after the batch's reapplication (_end_validities).
+    end_validity: PersonInput | None = None
 
     @property
     def person_code(self) -> str:
@@ -188,9 +207,17 @@ def reconcile_due_work(
     client: HikCentralClient | None = None,
     now: datetime | None = None,
     limit: int | None = None,
+    linger: float = 0.0,
 ) -> ReconcileResult:
     """Reconcile the persons whose work is due (at most ``limit``), then check what HCP has
-    applied to the devices. Safe to run in many workers at once, and again at any time."""
+    applied to the devices. Safe to run in many workers at once, and again at any time.
+
+    ``linger`` (seconds; the task passes it, only with the real clock): while a revocation
+    waits for the devices, the run does not end when nothing is due - it waits for the
+    revocation's next check (a quarter of the check interval at most between looks), asks,
+    and takes any work that came due meanwhile, until no revocation waits or ``linger``
+    seconds passed without work. A follow-up task would wait behind whatever its worker
+    runs; the run that reapplied asks the devices itself."""
     hcp = client or process_client()
     cap = settings.PROPUSK_ACCESS_MAX_PER_RUN if limit is None else limit
     batch_size = hcp.config.batch_size
@@ -198,6 +225,8 @@ def reconcile_due_work(
     result = ReconcileResult()
     org = OurOrganisation()
     taken = 0
+    lingering = linger > 0 and now is None
+    linger_until = time.monotonic() + linger
     queue_retention_cleanup(now=now or current_time(), limit=cap)
     try:
         # The devices first: what was applied while no worker looked (an outage of the
@@ -209,7 +238,13 @@ def reconcile_due_work(
                 check_application(hcp, now=moment, into=result)
             claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
             if not claims:
-                break
+                wait = _linger_wait(now=moment) if lingering else None
+                if wait is None or time.monotonic() + wait > linger_until:
+                    break
+                time.sleep(wait)
+                check_application(hcp, now=current_time(), into=result, revocations_only=True)
+                continue
+            linger_until = time.monotonic() + linger
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
             taken += _reconcile_batch(
                 hcp.with_priority(priority), claims, now=moment, fixed_now=now, org=org, into=result
@@ -359,7 +394,30 @@ def _revocation_due(*, now: datetime) -> bool:
 
 def _revocation_check_due(*, now: datetime) -> bool:
     """A revocation waits for the devices and it is time to ask HCP again."""
-    return _checkable(now).filter(revoked_at__isnull=False).exists()
+    return _checkable(now).filter(_REVOKING).exists()
+
+
+def _linger_wait(*, now: datetime) -> float | None:
+    """Seconds until a revocation waiting for the devices may be asked about (at most a
+    quarter of the check interval: work may come due meanwhile); None: none waits."""
+    _, revocation = _next_checks(now)
+    if revocation is None:
+        return None
+    _, fast = _recheck_every()
+    # Never a busy loop: a check HCP did not answer leaves the revocation due at once.
+    return min(max((revocation - now).total_seconds(), LINGER_MIN_WAIT), fast.total_seconds())
+
+
+def _reset_revocation_hint(*, now: datetime) -> None:
+    """The hint said a revocation may be due, the database says none is (another run took
+    it): the hint is set again to the earliest revocation still queued."""
+    earliest = (
+        AccessWork.objects.filter(priority=WorkPriority.REVOKE)
+        .filter(Q(state=WorkState.PENDING) | Q(state=WorkState.FAILED, retries_by_itself=True))
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+        .aggregate(at=Min("due_at"))["at"]
+    )
+    set_hint(REVOCATION_DUE_KEY, earliest)
 
 
 def _give_back(claims: Sequence[Claim]) -> None:
@@ -400,12 +458,16 @@ def _reconcile_batch(
     started = 0
     for position, claim in enumerate(claims):
         if position:
+            # One cache read; the database is asked only when a hint says it is time.
             moment = fixed_now or current_time()
-            if granting and _revocation_due(now=moment):
-                _give_back(claims[position:])
-                break
-            if _revocation_check_due(now=moment):
-                check_application(hcp, now=moment, into=into)
+            due_at, check_at = read_hints()
+            if granting and due_at <= moment.timestamp():
+                if _revocation_due(now=moment):
+                    _give_back(claims[position:])
+                    break
+                _reset_revocation_hint(now=moment)
+            if check_at <= moment.timestamp():
+                check_application(hcp, now=moment, into=into, revocations_only=True)
         started += 1
         try:
             run = _reconcile_person(hcp, claim, now=now, org=org)
@@ -419,10 +481,20 @@ def _reconcile_batch(
             runs.append(run)
     runs = _apply_memberships(hcp, runs, now=now, into=into)
     runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
-    for run in runs:
+    runs = _end_validities(hcp, runs, now=now, into=into)
+    for position, run in enumerate(runs):
+        if position:  # recording twenty persons takes a while: a revocation may wait meanwhile
+            _look_if_hinted(hcp, now=fixed_now or current_time(), into=into)
         _finish(run, now=now)
         into.reconciled += 1
     return started
+
+
+def _look_if_hinted(hcp: HikCentralClient, *, now: datetime, into: ReconcileResult) -> None:
+    """Ask the devices about the revocations waiting, when the hint says one may be asked."""
+    _, check_at = read_hints()
+    if check_at <= now.timestamp():
+        check_application(hcp, now=now, into=into, revocations_only=True)
 
 
 # --- one person ---------------------------------------------------------------------------
@@ -829,16 +901,66 @@ def _revoke(hcp: HikCentralClient, run: PersonRun, info: PersonInfo, *, now: dat
         remark=info.remark,
         card_numbers=info.card_numbers,
     )
+    if run.held:
+        # Memberships to remove: with them gone and reapplied, no device holds the person
+        # any more. The validity is ended after that reapplication (_end_validities), a
+        # call less before the devices are told.
+        run.end_validity = data
+        return
+    # Nothing recorded to remove (a retry after the memberships went, or none were ever
+    # recorded): the validity ends now and is reapplied with the batch.
     _note_changing(run, now=now)
-    hcp.update_person(info.person_id, data)
-    run.begin_time, run.end_time = begin, end
+    _send_validity_end(hcp, run, data)
     run.changed = True
+
+
+def _send_validity_end(hcp: HikCentralClient, run: PersonRun, data: PersonInput) -> None:
+    hcp.update_person(run.person_id, data)
+    run.begin_time, run.end_time = data.begin_time, data.end_time
     _audit(
         run,
         "hcp.access_revoked",
-        sent={"person_code": run.person_code, "begin_time": begin, "end_time": end},
-        answer={"person_id": info.person_id},
+        sent={
+            "person_code": run.person_code,
+            "begin_time": data.begin_time,
+            "end_time": data.end_time,
+        },
+        answer={"person_id": run.person_id},
     )
+
+
+def _end_validities(
+    hcp: HikCentralClient, runs: list[PersonRun], *, now: datetime, into: ReconcileResult
+) -> list[PersonRun]:
+    """After the batch's reapplication (the devices drop the persons whose memberships went),
+    end the revoked persons' validity in HCP: a later reapplication of a membership given
+    again by mistake, or by hand, then still finds the face refused. The person holds no
+    access level, so no device holds it and nothing more is reapplied. A failure puts the
+    work back (the retry finds no membership to remove, ends the validity and reapplies);
+    the devices' confirmation of the reapplication already made is not held up by it."""
+    survivors = []
+    for position, run in enumerate(runs):
+        data = run.end_validity
+        if data is None:
+            survivors.append(run)
+            continue
+        try:
+            _send_validity_end(hcp, run, data)
+        except CircuitOpenError as exc:
+            for rest in runs[position:]:
+                if rest.end_validity is not None:
+                    _settle(rest.claim, exc, now=now, into=into)
+                else:
+                    survivors.append(rest)
+            break
+        except Exception as exc:
+            _settle(run.claim, exc, now=now, into=into)
+            continue
+        HcpPerson.objects.filter(person_code=run.person_code, person_id=run.person_id).update(
+            begin_time=data.begin_time, end_time=data.end_time
+        )
+        survivors.append(run)
+    return survivors
 
 
 def _person_input(
@@ -1020,6 +1142,10 @@ def _reapply(
     asked_at = max(now, fixed_now or current_time())
     for run in todo:
         _save_confirmed(run, now=now, apply_state=state, needs_reapply=False, asked_at=asked_at)
+    if doors and any(run.revoked or run.stale_reapplied for run in todo):
+        # A batch of grants running meanwhile asks the devices between two persons then.
+        every, _ = _recheck_every()
+        lower_hint(REVOCATION_CHECK_KEY, asked_at + every)
     return runs
 
 
@@ -1136,6 +1262,8 @@ def _complete_work(run: PersonRun, *, now: datetime) -> bool:
         done = mine.delete()[0]
     else:
         priority = _priority_at(run, next_change)
+        if priority == WorkPriority.REVOKE:
+            lower_hint(REVOCATION_DUE_KEY, next_change)
         done = mine.update(
             due_at=next_change,
             priority=priority,
@@ -1253,6 +1381,8 @@ def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> float:
     updated = AccessWork.objects.filter(
         pk=claim.pk, generation=claim.generation, lease_token=claim.token
     ).update(due_at=now + timedelta(seconds=delay), **error)
+    if claim.priority == WorkPriority.REVOKE:
+        lower_hint(REVOCATION_DUE_KEY, now + timedelta(seconds=delay))
     if not updated:  # a new change came in: it keeps its own due time
         AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**error)
     return delay
@@ -1339,7 +1469,11 @@ def _release_leases(token: str) -> None:
 
 
 def check_application(
-    hcp: HikCentralClient, *, now: datetime, into: ReconcileResult | None = None
+    hcp: HikCentralClient,
+    *,
+    now: datetime,
+    into: ReconcileResult | None = None,
+    revocations_only: bool = False,
 ) -> ReconcileResult:
     """Ask HCP whether the persons waiting for the devices got there, and record it.
 
@@ -1351,34 +1485,113 @@ def check_application(
     person is recorded and its reapplication retried after
     ``PROPUSK_ACCESS_APPLY_RETRY_SECONDS``. HCP not answering (down, over quota) leaves every
     person waiting as it was.
+
+    ``revocations_only``: the look a batch of grants takes between two persons, or a run
+    lingering for its revocation: only revocations are judged (recording hundreds of grants
+    applied at once would hold the batch, and the next revocation, up); the grants are judged
+    at the next run's start or end.
     """
     result = into if into is not None else ReconcileResult()
     waiting = _waiting()
-    rows = list(
-        _checkable(now).order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN]
-    )
+    candidates = _checkable(now)
+    if revocations_only:
+        candidates = candidates.filter(_REVOKING)
+    rows = list(candidates.order_by("apply_requested_at")[: settings.PROPUSK_ACCESS_MAX_PER_RUN])
+    # Claimed by marking them asked now (a conditional UPDATE): of two workers looking at
+    # once, one asks HCP about a person, so the checks' calls stay bounded.
+    if rows and _checkable(now).filter(pk__in=[row.pk for row in rows]).update(
+        apply_checked_at=now
+    ) < len(rows):
+        claimed = set(
+            HcpPerson.objects.filter(
+                pk__in=[row.pk for row in rows], apply_checked_at=now
+            ).values_list("pk", flat=True)
+        )
+        rows = [row for row in rows if row.pk in claimed]
     if rows:
         # A revocation's confirmation ends its time to revoke: it goes ahead of grants.
-        revoking = any(row.revoked_at is not None for row in rows)
+        revoking = any(row.revoked_at is not None or row.stale_person_ids for row in rows)
         answer = _read_application(hcp.with_priority("revoke" if revoking else "grant"))
         if answer is not None:
             stats, failures = answer
+            applied = []
             for row in rows:
                 outcome, listed = _judge(row, stats, failures)
-                _record_application(row, outcome, listed, now=now, into=result)
+                if _applied(row, outcome, now=now):
+                    applied.append(row)
+                else:
+                    _record_application(row, outcome, listed, now=now, into=result)
+            _record_applied(applied, now=now, into=result)
+        else:
+            # Not asked after all: a look HCP did not answer does not count as one.
+            for row in rows:
+                HcpPerson.objects.filter(pk=row.pk, apply_checked_at=now).update(
+                    apply_checked_at=row.apply_checked_at
+                )
     result.waiting = waiting.count()
+    next_check, next_revocation_check = _next_checks(now)
+    set_hint(REVOCATION_CHECK_KEY, next_revocation_check)
+    result.next_check_in = (
+        max((next_check - now).total_seconds(), 0.001) if next_check is not None else 0.0
+    )
     return result
+
+
+# A revocation, for the devices: a person revoked, or former persons of a code to drop.
+_REVOKING = Q(revoked_at__isnull=False) | ~Q(stale_person_ids=[])
+
+
+def _recheck_every() -> tuple[timedelta, timedelta]:
+    """(the check interval, the revocations' re-check interval)."""
+    every = settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
+    return timedelta(seconds=every), timedelta(seconds=every / REVOKE_RECHECK_DIVISOR)
 
 
 def _checkable(now: datetime) -> models.QuerySet[HcpPerson]:
     """The persons waiting for the devices that may be asked about now: no sooner than
     ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS`` after the reapplication (HCP may still list a
-    failure of the previous one right after it) and no more often than that."""
-    every = timedelta(seconds=settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+    failure of the previous one right after it), then no more often than that - a
+    revocation every quarter of it, its confirmation being the time to revoke."""
+    every, fast = _recheck_every()
     return (
         _waiting()
-        .filter(Q(apply_checked_at__isnull=True) | Q(apply_checked_at__lte=now - every))
+        .filter(
+            Q(apply_checked_at__isnull=True)
+            | Q(apply_checked_at__lte=now - every)
+            | (_REVOKING & Q(apply_checked_at__lte=now - fast))
+        )
         .filter(apply_requested_at__lte=now - every)
+    )
+
+
+def _next_checks(now: datetime) -> tuple[datetime | None, datetime | None]:
+    """When the first waiting person, and the first waiting revocation, may be asked about
+    (None: none waits). One query."""
+    every, fast = _recheck_every()
+    first = _waiting().aggregate(
+        unchecked=Min("apply_requested_at", filter=Q(apply_checked_at__isnull=True)),
+        checked=Min("apply_checked_at", filter=~_REVOKING & Q(apply_checked_at__isnull=False)),
+        revocation_unchecked=Min(
+            "apply_requested_at", filter=_REVOKING & Q(apply_checked_at__isnull=True)
+        ),
+        revocation_checked=Min(
+            "apply_checked_at", filter=_REVOKING & Q(apply_checked_at__isnull=False)
+        ),
+    )
+
+    def earliest(*moments: datetime | None) -> datetime | None:
+        present = [moment for moment in moments if moment is not None]
+        return min(present) if present else None
+
+    def plus(moment: datetime | None, delta: timedelta) -> datetime | None:
+        return moment + delta if moment is not None else None
+
+    revocation = earliest(
+        plus(first["revocation_unchecked"], every), plus(first["revocation_checked"], fast)
+    )
+    return (
+        earliest(plus(first["unchecked"], every), plus(first["checked"], every), revocation),
+        revocation,
     )
 
 
@@ -1433,19 +1646,13 @@ def _read_application(
     return stats, failures
 
 
-def _record_application(
-    row: HcpPerson,
-    outcome: ApplicationOutcome,
-    failures: Sequence[ApplicationFailure],
-    *,
-    now: datetime,
-    into: ReconcileResult,
-) -> None:
+def _applied(row: HcpPerson, outcome: ApplicationOutcome, *, now: datetime) -> bool:
+    """HCP says the devices have it, or does not say and lists no failure for it after
+    ``PROPUSK_ACCESS_APPLY_ASSUME_SECONDS``."""
+    if outcome == ApplicationOutcome.APPLIED:
+        return True
     assert row.apply_requested_at is not None  # noqa: S101 - filtered on it
     waited = (now - row.apply_requested_at).total_seconds()
-    still_mine = HcpPerson.objects.filter(
-        pk=row.pk, apply_state=ApplyState.WAITING, apply_requested_at=row.apply_requested_at
-    )
     if outcome == ApplicationOutcome.UNKNOWN and waited >= (
         settings.PROPUSK_ACCESS_APPLY_ASSUME_SECONDS
     ):
@@ -1455,22 +1662,69 @@ def _record_application(
             row.person_code,
             waited,
         )
-        outcome = ApplicationOutcome.APPLIED
-    if outcome == ApplicationOutcome.APPLIED:
+        return True
+    return False
+
+
+# Persons recorded as applied per query (a burst's hundreds are confirmed by one look).
+APPLIED_CHUNK = 200
+
+
+def _record_applied(rows: Sequence[HcpPerson], *, now: datetime, into: ReconcileResult) -> None:
+    """Record these persons as applied - each only if it still waits for the reapplication
+    that was judged (not a newer one) - in a few queries, not a few per person: one look
+    after a burst confirms hundreds, and a batch (or a revocation) waits for it. The time to
+    revoke ends for the visits of those whose access had ended."""
+    for start in range(0, len(rows), APPLIED_CHUNK):
+        chunk = rows[start : start + APPLIED_CHUNK]
+        judged = Q(pk__in=[])
+        for row in chunk:
+            judged |= Q(pk=row.pk, apply_requested_at=row.apply_requested_at)
         with transaction.atomic():
-            if still_mine.update(
+            mine = set(
+                HcpPerson.objects.select_for_update()
+                .filter(judged, apply_state=ApplyState.WAITING)
+                .values_list("pk", flat=True)
+            )
+            HcpPerson.objects.filter(pk__in=mine).update(
                 apply_state=ApplyState.APPLIED,
                 applied_at=now,
                 apply_checked_at=now,
                 apply_error="",
                 stale_person_ids=[],  # the devices dropped them
-            ):
-                # The desired state HCP now applies was read then (the reapplication
-                # itself went later).
-                read_at = row.reconciled_at or row.apply_requested_at
-                _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
-                into.applied += 1
-        return
+            )
+            done = [row for row in chunk if row.pk in mine]
+            ended = set(
+                Visit.objects.filter(
+                    visitor_id__in={row.visitor_id for row in done if row.visitor_id},
+                    access_should_end_at__isnull=False,
+                    access_revoked_at__isnull=True,
+                ).values_list("visitor_id", flat=True)
+            )
+            for row in done:
+                if row.visitor_id in ended:
+                    # The desired state HCP now applies was read then (the reapplication
+                    # itself went later).
+                    read_at = row.reconciled_at or row.apply_requested_at
+                    assert read_at is not None  # noqa: S101 - filtered on it
+                    _mark_visits_revoked(row.visitor_id, read_at=read_at, at=now)
+        into.applied += len(done)
+
+
+def _record_application(
+    row: HcpPerson,
+    outcome: ApplicationOutcome,
+    failures: Sequence[ApplicationFailure],
+    *,
+    now: datetime,
+    into: ReconcileResult,
+) -> None:
+    """A person not applied (yet): failed, or still pending."""
+    assert row.apply_requested_at is not None  # noqa: S101 - filtered on it
+    waited = (now - row.apply_requested_at).total_seconds()
+    still_mine = HcpPerson.objects.filter(
+        pk=row.pk, apply_state=ApplyState.WAITING, apply_requested_at=row.apply_requested_at
+    )
     if outcome == ApplicationOutcome.FAILED:
         error = "; ".join(_describe_failure(failure) for failure in failures)
         with transaction.atomic():
@@ -1675,5 +1929,6 @@ def hcp_answers_again(*, now: datetime | None = None) -> int:
     )
     if count:
         logger.info("access: HCP answers again; %d person(s) waiting on it due now", count)
+        lower_hint(REVOCATION_DUE_KEY, moment)  # revocations may be among them
         wake_reconciler()
     return count

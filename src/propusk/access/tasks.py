@@ -4,6 +4,8 @@ only drain what the database says is due, so a repeated or lost task changes not
 from __future__ import annotations
 
 import logging
+import math
+import time
 from dataclasses import asdict
 
 from celery import shared_task
@@ -20,6 +22,11 @@ logger = logging.getLogger(__name__)
 FOLLOW_UP_KEY = "propusk:access:apply-check-scheduled"
 # Set while a run is scheduled for when the circuit breaker lets a call through again.
 PAUSE_KEY = "propusk:access:breaker-follow-up-scheduled"
+# A run lingers while revocations wait for the devices, at most this many check intervals
+# after its last batch (reconciler.reconcile_due_work).
+LINGER_CHECKS = 3
+# A follow-up scheduled to come at most this much later than the one wanted will do.
+FOLLOW_UP_SLACK = 0.05
 
 
 @shared_task(base=PeriodicTask, name="propusk.access.tasks.reconcile_due")
@@ -29,13 +36,18 @@ def reconcile_due() -> dict[str, int]:
     if not settings.HCP_BASE_URL:
         # No HikCentral configured yet: the work waits in the database until one is.
         return asdict(reconciler.ReconcileResult())
-    result = reconciler.reconcile_due_work()
+    # While revocations wait for the devices the run stays to ask (a few check intervals).
+    result = reconciler.reconcile_due_work(
+        linger=LINGER_CHECKS * settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
+    )
     if result.paused_for:
         # HCP is down: look again when the circuit breaker lets a call through (that call
         # is the probe; its answer makes every waiting person due and wakes a worker).
         _follow_up(result.paused_for, key=PAUSE_KEY)
     elif result.waiting:
-        _follow_up(settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
+        # When the first waiting person may be asked about: a revocation a quarter of the
+        # check interval after its last look, so its confirmation comes soon after the devices.
+        _follow_up(result.next_check_in or settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS)
     return asdict(result)
 
 
@@ -50,12 +62,18 @@ def sync_with_hcp() -> dict[str, object]:
 
 
 def _follow_up(seconds: float, *, key: str = FOLLOW_UP_KEY) -> None:
-    """Run again in a few seconds rather than at the next sweep: to look at the devices, so
+    """Run again in ``seconds`` rather than at the next sweep: to look at the devices, so
     the time to revoke is measured closely, or when the circuit breaker lets a call through.
-    One at a time per ``key``. A lost follow-up costs one sweep interval."""
-    if not cache.add(key, True, timeout=max(1, round(seconds))):
-        return
+    One at a time per ``key``: the cache holds the moment of the one scheduled, and another is
+    scheduled only to come sooner than it (or when it is past). Two processes racing may both
+    schedule one; the checks are claimed in the database, so HCP is asked once. A lost
+    follow-up costs one sweep interval."""
+    at = time.time() + seconds
     try:
+        scheduled = cache.get(key)
+        if isinstance(scheduled, int | float) and time.time() <= scheduled <= at + FOLLOW_UP_SLACK:
+            return
+        cache.set(key, at, timeout=math.ceil(seconds) + 1)
         reconcile_due.apply_async(countdown=seconds)
     except Exception as exc:  # the broker is down: the sweep checks anyway
         cache.delete(key)

@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from propusk.access.models import AccessWork, WorkPriority, WorkState
@@ -22,6 +23,52 @@ from propusk.core.time import now as current_time
 logger = logging.getLogger(__name__)
 
 MAX_REASONS = 10
+
+# Hints in the cache, so that a batch of grants can ask between two persons, with one cache
+# read instead of database queries, whether it must give way (docs/access-engine.md): the
+# earliest moment a revocation's work may be due, and the earliest moment a revocation waiting
+# for the devices may be checked (POSIX timestamps). They are hints, lowered by whoever
+# queues such work and set again from the database when they prove stale; the database stays
+# the truth at every claim, so a lost hint (a cache emptied) only costs the give-way of one
+# batch.
+REVOCATION_DUE_KEY = "propusk:access:revocation-due-at"
+REVOCATION_CHECK_KEY = "propusk:access:revocation-check-at"
+NOTHING_DUE = float("inf")
+
+
+def lower_hint(key: str, at: datetime) -> None:
+    """Bring the hint ``key`` forward to ``at`` (never back: the earliest wins). Not atomic:
+    two writers racing may leave the later of their moments, which the claim corrects."""
+    moment = at.timestamp()
+    try:
+        current = cache.get(key)
+        if not isinstance(current, int | float) or moment < current:
+            cache.set(key, moment, timeout=None)
+    except Exception as exc:  # the cache is down: the hint is lost, the work is not
+        logger.warning("access: could not write the hint %s (%s)", key, type(exc).__name__)
+
+
+def set_hint(key: str, at: datetime | None) -> None:
+    """Set the hint ``key`` from the database's answer (None: nothing of the kind waits)."""
+    try:
+        cache.set(key, NOTHING_DUE if at is None else at.timestamp(), timeout=None)
+    except Exception as exc:
+        logger.warning("access: could not write the hint %s (%s)", key, type(exc).__name__)
+
+
+def read_hints() -> tuple[float, float]:
+    """(revocation due at, revocation check at), as timestamps; NOTHING_DUE when unknown."""
+    try:
+        values = cache.get_many([REVOCATION_DUE_KEY, REVOCATION_CHECK_KEY])
+    except Exception as exc:
+        logger.warning("access: could not read the hints (%s)", type(exc).__name__)
+        return NOTHING_DUE, NOTHING_DUE
+    due = values.get(REVOCATION_DUE_KEY)
+    check = values.get(REVOCATION_CHECK_KEY)
+    return (
+        float(due) if isinstance(due, int | float) else NOTHING_DUE,
+        float(check) if isinstance(check, int | float) else NOTHING_DUE,
+    )
 
 
 def request_reconcile(
@@ -50,6 +97,7 @@ def request_reconcile(
     due = due_at or moment
     if priority is None:
         priority = WorkPriority.REVOKE if revoke else WorkPriority.GRANT
+    revoking, hint_at = priority == WorkPriority.REVOKE, due
     with transaction.atomic():
         row = AccessWork.objects.select_for_update().filter(person_code=person_code).first()
         if row is None:
@@ -71,6 +119,13 @@ def request_reconcile(
             if revoke and (row.revoke_due_at is None or moment < row.revoke_due_at):
                 row.revoke_due_at = moment
             row.save()
+            revoking, hint_at = row.priority == WorkPriority.REVOKE, row.due_at
+    if revoking:
+        # Read by a batch of grants between two persons: give way to it. Written now (the
+        # caller's transaction may be long) and again once committed: a run that read the
+        # hint before the commit, found no row and set the hint back is corrected.
+        lower_hint(REVOCATION_DUE_KEY, hint_at)
+        transaction.on_commit(lambda: lower_hint(REVOCATION_DUE_KEY, hint_at))
     if wake and due <= moment:
         transaction.on_commit(wake_reconciler)
 

@@ -2,12 +2,16 @@
 
 - **closed**: calls go through; each transient failure (network, timeout, HTTP 5xx/429, busy,
   quota) adds one to a count that any answer from HCP resets.
-- **open**: after ``HCP_CIRCUIT_BREAKER_FAILURES`` consecutive transient failures. For
-  ``HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS`` every call is refused at once with
-  :class:`CircuitOpen` (a ``CircuitOpenError``: nothing sent, no rate-limit token spent).
+- **open**: after ``HCP_CIRCUIT_BREAKER_FAILURES`` consecutive transient failures. For a
+  cool-down every call is refused at once with :class:`CircuitOpen` (a ``CircuitOpenError``:
+  nothing sent, no rate-limit token spent). The cool-down starts short and grows
+  (:func:`probe_cooldown`: 2 s, doubling after each failed probe, up to
+  ``HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS``), so HCP's return after a short outage is noticed
+  within seconds, and a long one costs a probe call every cool-down at most.
 - **half-open**: after the cool-down, one call - the probe - goes through; the others are still
-  refused. HCP answering it closes the circuit; a transient failure opens it again for another
-  cool-down. A probe that reports nothing in time (its worker died) is replaced by the next call.
+  refused. HCP answering it closes the circuit (and the next opening starts at 2 s again); a
+  transient failure opens it again for the next, longer cool-down. A probe that reports
+  nothing in time (its worker died) is replaced by the next call.
 
 Every change of state is logged (the error's class, HCP code and HTTP status; no bodies, no
 secrets). :meth:`SharedCircuitBreaker.state` tells operators where it stands.
@@ -61,6 +65,18 @@ Operation = Literal["before", "success", "failure"]
 # What an operation did: "allow" (closed), "probe" (this call is the half-open probe), "deny",
 # "opened", "reopened" (the probe failed), "closed" (the probe succeeded), "none".
 Verdict = str
+# The first cool-down after the circuit opens (at most the configured one).
+FIRST_COOLDOWN_SECONDS: Final = 2.0
+
+
+def probe_cooldown(failed_probes: int, *, first: float, maximum: float) -> float:
+    """The cool-down before the next probe: ``first`` when the circuit has just opened,
+    doubled after each failed probe, never above ``maximum`` (nor below it when ``first``
+    exceeds it)."""
+    if failed_probes < 0:
+        raise ValueError(f"failed_probes must not be negative, not {failed_probes!r}")
+    start = min(first, maximum)
+    return min(maximum, start * 2.0 ** min(failed_probes, 60))
 
 
 class CircuitOpen(CircuitOpenError):
@@ -89,13 +105,18 @@ class _Record:
     failures: int = 0
     since: float = 0.0  # 0: never changed
     retry_at: float = 0.0  # open: end of the cool-down; half-open: end of the probe's lease
+    probes: int = 0  # probes failed since the circuit opened: the cool-down grows with them
 
 
 @dataclass(frozen=True)
 class _Limits:
     failures: int
-    cooldown: float
+    cooldown: float  # the longest cool-down
     probe_timeout: float
+    first_cooldown: float = FIRST_COOLDOWN_SECONDS
+
+    def cooldown_after(self, failed_probes: int) -> float:
+        return probe_cooldown(failed_probes, first=self.first_cooldown, maximum=self.cooldown)
 
 
 def _step(record: _Record, op: Operation, now: float, limits: _Limits) -> tuple[Verdict, _Record]:
@@ -118,9 +139,14 @@ def _step(record: _Record, op: Operation, now: float, limits: _Limits) -> tuple[
         return "none", record  # open: an answer to a call sent before it opened
     failures = record.failures + 1
     if record.state == "half-open" or (record.state == "closed" and failures >= limits.failures):
-        verdict = "reopened" if record.state == "half-open" else "opened"
-        return verdict, _Record(
-            state="open", failures=failures, since=now, retry_at=now + limits.cooldown
+        reopened = record.state == "half-open"
+        probes = record.probes + 1 if reopened else 0
+        return "reopened" if reopened else "opened", _Record(
+            state="open",
+            failures=failures,
+            since=now,
+            retry_at=now + limits.cooldown_after(probes),
+            probes=probes,
         )
     return "none", replace(record, failures=failures)
 
@@ -135,18 +161,21 @@ class BreakerStore(Protocol):
 class RedisBreakerStore:
     """The state in one Redis hash; each step is one Lua script (atomic on the server)."""
 
-    # KEYS[1] the hash; ARGV op, now, failures limit, cool-down, probe timeout. Mirrors _step.
+    # KEYS[1] the hash; ARGV op, now, failures limit, longest cool-down, probe timeout,
+    # first cool-down. Mirrors _step (and probe_cooldown).
     SCRIPT: Final = """
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local cooldown = tonumber(ARGV[4])
 local probe = tonumber(ARGV[5])
-local saved = redis.call('HMGET', KEYS[1], 'state', 'failures', 'since', 'retry_at')
+local first = math.min(tonumber(ARGV[6]), cooldown)
+local saved = redis.call('HMGET', KEYS[1], 'state', 'failures', 'since', 'retry_at', 'probes')
 local state = saved[1] or 'closed'
 local failures = tonumber(saved[2]) or 0
 local since = tonumber(saved[3]) or 0
 local retry_at = tonumber(saved[4]) or 0
+local probes = tonumber(saved[5]) or 0
 local verdict = 'none'
 local changed = false
 if op == 'before' then
@@ -167,6 +196,7 @@ elseif op == 'success' then
     failures = 0
     since = now
     retry_at = 0
+    probes = 0
     verdict = 'closed'
     changed = true
   elseif state == 'closed' and failures > 0 then
@@ -177,18 +207,25 @@ else
   failures = failures + 1
   changed = true
   if state == 'half-open' or (state == 'closed' and failures >= limit) then
-    if state == 'half-open' then verdict = 'reopened' else verdict = 'opened' end
+    if state == 'half-open' then
+      verdict = 'reopened'
+      probes = probes + 1
+    else
+      verdict = 'opened'
+      probes = 0
+    end
     state = 'open'
     since = now
-    retry_at = now + cooldown
+    retry_at = now + math.min(cooldown, first * 2 ^ math.min(probes, 60))
   end
 end
 if changed then
   redis.call('HSET', KEYS[1], 'state', state, 'failures', failures,
-    'since', string.format('%.17g', since), 'retry_at', string.format('%.17g', retry_at))
+    'since', string.format('%.17g', since), 'retry_at', string.format('%.17g', retry_at),
+    'probes', probes)
 end
 return {verdict, state, tostring(failures), string.format('%.17g', since),
-  string.format('%.17g', retry_at)}
+  string.format('%.17g', retry_at), tostring(probes)}
 """
 
     def __init__(self, location: StateLocation, *, key: str) -> None:
@@ -198,21 +235,33 @@ return {verdict, state, tostring(failures), string.format('%.17g', since),
         self._script = self._redis.register_script(self.SCRIPT)
 
     def apply(self, op: Operation, *, now: float, limits: _Limits) -> tuple[Verdict, _Record]:
-        args: list[str | float] = [op, now, limits.failures, limits.cooldown, limits.probe_timeout]
+        args: list[str | float] = [
+            op,
+            now,
+            limits.failures,
+            limits.cooldown,
+            limits.probe_timeout,
+            limits.first_cooldown,
+        ]
         try:
-            verdict, state, failures, since, retry_at = self._script(keys=[self._key], args=args)
+            verdict, state, failures, since, retry_at, probes = self._script(
+                keys=[self._key], args=args
+            )
         except redis.RedisError as exc:
             raise self._unavailable(exc) from exc
-        return verdict, _record(state, failures, since, retry_at)
+        return verdict, _record(state, failures, since, retry_at, probes)
 
     def read(self) -> _Record:
         try:
-            saved = self._redis.hmget(self._key, ["state", "failures", "since", "retry_at"])
+            saved = self._redis.hmget(
+                self._key, ["state", "failures", "since", "retry_at", "probes"]
+            )
         except redis.RedisError as exc:
             raise self._unavailable(exc) from exc
         if saved[0] is None:
             return _Record()
-        return _record(*saved)
+        state, failures, since, retry_at, probes = saved
+        return _record(state, failures, since, retry_at, probes or 0)
 
     def _unavailable(self, exc: redis.RedisError) -> SharedStateUnavailable:
         return SharedStateUnavailable(
@@ -257,14 +306,22 @@ class FileBreakerStore:
             return _Record()
         try:
             saved: dict[str, Any] = json.loads(data)
-            return _record(saved["state"], saved["failures"], saved["since"], saved["retry_at"])
+            return _record(
+                saved["state"],
+                saved["failures"],
+                saved["since"],
+                saved["retry_at"],
+                saved.get("probes", 0),
+            )
         except (ValueError, KeyError, TypeError):
             logger.warning("HCP circuit breaker state %s was unreadable: closed", self._path)
             os.ftruncate(fd, 0)
             return _Record()
 
 
-def _record(state: object, failures: object, since: object, retry_at: object) -> _Record:
+def _record(
+    state: object, failures: object, since: object, retry_at: object, probes: object = 0
+) -> _Record:
     if state not in ("closed", "open", "half-open"):
         raise ValueError(f"unknown circuit state {state!r}")
     numbers = (float(str(since)), float(str(retry_at)))
@@ -275,6 +332,7 @@ def _record(state: object, failures: object, since: object, retry_at: object) ->
         failures=int(str(failures)),
         since=numbers[0],
         retry_at=numbers[1],
+        probes=int(str(probes)),
     )
 
 
@@ -371,11 +429,12 @@ class SharedCircuitBreaker:
                 "(last: %s); calls paused for %g s",
                 self._limits.failures,
                 _describe(exc),
-                self._limits.cooldown,
+                self._limits.cooldown_after(0),
             )
         elif verdict == "reopened":
             logger.warning(
-                "HCP circuit breaker re-opened: the probe call failed (%s); calls paused for %g s",
+                "HCP circuit breaker re-opened: the probe call failed (%s); calls paused "
+                "(the cool-down grows after each failed probe, to %g s at most)",
                 _describe(exc),
                 self._limits.cooldown,
             )
