@@ -259,7 +259,7 @@ HCP_RATE_LIMIT_BURST = env.get_int(
 )
 HCP_RATE_LIMIT_MAX_WAIT_SECONDS = env.get_float("HCP_RATE_LIMIT_MAX_WAIT_SECONDS", 30.0)
 HCP_CIRCUIT_BREAKER_FAILURES = env.get_int("HCP_CIRCUIT_BREAKER_FAILURES", 5)
-HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS = env.get_float("HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS", 30.0)
+HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS = env.get_float("HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS", 10.0)
 _hcp_ranges: tuple[tuple[str, float, float, float], ...] = (
     # The burst holds the priorities' reserves: a sync leaves half of it.
     ("HCP_RATE_LIMIT_BURST", HCP_RATE_LIMIT_BURST, 2, 100_000),

@@ -269,6 +269,52 @@ def test_cancel_and_check_out_revoke_and_the_turnstile_refuses(
     assert len(engine_entries("hcp.access_revoked")) == 1
 
 
+def test_a_revocation_refused_over_hcps_quota_is_tried_again_within_a_second(
+    site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain, desk: Client
+) -> None:
+    # The devices must drop the face in seconds: a revocation HCP refused over its call quota
+    # does not wait out the 5-10 s backoff of a failing server.
+    visit = register()
+    code = visit.visitor.person_code
+    drain()
+    desk.post(reverse("visits:cancel", args=[visit.pk]))
+    site.control.add_fault(
+        "http", path="/api/acs/v1/privilege/group/single/deletePersons", status=429, count=1
+    )
+    moment = timezone.now()
+
+    result = drain(now=moment)
+
+    assert (result.reconciled, result.retried) == (0, 1)
+    work = AccessWork.objects.get(person_code=code)
+    assert work.priority == WorkPriority.REVOKE
+    assert work.attempts == 1
+    assert 0.5 <= (work.due_at - moment).total_seconds() <= 1.0
+    assert 0.5 <= result.revocation_retry_in <= 1.0  # the task runs again then
+
+    drain(now=work.due_at)
+    confirm(now=work.due_at)
+    assert not site.control.passage(ENTRANCE, person_code=code).granted
+    assert hcp_person(site, code)["accessLevels"] == []
+
+
+def test_a_grant_refused_over_hcps_quota_backs_off_as_usual(
+    site: SimulatorHandle, register: Register, drain: Drain
+) -> None:
+    visit = register()
+    code = visit.visitor.person_code
+    site.control.add_fault(
+        "http", path="/api/acs/v1/privilege/group/single/addPersons", status=429, count=1
+    )
+    moment = timezone.now()
+
+    result = drain(now=moment)
+
+    assert (result.reconciled, result.retried, result.revocation_retry_in) == (0, 1, 0.0)
+    work = AccessWork.objects.get(person_code=code)
+    assert (work.due_at - moment).total_seconds() == 5  # the minimum backoff
+
+
 def test_expiry_revokes_on_time_through_the_work_due_at_the_window_end(
     site: SimulatorHandle, register: Register, drain: Drain, confirm: Drain
 ) -> None:

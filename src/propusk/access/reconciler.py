@@ -124,6 +124,9 @@ class ReconcileResult:
     # Persons wait for the devices: seconds until the first of them may be asked about
     # (the task's follow-up run). 0: none waits.
     next_check_in: float = 0.0
+    # A revocation refused over HCP's call quota is due again this soon (the task runs
+    # again then, not at the sweep). 0: none was.
+    revocation_retry_in: float = 0.0
 
 
 class WorkFailed(Exception):
@@ -1319,6 +1322,9 @@ def _settle(claim: Claim, exc: Exception, *, now: datetime, into: ReconcileResul
         into.retried += 1
         if isinstance(exc, CircuitOpenError):
             into.paused_for = max(into.paused_for, delay)
+        elif _quick_quota_retry(claim, exc) is not None:
+            sooner = [into.revocation_retry_in] if into.revocation_retry_in else []
+            into.revocation_retry_in = min([*sooner, delay])
         return
     if isinstance(exc, WorkFailed):
         code, message = exc.code, exc.message
@@ -1359,7 +1365,10 @@ def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> float:
     else:
         attempts = claim.attempts + 1
         delay = backoff_seconds(attempts)
-    if isinstance(exc, HCPRateLimited) and exc.retry_after:
+    quick = _quick_quota_retry(claim, exc)
+    if quick is not None:
+        delay = quick
+    elif isinstance(exc, HCPRateLimited) and exc.retry_after:
         delay = max(delay, min(exc.retry_after, settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS))
     error = {
         "state": WorkState.PENDING,
@@ -1386,6 +1395,25 @@ def _retry(claim: Claim, exc: TransientError, *, now: datetime) -> float:
     if not updated:  # a new change came in: it keeps its own due time
         AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(**error)
     return delay
+
+
+# HCP's call quota counts calls per second: a revocation it refused over the quota is tried
+# again within a second (or when HCP says), its first few times, instead of waiting out the
+# backoff of a failing server (5-10 s) - the devices must drop the face in seconds. Our own
+# rate limiter keeps such refusals rare; a revocation refused again and again backs off.
+QUICK_QUOTA_RETRIES = 3
+QUICK_QUOTA_RETRY_SECONDS = (0.5, 1.0)
+
+
+def _quick_quota_retry(claim: Claim, exc: TransientError) -> float | None:
+    """The short wait of a revocation refused over HCP's quota, or None."""
+    if not (isinstance(exc, HCPRateLimited) and claim.priority == WorkPriority.REVOKE):
+        return None
+    if claim.attempts + 1 > QUICK_QUOTA_RETRIES:
+        return None
+    if exc.retry_after:
+        return min(float(exc.retry_after), float(settings.PROPUSK_ACCESS_RETRY_MAX_SECONDS))
+    return random.uniform(*QUICK_QUOTA_RETRY_SECONDS)  # noqa: S311 - jitter
 
 
 def _breaker_wait(exc: CircuitOpenError) -> float:

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 FOLLOW_UP_KEY = "propusk:access:apply-check-scheduled"
 # Set while a run is scheduled for when the circuit breaker lets a call through again.
 PAUSE_KEY = "propusk:access:breaker-follow-up-scheduled"
+# Set while a run is scheduled for a revocation refused over HCP's call quota.
+QUOTA_RETRY_KEY = "propusk:access:quota-retry-scheduled"
 # A run lingers while revocations wait for the devices, at most this many check intervals
 # after its last batch (reconciler.reconcile_due_work).
 LINGER_CHECKS = 3
@@ -40,6 +42,9 @@ def reconcile_due() -> dict[str, int]:
     result = reconciler.reconcile_due_work(
         linger=LINGER_CHECKS * settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
     )
+    if result.revocation_retry_in:
+        # A revocation refused over HCP's quota is due again within a second: run then.
+        _follow_up(result.revocation_retry_in, key=QUOTA_RETRY_KEY)
     if result.paused_for:
         # HCP is down: look again when the circuit breaker lets a call through (that call
         # is the probe; its answer makes every waiting person due and wakes a worker).
