@@ -127,7 +127,7 @@ def ensure_subscribed(client: HikCentralClient) -> SubscriptionCheck:
     }
     if not missing and not elsewhere:
         return SubscriptionCheck(missing=(), elsewhere={}, resubscribed=False)
-    client.subscribe_events(SUBSCRIBED_EVENT_TYPES, dest=dest, token=events_token())
+    subscribe(client)
     check = SubscriptionCheck(missing=missing, elsewhere=elsewhere, resubscribed=True)
     record(
         actor=None,
