@@ -416,7 +416,16 @@ def _clean_up(run: Run, *, client: HikCentralClient, say: Say) -> None:
         Notification.objects.filter(incident_id__in=incident_pks).delete()
         Incident.objects.filter(pk__in=incident_pks).delete()
         Passage.objects.filter(event_id__in=event_pks).delete()
-        HcpEvent.objects.filter(pk__in=event_pks).delete()
+        # The events stay, as kept with nothing to do: HCP still holds them, and the next
+        # poll's overlap would read them back as new (an unknown face, an incident on the
+        # security dashboard) had their rows gone.
+        HcpEvent.objects.filter(pk__in=event_pks).update(
+            state=EventState.IGNORED,
+            processed_at=current_time(),
+            leased_until=None,
+            retry_at=None,
+            pic_uri="",
+        )
         if run.visit_id is not None:
             Visit.objects.filter(pk=run.visit_id).delete()
         if run.person_code:
