@@ -505,7 +505,7 @@ for _name, _number in (
 # What each broker does with the task of a worker that dies: docs/architecture.md
 # "Background work". In short, every periodic task is a sweep the next beat tick repeats, so
 # no work depends on a message surviving a dead worker.
-CELERY_BROKER_URL = env.get_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env.get_str("CELERY_BROKER_URL", "filesystem://localhost/")
 # A task is killed after this long (prefork pool; the solo pool of `make run` cannot kill).
 CELERY_TASK_TIME_LIMIT = 10 * 60
 # Redis gives an unacknowledged message to another worker after the visibility timeout: it
