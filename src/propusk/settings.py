@@ -30,6 +30,17 @@ DEBUG = env.get_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env.secret("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed: REMOTE_ADDR
+# becomes the client's address for every per-address limit (propusk.core.proxy). Unset: the
+# header is ignored and REMOTE_ADDR is the socket's peer.
+PROPUSK_TRUSTED_PROXIES = env.get_list("PROPUSK_TRUSTED_PROXIES", [])
+for _item in PROPUSK_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_item, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"PROPUSK_TRUSTED_PROXIES: {_item!r} is not an address or network"
+        ) from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",

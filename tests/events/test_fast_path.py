@@ -23,6 +23,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from hcp_simulator.testing import SimulatorHandle
+from propusk.core.proxy import TrustedProxies
 from propusk.events import services
 from propusk.events.models import EventSource, HcpEvent
 from propusk.events.subscription import subscribe
@@ -87,7 +88,9 @@ def _call(
 
 def test_propusk_wsgi_serves_the_webhook_through_the_fast_path() -> None:
     app = _application()
-    assert isinstance(app, PushFastPath)
+    # The trusted-proxy wrapper (propusk.core.proxy) comes first, then the fast path.
+    assert isinstance(app, TrustedProxies)
+    assert isinstance(app.app, PushFastPath)
 
 
 def test_a_push_is_stored_and_answered_without_the_staff_middleware(events_settings: Any) -> None:

@@ -59,7 +59,8 @@ def test_the_acceptance_check_passes_against_the_simulator_and_cleans_up(
     assert set(HcpEvent.objects.values_list("state", flat=True)) == {EventState.IGNORED}
     with build_client() as client:
         polled = poll(client)
-    assert polled.complete and polled.read >= 3
+    assert polled.complete
+    assert polled.read >= 3
     assert polled.stored == 0
     assert not Passage.objects.exists()
     assert not Incident.objects.exists()

@@ -35,7 +35,8 @@ from propusk.accounts import services
 
 
 def client_address(request: HttpRequest) -> str | None:
-    """``AXES_CLIENT_IP_CALLABLE``: ``REMOTE_ADDR`` only; ``X-Forwarded-For`` is not trusted."""
+    """``AXES_CLIENT_IP_CALLABLE``: ``REMOTE_ADDR`` (the client's, behind a proxy of
+    PROPUSK_TRUSTED_PROXIES: propusk.core.proxy); ``X-Forwarded-For`` is not read here."""
     return request.META.get("REMOTE_ADDR") or None
 
 

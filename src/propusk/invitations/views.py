@@ -194,9 +194,9 @@ _GIVEN_NAME_MAX_LENGTH = 100  # VisitorForm's
 
 
 def _client_address(request: HttpRequest) -> str:
-    """``REMOTE_ADDR`` only: ``X-Forwarded-For`` is not trusted. Behind a reverse proxy, have
-    the proxy (or the WSGI server) put the real client address in REMOTE_ADDR, or every
-    visitor shares the proxy's counters."""
+    """``REMOTE_ADDR``: behind a reverse proxy named in PROPUSK_TRUSTED_PROXIES, the client's
+    address from its X-Forwarded-For (propusk.core.proxy); ``X-Forwarded-For`` is not read
+    here."""
     return str(request.META.get("REMOTE_ADDR", ""))
 
 
