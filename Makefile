@@ -32,8 +32,8 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard deploy/*.py)
+	$(BIN)/ruff format --check src tests $(wildcard bench) $(wildcard deploy/*.py)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src

@@ -136,6 +136,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = env.get_bool("DJANGO_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env.get_int("DJANGO_HSTS_SECONDS", 0)
+# Only when every subdomain of the site's host is served over HTTPS too (docs/deployment.md).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.get_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.get_bool("DJANGO_HSTS_PRELOAD", False)
 if env.get_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
