@@ -100,7 +100,8 @@ def fetch_pending_pictures() -> dict[str, int]:
     tried = 0
     while True:
         if tried and time.monotonic() - started >= PICTURES_BUDGET_SECONDS:
-            pictures.wake()  # the rest is the next drain's, behind what else waits
+            if pictures.any_due():
+                pictures.wake()  # the rest is the next drain's, behind what else waits
             return counts
         jobs = pictures.claim_due(limit=PICTURE_BATCH)
         if not jobs:
