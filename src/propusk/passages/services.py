@@ -1,6 +1,6 @@
 """Writes for passages and incidents: settling a visit from its passages, incidents and who is
-told about them, passage pictures, and the periodic sweeps (the end of a re-entry grace,
-overstays, pictures whose fetch was lost).
+told about them, passage pictures (stored, deleted; their fetch schedule is ``pictures``), and
+the periodic sweeps (the end of a re-entry grace, overstays).
 
 Everything about a visit is decided from the visit's recorded passages (``rules.plan_visit``)
 under the visit's row lock, so events processed in any order, or twice, end the same way.
