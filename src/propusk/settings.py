@@ -490,9 +490,22 @@ PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES = env.get_float(
 PROPUSK_PASSAGE_OVERSTAY_MINUTES = env.get_float("PROPUSK_PASSAGE_OVERSTAY_MINUTES", 15.0)
 # A face nobody recognised is shown with the visits expected within this margin of its time.
 PROPUSK_PASSAGE_EXPECTED_MINUTES = env.get_float("PROPUSK_PASSAGE_EXPECTED_MINUTES", 30.0)
-# Retries of a passage picture's fetch while HCP is unreachable (backoff 5 s doubling to 5 min).
+# Retries of a passage picture's fetch while HCP is unreachable, and the backoff between them
+# (MIN seconds doubling to MAX, with jitter; passages/pictures.py).
 PROPUSK_PASSAGE_PICTURE_RETRIES = env.get_int("PROPUSK_PASSAGE_PICTURE_RETRIES", 6)
-# The sweep: re-entry graces that are over, overstays, picture fetches that were lost.
+PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS = env.get_float(
+    "PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS", 5.0
+)
+PROPUSK_PASSAGE_PICTURE_RETRY_MAX_SECONDS = env.get_float(
+    "PROPUSK_PASSAGE_PICTURE_RETRY_MAX_SECONDS", 300.0
+)
+if PROPUSK_PASSAGE_PICTURE_RETRY_MAX_SECONDS < PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS:
+    raise ImproperlyConfigured(
+        "PROPUSK_PASSAGE_PICTURE_RETRY_MAX_SECONDS must be at least "
+        "PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS"
+    )
+# The sweep: re-entry graces that are over, overstays, a drain of pictures that are due and
+# whose wake-up was lost.
 PROPUSK_PASSAGE_SWEEP_SECONDS = env.get_float("PROPUSK_PASSAGE_SWEEP_SECONDS", 30.0)
 # Camera pictures of passages (and incidents) are deleted this long after the passage.
 PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS = env.get_float(
@@ -502,6 +515,8 @@ for _name, _number in (
     ("PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS", PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS),
     ("PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES", PROPUSK_PASSAGE_FAILURE_WINDOW_MINUTES),
     ("PROPUSK_PASSAGE_SWEEP_SECONDS", PROPUSK_PASSAGE_SWEEP_SECONDS),
+    ("PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS", PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS),
+    ("PROPUSK_PASSAGE_PICTURE_RETRY_MAX_SECONDS", PROPUSK_PASSAGE_PICTURE_RETRY_MAX_SECONDS),
 ):
     if not (math.isfinite(_number) and _number > 0):
         raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
@@ -598,8 +613,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "propusk.notifications.tasks.purge_old",
         "schedule": 10 * 60.0,
     },
-    # Passages: single-pass visits whose re-entry grace is over, overstays, lost picture
-    # fetches (docs/passages.md).
+    # Passages: single-pass visits whose re-entry grace is over, overstays, a drain of due
+    # pictures whose wake-up was lost (docs/passages.md).
     "sweep-passages": {
         "task": "propusk.passages.tasks.sweep",
         "schedule": PROPUSK_PASSAGE_SWEEP_SECONDS,

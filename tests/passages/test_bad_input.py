@@ -1,10 +1,9 @@
-"""Events that concern no visitor of ours, unknown event types, and a HikCentral that stays
-down while a picture is fetched."""
+"""Events that concern no visitor of ours and unknown event types (a HikCentral that stays down
+while a picture is fetched: test_picture_drain.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -12,11 +11,9 @@ from django.utils import timezone
 from hikcentral.push import GRANTED_BY_FACE, INVALID_TIME_PERIOD
 from propusk.events.models import Direction, EventSource, EventState, HcpEvent
 from propusk.passages.handler import handle_event
-from propusk.passages.models import Incident, Passage, PictureState
-from propusk.passages.tasks import fetch_picture
+from propusk.passages.models import Incident, Passage
 from propusk.visits.models import Visit
 from tests.access.conftest import ENTRANCE
-from tests.passages.conftest import Turnstile
 
 pytestmark = pytest.mark.django_db
 
@@ -54,25 +51,6 @@ def test_an_event_type_that_is_no_passage_is_ignored(make_visit: Callable[..., V
     assert not Passage.objects.exists()
     visit.refresh_from_db()
     assert visit.status == "awaiting"
-
-
-def test_a_picture_hcp_never_gives_ends_failed_after_the_retries(
-    hcp_settings: Any,
-    enrolled: Callable[..., Visit],
-    turnstile: Turnstile,
-) -> None:
-    hcp_settings.PROPUSK_PASSAGE_PICTURE_RETRIES = 2
-    visit = enrolled()
-    event = turnstile.pass_(ENTRANCE, visit=visit)
-    turnstile.sim.control.add_fault("http", path="*event/pictures", status=503)
-
-    fetch_picture.apply(args=[Passage.objects.get(event=event).pk])
-
-    passage = Passage.objects.get(event=event)
-    assert passage.picture_state == PictureState.FAILED
-    assert passage.picture_attempts == 3  # the first try and two retries
-    assert passage.picture_error == "HCPServerError"
-    assert not passage.picture
 
 
 def test_a_batch_look_up_finds_the_same_visitors_as_one_at_a_time(

@@ -14,10 +14,11 @@ per event: the event is its key) and does what the passage means:
   security with the camera picture and the visitors expected around then;
 - repeated refusals at one door escalate to security.
 
-The camera picture is fetched afterwards by its own retried task (``tasks.fetch_picture``), so
-a slow or unreachable HCP never holds up a check-in. Events of people who are not our
-visitors (staff, students of the site) and event types that are not door passages are kept
-in the inbox for audit and answered IGNORED.
+The camera picture is fetched afterwards: the passage is recorded with the picture due, and a
+drain of due pictures (``tasks.fetch_pending_pictures``, ``pictures``) is woken after commit,
+one for a burst; so a slow or unreachable HCP never holds up a check-in. Events of people who
+are not our visitors (staff, students of the site) and event types that are not door passages
+are kept in the inbox for audit and answered IGNORED.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from hikcentral.push import ACCESS_EVENT_TYPES, GRANTED_BY_FACE
 from propusk.events.models import EventState, HcpEvent
-from propusk.passages import selectors, services
+from propusk.passages import pictures, selectors, services
 from propusk.passages.models import DenialReason, Passage, PictureState
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit, VisitStatus
@@ -101,25 +103,14 @@ def _new_passage(event: HcpEvent, **fields: object) -> Passage:
         door_name=event.door_name,
         direction=event.direction,
         picture_state=PictureState.PENDING if event.pic_uri else PictureState.NONE,
+        picture_due_at=timezone.now() if event.pic_uri else None,
         **fields,
     )
     if event.pic_uri:
-        passage_id = passage.pk
-        transaction.on_commit(lambda: _enqueue_picture(passage_id))
+        # One wake-up waits in the broker at a time (pictures.wake): a burst of passages
+        # queues one drain. A lost one: the sweep wakes a drain.
+        transaction.on_commit(pictures.wake)
     return passage
-
-
-def _enqueue_picture(passage_id: int) -> None:
-    from propusk.passages.tasks import fetch_picture
-
-    try:
-        fetch_picture.delay(passage_id)
-    except Exception as exc:  # the broker is down: the sweep fetches pending pictures
-        logger.warning(
-            "passage %s: could not queue the picture fetch (%s); the sweep will",
-            passage_id,
-            type(exc).__name__,
-        )
 
 
 def _granted(event: HcpEvent, visitor: Visitor) -> None:

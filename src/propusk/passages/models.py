@@ -95,6 +95,10 @@ class Passage(models.Model):
     )
     picture_attempts = models.PositiveSmallIntegerField(default=0)
     picture_error = models.CharField(max_length=300, blank=True)
+    # The picture's fetch schedule (tasks.fetch_pending_pictures): while pending, when the next
+    # attempt may run - and while one runs, the end of the drain's lease, so that a drain that
+    # died leaves it to be taken again then. Empty when there is nothing to fetch.
+    picture_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
@@ -105,6 +109,11 @@ class Passage(models.Model):
             models.Index(fields=["door_index_code", "happened_at"]),
             models.Index(fields=["visit", "happened_at"]),
             models.Index(fields=["happened_at"]),
+            models.Index(
+                fields=["picture_due_at"],
+                name="passage_picture_due",
+                condition=models.Q(picture_state="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 """Writes for passages and incidents: settling a visit from its passages, incidents and who is
-told about them, passage pictures, and the periodic sweeps (the end of a re-entry grace,
-overstays, pictures whose fetch was lost).
+told about them, passage pictures (stored, deleted; their fetch schedule is ``pictures``), and
+the periodic sweeps (the end of a re-entry grace, overstays).
 
 Everything about a visit is decided from the visit's recorded passages (``rules.plan_visit``)
 under the visit's row lock, so events processed in any order, or twice, end the same way.
@@ -31,7 +31,7 @@ from propusk.events.models import Direction
 from propusk.notifications.kinds import Kind
 from propusk.notifications.selectors import users_with_roles
 from propusk.notifications.services import notify
-from propusk.passages import selectors
+from propusk.passages import pictures, selectors
 from propusk.passages.models import (
     DenialReason,
     Incident,
@@ -587,7 +587,10 @@ def store_picture(passage_id: int, data: bytes) -> PictureOutcome:
             written.append(passage.picture.name or "")
             passage.picture_state = PictureState.STORED
             passage.picture_error = ""
-            passage.save(update_fields=["picture", "picture_state", "picture_error"])
+            passage.picture_due_at = None
+            passage.save(
+                update_fields=["picture", "picture_state", "picture_error", "picture_due_at"]
+            )
     except BaseException:
         for name in written:
             passage_picture_storage().delete(name)
@@ -595,38 +598,9 @@ def store_picture(passage_id: int, data: bytes) -> PictureOutcome:
     return PictureOutcome(PictureState.STORED)
 
 
-def note_picture_attempt(passage_id: int, error: str, *, final: bool) -> PictureOutcome:
-    """A fetch failed: count it; ``final`` gives up (FAILED)."""
-    if final:
-        return _picture_failed(passage_id, error)
-    Passage.objects.filter(pk=passage_id, picture_state=PictureState.PENDING).update(
-        picture_error=error[:300]
-    )
-    return PictureOutcome(PictureState.PENDING, error)
-
-
 def _picture_failed(passage_id: int, error: str) -> PictureOutcome:
-    Passage.objects.filter(pk=passage_id, picture_state=PictureState.PENDING).update(
-        picture_state=PictureState.FAILED, picture_error=error[:300]
-    )
-    logger.warning("passage %s: picture not kept (%s)", passage_id, error)
+    pictures.give_up(passage_id, error)
     return PictureOutcome(PictureState.FAILED, error)
-
-
-def claim_picture_attempt(passage_id: int) -> str | None:
-    """The picture URI to fetch now, counting the attempt; None if nothing is to fetch."""
-    with transaction.atomic():
-        passage = (
-            Passage.objects.select_for_update()
-            .select_related("event")
-            .filter(pk=passage_id)
-            .first()
-        )
-        if passage is None or passage.picture_state != PictureState.PENDING:
-            return None
-        passage.picture_attempts += 1
-        passage.save(update_fields=["picture_attempts"])
-        return passage.event.pic_uri or None
 
 
 def delete_visitor_pictures(visitor_id: int, *, actor: Actor = None) -> int:
@@ -640,8 +614,10 @@ def delete_visitor_pictures(visitor_id: int, *, actor: Actor = None) -> int:
     Passage.objects.filter(pk__in=[p.pk for p in passages]).update(
         picture="", picture_state=PictureState.DELETED
     )
+    # A fetch still to come (or under way: its drain finds the state changed and keeps
+    # nothing, services.store_picture) is called off.
     Passage.objects.filter(visitor_id=visitor_id, picture_state=PictureState.PENDING).update(
-        picture_state=PictureState.DELETED
+        picture_state=PictureState.DELETED, picture_due_at=None
     )
     if names:
         storage = passage_picture_storage()
@@ -697,7 +673,7 @@ def delete_expired_pictures(*, now: datetime | None = None) -> int:
         Passage.objects.filter(pk__in=gone).update(picture="", picture_state=PictureState.DELETED)
         deleted += len(gone)
     expired.filter(picture_state__in=(PictureState.PENDING, PictureState.FAILED)).update(
-        picture_state=PictureState.DELETED
+        picture_state=PictureState.DELETED, picture_due_at=None
     )
     if deleted:
         record(
