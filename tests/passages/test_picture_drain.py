@@ -7,6 +7,7 @@ client is only watched (a spy that calls through), never replaced."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -329,3 +330,38 @@ def test_a_task_of_the_previous_version_only_wakes_the_drain(
     tasks.fetch_picture.run(passage.pk)
     wakes.assert_called_once()
     assert fetches == []
+
+
+def test_an_outage_longer_than_the_retries_fails_no_picture(
+    hcp_settings: Any,
+    turnstile: Turnstile,
+    fetches: list[str],
+    wakes: mock.Mock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refusals by the open circuit breaker send nothing and count no attempt: HCP down for
+    longer than the retries' backoff loses no picture; they come when it answers again."""
+    from propusk.access import reconciler
+
+    hcp_settings.HCP_CIRCUIT_BREAKER_FAILURES = 1
+    hcp_settings.HCP_CIRCUIT_BREAKER_COOLDOWN_SECONDS = 1.0
+    hcp_settings.PROPUSK_PASSAGE_PICTURE_RETRIES = 1
+    monkeypatch.setattr(reconciler, "_client", None)  # the worker's client, these settings
+    passages = unknown_faces(turnstile, 2)
+    turnstile.sim.control.add_fault("http", path="*event/pictures", status=503)
+
+    assert tasks.fetch_pending_pictures.run() == {"retry": 1}  # one call went out, failed
+    for _ in range(5):  # the sweep's wake-ups during the outage: the breaker refuses
+        Passage.objects.update(picture_due_at=timezone.now())
+        assert tasks.fetch_pending_pictures.run() == {"retry": 1}
+    assert len(fetches) == 6
+    for passage in Passage.objects.filter(pk__in=[p.pk for p in passages]):
+        assert passage.picture_state == PictureState.PENDING
+        assert passage.picture_attempts <= 1  # only the call that went out counts
+        assert passage.picture_due_at is not None
+
+    turnstile.sim.control.clear_faults()
+    time.sleep(1.1)  # the breaker's cool-down: the next call is its probe
+    Passage.objects.update(picture_due_at=timezone.now())
+    assert tasks.fetch_pending_pictures.run() == {PictureState.STORED: 2}
+    assert states(passages) == [PictureState.STORED] * 2

@@ -146,6 +146,19 @@ def retry_later(job: PictureJob, error: str) -> tuple[str, float | None]:
     return PictureState.PENDING, delay
 
 
+def not_sent(job: PictureJob, *, wait: float) -> None:
+    """The attempt begun on ``job`` was never sent: the circuit breaker refused it (HCP is
+    considered down). It does not count - an outage longer than the retries' backoff must
+    not make pictures FAILED - and the picture is due again when the breaker lets a call
+    through."""
+    Passage.objects.filter(
+        pk=job.passage_id, picture_state=PictureState.PENDING, picture_due_at=job.lease
+    ).update(
+        picture_attempts=job.attempts,
+        picture_due_at=current_time() + timedelta(seconds=max(wait, 0.0)),
+    )
+
+
 def give_up(passage_id: int, error: str) -> None:
     """The picture will not be fetched (a permanent error, or the retries are over)."""
     Passage.objects.filter(pk=passage_id, picture_state=PictureState.PENDING).update(
