@@ -382,3 +382,33 @@ def test_a_scrape_is_kept_for_the_cache_seconds(
     now[0] += 0.6
     fresh = scrape()
     assert fresh.value("propusk_visits", status="awaiting") == 1
+
+
+def test_hcp_persons_on_the_devices(scrape: Scraper, clock):
+    from propusk.access.models import ApplyState, HcpPerson
+
+    rows = [
+        ("V0000001", "101", ApplyState.APPLIED, ""),
+        ("V0000002", "102", ApplyState.WAITING, ""),
+        ("V0000003", "103", ApplyState.FAILED, ""),
+        ("V0000004", "104", ApplyState.APPLIED, "faceScore below the threshold"),
+        ("V0000005", "", ApplyState.UNKNOWN, "faceScore below the threshold"),  # deleted since
+    ]
+    for code, person_id, state, rejected in rows:
+        HcpPerson.objects.create(
+            person_code=code,
+            person_id=person_id,
+            apply_state=state,
+            face_rejected_reason=rejected,
+            apply_requested_at=T0 - timedelta(seconds=120),
+            reconciled_at=T0 - timedelta(seconds=120),
+        )
+    result = scrape()
+    assert result.value("propusk_access_persons_waiting_for_devices") == 1
+    assert result.value("propusk_access_persons_oldest_waiting_age_seconds") == 120
+    assert result.value("propusk_access_persons_failed_on_devices") == 1
+    assert result.value("propusk_access_persons_face_rejected") == 1
+    assert (
+        result.value("propusk_access_last_confirmed_timestamp_seconds")
+        == (T0 - timedelta(seconds=120)).timestamp()
+    )
