@@ -1,8 +1,7 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
 
 
 class MetricsConfig(AppConfig):
+    # No models, so nothing in the admin shows a name for it.
     name = "propusk.metrics"
     label = "metrics"
-    verbose_name = _("Metrics")
