@@ -59,6 +59,30 @@ def ensure_events_token(path: Path) -> None:
             env_file.write(f"PROPUSK_HCP_EVENTS_TOKEN={secrets.token_urlsafe(32)}\n")
 
 
+def ensure_metrics_token(path: Path) -> None:
+    """Add a bearer token for /metrics to dev.env (also to an older one without it)."""
+    if "PROPUSK_METRICS_TOKEN=" not in path.read_text(encoding="utf-8"):
+        with path.open("a", encoding="utf-8") as env_file:
+            env_file.write(f"PROPUSK_METRICS_TOKEN={secrets.token_urlsafe(32)}\n")
+
+
+def metrics_note(
+    host: str, port: int, env: dict[str, str], dev_env: dict[str, str], env_file: Path
+) -> str:
+    """Where the metrics are and how to read them (docs/metrics.md); never the token."""
+    url = f"http://{host}:{port}/metrics"
+    if env.get("PROPUSK_METRICS_TOKEN") or env.get("PROPUSK_METRICS_TOKEN_FILE"):
+        how = "with the bearer token set in the environment"
+    elif dev_env.get("PROPUSK_METRICS_TOKEN"):
+        how = (
+            "curl -H \"Authorization: Bearer $(sed -n 's/^PROPUSK_METRICS_TOKEN=//p' "
+            f'{env_file})" {url}'
+        )
+    else:
+        how = "no token set"
+    return f"Metrics: {url} ({how}; or signed in as admin or security)"
+
+
 def subscribe_when_up(manage: list[str], env: dict[str, str], simulator_url: str) -> None:
     """Once the simulator answers, subscribe the app's webhook to its event push (in a
     thread: honcho runs the processes; a one-off process ending would stop them all)."""
@@ -148,6 +172,7 @@ def main() -> int:
         (var_dir / sub).mkdir(parents=True, exist_ok=True)
     env_file = ensure_dev_env(var_dir, simulator_port=simulator_port)
     ensure_events_token(env_file)
+    ensure_metrics_token(env_file)
     dev_env = _read_env(env_file)
 
     env = dict(os.environ)
@@ -186,7 +211,8 @@ def main() -> int:
     subscribe_when_up(manage, env, f"http://127.0.0.1:{simulator_port}")
     print(f"\n  {telegram_note(env, dev_env)}")
     print(f"  Propusk is starting at http://{host}:{port}/  (Ctrl-C stops everything)")
-    print(f"  HCP simulator: http://127.0.0.1:{simulator_port}/  (docs/hcp-simulator.md)\n")
+    print(f"  HCP simulator: http://127.0.0.1:{simulator_port}/  (docs/hcp-simulator.md)")
+    print(f"  {metrics_note(web_host, port, env, dev_env, env_file)}\n")
     manager.loop()
     return int(manager.returncode or 0)
 

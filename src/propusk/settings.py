@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "propusk.dashboard",
     "propusk.audit",
     "propusk.integrations.hikcentral",
+    "propusk.metrics",
     "axes",  # sign-in throttling (propusk.accounts.signin)
 ]
 
@@ -671,3 +672,29 @@ LOGGING = {
 # secret: propusk.core.debug.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "propusk.core.debug.PersonalDataReporterFilter"
 DEFAULT_EXCEPTION_REPORTER = "propusk.core.debug.PersonalDataExceptionReporter"
+
+# --- Metrics (see docs/metrics.md) ------------------------------------------------------------
+# The bearer token Prometheus sends to /metrics (or *_FILE). Unset: only a signed-in
+# administrator or security employee may read the metrics. URL-safe, at least 24 characters.
+PROPUSK_METRICS_TOKEN = env.secret("PROPUSK_METRICS_TOKEN", required=False)
+if PROPUSK_METRICS_TOKEN and not re.fullmatch(r"[A-Za-z0-9_.~+/=-]{24,200}", PROPUSK_METRICS_TOKEN):
+    raise ImproperlyConfigured(
+        "PROPUSK_METRICS_TOKEN must be 24 to 200 characters of A-Z a-z 0-9 - _ . ~ + / ="
+    )
+# How long one reading of the figures answers every scrape (per web process).
+PROPUSK_METRICS_CACHE_SECONDS = env.get_float("PROPUSK_METRICS_CACHE_SECONDS", 2.0)
+if not (math.isfinite(PROPUSK_METRICS_CACHE_SECONDS) and PROPUSK_METRICS_CACHE_SECONDS >= 0):
+    raise ImproperlyConfigured("PROPUSK_METRICS_CACHE_SECONDS must be 0 or more (and finite)")
+# A revocation HCP has not confirmed this long after the access should have ended is overdue.
+PROPUSK_METRICS_REVOKE_OVERDUE_SECONDS = env.get_float(
+    "PROPUSK_METRICS_REVOKE_OVERDUE_SECONDS", 30.0
+)
+if not (
+    math.isfinite(PROPUSK_METRICS_REVOKE_OVERDUE_SECONDS)
+    and PROPUSK_METRICS_REVOKE_OVERDUE_SECONDS >= 0
+):
+    raise ImproperlyConfigured(
+        "PROPUSK_METRICS_REVOKE_OVERDUE_SECONDS must be 0 or more (and finite)"
+    )
+# The commit the deployment runs, shown by propusk_build_info (set by the deploy; optional).
+PROPUSK_BUILD_COMMIT = env.get_str("PROPUSK_BUILD_COMMIT", "")

@@ -35,5 +35,7 @@ urlpatterns = [
     # HikCentral's event push (OnEventNotify): authenticated by the token in the path.
     path("hcp/events/", include("propusk.events.urls")),
     path("access/", include("propusk.access.urls")),
+    # Prometheus: a bearer token, or a signed-in administrator or security (docs/metrics.md).
+    path("metrics", include("propusk.metrics.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,1 @@
+"""Prometheus metrics: ``/metrics``, figures read from the database at scrape time."""
