@@ -33,6 +33,7 @@ DEPLOY = ROOT / "deploy"
 HOST = "propusk.example.kz"
 HCP_ADDRESS = "10.20.0.10"  # PROPUSK_HCP_EVENTS_ALLOWED_IPS in the example
 TOKEN = "deploy-test-token-0123456789abcdef"
+METRICS_TOKEN = "deploy-test-metrics-token-0123456789"
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -87,7 +88,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "PROPUSK_LOOKUP_HASH_KEY_FILE": "deploy-test-lookup-hash-key",
         "HCP_APP_SECRET_FILE": "deploy-test-hcp-secret",
         "PROPUSK_HCP_EVENTS_TOKEN_FILE": TOKEN,
+        "PROPUSK_METRICS_TOKEN_FILE": METRICS_TOKEN,
     }
+    example = read_env_file(DEPLOY / "propusk.env.example")
+    assert {name for name in example if name.endswith("_FILE")} == set(secrets)
     for name, value in secrets.items():
         path = tmp / "secrets" / name.lower()
         path.write_text(value)
@@ -260,3 +264,13 @@ def test_only_hcp_may_push_and_a_forged_forwarded_for_does_not_pass_for_it(stack
     assert "/invitations/i/<token>/" in logged
     assert TOKEN not in logged
     assert "secret-invitation-token-abc" not in logged
+
+
+def test_prometheus_reads_the_metrics_with_its_token_only(stack: Stack) -> None:
+    with _client(stack.https, stack) as client:
+        assert client.get("/metrics").status_code == 401
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 32})
+        assert wrong.status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status_code == 200
+    assert "propusk_build_info" in scraped.text
