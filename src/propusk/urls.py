@@ -35,5 +35,6 @@ urlpatterns = [
     # HikCentral's event push (OnEventNotify): authenticated by the token in the path.
     path("hcp/events/", include("propusk.events.urls")),
     path("access/", include("propusk.access.urls")),
+    path("api/", include("propusk.api.urls")),
     path("admin/", admin.site.urls),
 ]
