@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
@@ -18,6 +25,13 @@ class SchemaView(views.ApiViewMixin, SpectacularAPIView):  # type: ignore[misc]
     """The OpenAPI 3 schema: for any signed-in user or token (not anonymous)."""
 
     permission_classes = [IsAuthenticated]
+    # JSON first (errors too, in the API's one shape); ?format=yaml for YAML.
+    renderer_classes = [
+        OpenApiJsonRenderer,
+        OpenApiJsonRenderer2,
+        OpenApiYamlRenderer,
+        OpenApiYamlRenderer2,
+    ]
 
 
 def _login_not_required(view: Any) -> Any:
@@ -39,9 +53,17 @@ urlpatterns = [
         name="passage-picture",
     ),
     path("v1/schema/", SchemaView.as_view(), name="schema"),
-    # Browser pages, behind the site's sign-in page (LoginRequiredMiddleware).
-    path("v1/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Browser pages: the site's sign-in page first (DRF's views skip LoginRequiredMiddleware).
+    path(
+        "v1/docs/",
+        login_required(SpectacularSwaggerView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
+    path(
+        "v1/redoc/",
+        login_required(SpectacularRedocView.as_view(url_name="api:schema")),
+        name="redoc",
+    ),
     path("v1/", include(router.urls)),
     # Any other address under /api/: a 404 in the API's error shape.
     re_path(r"^.*$", _login_not_required(not_found)),

@@ -5,7 +5,6 @@ with the service's reason; a refused transition a 409 with its sentence."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -69,17 +68,12 @@ class HasRole(permissions.BasePermission):
 
 
 class ApiViewMixin:
-    """Every API view: behind the API's own authentication (not the pages' login redirect),
-    and every audit entry it causes says it came through the API."""
+    """Every API view: every audit entry it causes says it came through the API. (DRF's views
+    authenticate themselves: LoginRequiredMiddleware lets them through, ``login_required``
+    False.)"""
 
     request: Request
     _audit_channel: AbstractContextManager[None] | None = None
-
-    @classmethod
-    def as_view(cls, *args: Any, **kwargs: Any) -> Callable[..., HttpResponse]:
-        view = super().as_view(*args, **kwargs)  # type: ignore[misc]
-        view.login_required = False  # LoginRequiredMiddleware: the API authenticates itself
-        return view  # type: ignore[no-any-return]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
