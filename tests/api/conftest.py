@@ -26,6 +26,7 @@ from tests.access.conftest import (  # noqa: F401
     site,
 )
 from tests.factories import make_iin
+from tests.passages.conftest import enrolled, make_visit, turnstile  # noqa: F401
 
 Client = Callable[[User], APIClient]
 

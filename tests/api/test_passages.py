@@ -15,12 +15,7 @@ from propusk.passages.models import Passage, PictureState
 from propusk.passages.tasks import fetch_picture_now
 from propusk.visits.models import Visit
 from tests.access.conftest import ENTRANCE, hcp_person
-from tests.passages.conftest import (  # noqa: F401 - fixtures
-    Turnstile,
-    enrolled,
-    make_visit,
-    turnstile,
-)
+from tests.passages.conftest import Turnstile
 
 pytestmark = pytest.mark.django_db
 

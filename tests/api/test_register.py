@@ -21,9 +21,9 @@ from propusk.visitors.crypto import decrypt_national_id
 from propusk.visitors.models import Visitor
 from propusk.visits.models import Visit
 from tests.access.conftest import hcp_person
-from tests.api.conftest import b64, registration
-from tests.factories import make_iin
+from tests.api.conftest import registration
 from tests.faces import blue_square_jpeg, portrait_jpeg
+from tests.factories import make_iin
 
 pytestmark = pytest.mark.django_db
 

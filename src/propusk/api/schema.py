@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class TokenAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "propusk.api.authentication.TokenAuthentication"
     name = "apiToken"
 

@@ -21,7 +21,7 @@ from propusk.api import views
 from propusk.api.errors import not_found
 
 
-class SchemaView(views.ApiViewMixin, SpectacularAPIView):  # type: ignore[misc]
+class SchemaView(views.ApiViewMixin, SpectacularAPIView):
     """The OpenAPI 3 schema: for any signed-in user or token (not anonymous)."""
 
     permission_classes = [IsAuthenticated]

@@ -112,7 +112,7 @@ _LIST_PARAMETERS = [
 ]
 
 
-class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):  # type: ignore[misc]
+class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):
     """Visits the user may see (``visits_visible_to``): all for security and administrators,
     the desk's for reception, their own for a host."""
 
@@ -331,7 +331,7 @@ class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):  # type: ignore[misc]
         )
 
 
-class PassagePictureView(ApiViewMixin, APIView):  # type: ignore[misc]
+class PassagePictureView(ApiViewMixin, APIView):
     permission_classes = [HasRole]
 
     @extend_schema(responses={(200, "image/jpeg"): bytes})
@@ -347,7 +347,7 @@ class PassagePictureView(ApiViewMixin, APIView):  # type: ignore[misc]
 class InvitationViewSet(
     ApiViewMixin,
     mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,  # type: ignore[misc]
+    viewsets.GenericViewSet,
 ):
     """Invitation links: a host invites their own guests, reception and administrators any
     host's (``invitations.services.create_invitation``)."""
@@ -393,7 +393,7 @@ class InvitationViewSet(
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class MeView(ApiViewMixin, APIView):  # type: ignore[misc]
+class MeView(ApiViewMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=MeSerializer)
