@@ -669,7 +669,10 @@ DEFAULT_EXCEPTION_REPORTER = "propusk.core.debug.PersonalDataExceptionReporter"
 # |day"; 0 turns one off.
 API_RATE = env.get_str("PROPUSK_API_RATE", "600/minute")
 API_REGISTER_RATE = env.get_str("PROPUSK_API_REGISTER_RATE", "120/minute")
-for _name, _rate in (("PROPUSK_API_RATE", API_RATE), ("PROPUSK_API_REGISTER_RATE", API_REGISTER_RATE)):
+for _name, _rate in (
+    ("PROPUSK_API_RATE", API_RATE),
+    ("PROPUSK_API_REGISTER_RATE", API_REGISTER_RATE),
+):
     if not re.fullmatch(r"\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*", _rate):
         raise ImproperlyConfigured(f"{_name}={_rate!r} must be a rate like 120/minute")
 REST_FRAMEWORK = {
