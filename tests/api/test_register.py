@@ -337,3 +337,39 @@ def test_registration_is_audited_as_the_tokens_user_through_the_api(
         assert entry.actor == reception
         assert entry.actor_label == f"reception via API token {token_id}"
     assert response.status_code == 201
+
+
+def test_a_signed_in_user_retries_a_multipart_form_with_a_key(
+    reception: User, host: User, guest_policy: AccessLevelPolicy
+) -> None:
+    """In the browser (session + CSRF, which reads the form first) the key works too."""
+    from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+    from rest_framework.test import APIClient
+
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(reception)
+    secret = _get_new_csrf_string()
+    browser.cookies["csrftoken"] = secret
+    body = registration(host=host.pk)
+    form: dict[str, Any] = {k: v for k, v in body.items() if k != "visitor"}
+    form.update({f"visitor.{name}": value for name, value in body["visitor"].items()})
+    form["visitor.consent"] = "true"
+
+    def post() -> Any:
+        data = {
+            **form,
+            "visitor.photo": SimpleUploadedFile("face.jpg", b64_decode(body["visitor"]["photo"])),
+        }
+        return browser.post(
+            "/api/v1/visits/",
+            data,
+            format="multipart",
+            HTTP_X_CSRFTOKEN=_mask_cipher_secret(secret),
+            HTTP_IDEMPOTENCY_KEY="desk-form-1",
+        )
+
+    first, retry = post(), post()
+    assert first.status_code == retry.status_code == 201, first.content
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry["Idempotent-Replayed"] == "true"
+    assert Visit.objects.count() == 1

@@ -13,10 +13,13 @@ the visit was committed) lands on the same visit.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.http.request import RawPostDataException
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
@@ -64,9 +67,28 @@ def key_of(request: Request) -> str | None:
 
 def fingerprint(request: Request) -> str:
     """A keyed hash of what was asked: the same key with another request is refused."""
-    body = request._request.body  # read before the parsers: cached for them
+    try:
+        body = request._request.body  # read before the parsers: cached for them
+    except RawPostDataException:
+        # A form already read (the session's CSRF check reads a multipart POST): its fields
+        # and files, in order.
+        body = b"\0".join(
+            f"{name}={_digest(value)}".encode()
+            for name in sorted(request.data)
+            for value in request.data.getlist(name)
+        )
     message = request.method.encode() + b"\0" + request.path.encode() + b"\0" + body
     return salted_hmac(_SALT, message, algorithm="sha256").hexdigest()
+
+
+def _digest(value: object) -> str:
+    if isinstance(value, UploadedFile):
+        digest = hashlib.sha256()
+        for chunk in value.chunks():
+            digest.update(chunk)
+        value.seek(0)
+        return digest.hexdigest()
+    return str(value)
 
 
 def submission_token(scope: str, key: str) -> uuid.UUID:

@@ -56,6 +56,7 @@ from propusk.visits.models import Visit, VisitKind, VisitStatus
 from propusk.visits.permissions import REGISTER_ROLES, available_actions, can_view_face
 
 DESK_ROLES = frozenset({Role.ADMINISTRATOR, Role.RECEPTION})
+_VISIT_RELATIONS = ("visitor", "host", "access_policy", "department")
 
 
 class HasRole(permissions.BasePermission):
@@ -131,7 +132,12 @@ class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):
             raise Http404 from None
 
     def _detail(self, visit: Visit, *, code: int = status.HTTP_200_OK) -> Response:
-        visit = self._visit(str(visit.pk))  # fresh, with its relations
+        try:
+            visit = self._visit(str(visit.pk))  # fresh, with its relations
+        except Http404:
+            # The change just made took it out of the user's sight (reception checking out
+            # a visitor of another day): the answer still says how it ended.
+            visit = Visit.objects.select_related(*_VISIT_RELATIONS).get(pk=visit.pk)
         context = {
             "request": self.request,
             "access_card": visit_access_card(self.user, visit),
