@@ -410,23 +410,25 @@ class MeView(ApiViewMixin, APIView):
         roles = sorted(roles_of(user), key=list(Role).index)
         token = token_of(request)
         return Response(
-            {
-                "id": user.pk,
-                "username": user.get_username(),
-                "name": user.get_full_name(),
-                "email": user.email,
-                "roles": [str(role) for role in roles],
-                "role_labels": [role.label for role in roles],
-                "token": (
-                    {
-                        "id": token.pk,
-                        "name": token.name,
-                        "prefix": token.prefix,
-                        "created_at": token.created_at,
-                        "expires_at": token.expires_at,
-                    }
-                    if token is not None
-                    else None
-                ),
-            }
+            MeSerializer(
+                {
+                    "id": user.pk,
+                    "username": user.get_username(),
+                    "name": user.get_full_name(),
+                    "email": user.email,
+                    "roles": [str(role) for role in roles],
+                    "role_labels": [role.label for role in roles],
+                    "token": (
+                        {
+                            "id": token.pk,
+                            "name": token.name,
+                            "prefix": token.prefix,
+                            "created_at": token.created_at,
+                            "expires_at": token.expires_at,
+                        }
+                        if token is not None
+                        else None
+                    ),
+                }
+            ).data
         )
