@@ -305,3 +305,23 @@ def test_registrations_have_a_budget_of_their_own(
     assert int(refused["Retry-After"]) >= 1
     assert client.get("/api/v1/visits/").status_code == 200  # reading goes on
     assert Visit.objects.count() == 1
+
+
+def test_an_unhandled_error_leaves_no_api_label_on_later_audit_entries(
+    register, token_client, host: User, monkeypatch
+) -> None:
+    """The API's audit label lives for its request only, even one that fails with a 500."""
+    from propusk.api import views
+    from propusk.audit.services import record
+
+    visit = register(host)
+    client = token_client(host)
+    client.raise_request_exception = False
+
+    def broken(visit: Visit) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(views, "visit_passages", broken)
+    assert client.get(f"/api/v1/visits/{visit['id']}/passages/").status_code == 500
+    entry = record(actor=host, action="test.after", target=Visit.objects.get(pk=visit["id"]))
+    assert entry.actor_label == "alice"

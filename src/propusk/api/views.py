@@ -76,6 +76,16 @@ class ApiViewMixin:
     request: Request
     _audit_channel: AbstractContextManager[None] | None = None
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            # Whatever happened (an unhandled error too), later entries of this thread are
+            # not labelled with this request's channel.
+            if self._audit_channel is not None:
+                self._audit_channel.__exit__(None, None, None)
+                self._audit_channel = None
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         token = token_of(request)
@@ -84,9 +94,6 @@ class ApiViewMixin:
         self._audit_channel.__enter__()
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        if self._audit_channel is not None:
-            self._audit_channel.__exit__(None, None, None)
-            self._audit_channel = None
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         response["Cache-Control"] = "no-store, private"
         return response
