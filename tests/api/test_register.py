@@ -214,6 +214,10 @@ def test_a_host_submitting_a_known_iin_gets_the_answer_a_new_one_gets(
     stored.refresh_from_db()
     assert stored.family_name == "Жумабаева"  # the stored identity untouched
     assert Visit.objects.get(pk=with_known.json()["id"]).visitor_id != stored.pk
+    # Reception sees the "check ID" mark on that visit, as on the Reception page.
+    desk_view = token_client(reception).get(f"/api/v1/visits/{with_known.json()['id']}/")
+    assert desk_view.json()["identity_check_needed"] is True
+    assert with_known.json()["identity_check_needed"] is False
 
 
 def test_the_iin_is_never_in_an_answer_a_log_or_the_audit(

@@ -240,10 +240,12 @@ class VisitDetailSerializer(VisitSerializer):
     visitor = serializers.SerializerMethodField()
     access = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
+    identity_check_needed = serializers.SerializerMethodField()
 
     class Meta(VisitSerializer.Meta):
         fields = [
             *VisitSerializer.Meta.fields,
+            "identity_check_needed",
             "cancel_reason",
             "student_id",
             "student_group",
@@ -263,6 +265,12 @@ class VisitDetailSerializer(VisitSerializer):
             "phone": visitor.phone,
             "email": visitor.email,
         }
+
+    def get_identity_check_needed(self, visit: Visit) -> bool:
+        """Reception's "check ID" badge: the ID number sent with this visitor is on file for
+        another visitor; confirm at arrival (on the visit page). Always false for those who
+        may not look visitors up (hosts, security)."""
+        return bool(self.context["identity_check"])
 
     @extend_schema_field(AccessSerializer)
     def get_access(self, visit: Visit) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from propusk.passages.selectors import visit_passages
 from propusk.passages.services import disclose_picture
 from propusk.passages.views import may_view_picture
 from propusk.visitors.models import Visitor
+from propusk.visitors.selectors import can_look_up_visitors
 from propusk.visitors.services import disclose_face
 from propusk.visitors.views import face_response
 from propusk.visits import selectors, services
@@ -149,6 +150,8 @@ class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):
             "request": self.request,
             "access_card": visit_access_card(self.user, visit),
             "actions": available_actions(self.user, visit),
+            "identity_check": visit.visitor.needs_identity_check
+            and can_look_up_visitors(self.user),
         }
         return Response(VisitDetailSerializer(visit, context=context).data, status=code)
 
