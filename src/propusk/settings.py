@@ -706,6 +706,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "propusk.api.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "VisitKindEnum": "propusk.visits.models.VisitKind",
         "VisitStatusEnum": "propusk.visits.models.VisitStatus",

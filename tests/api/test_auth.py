@@ -177,6 +177,12 @@ def test_the_schema_and_its_pages_are_behind_login(reception: User, token_client
     assert schema.status_code == 200
     assert schema.json()["openapi"].startswith("3.")
     assert "/api/v1/visits/{id}/check-in/" in schema.json()["paths"]
+    # Every operation documents the one error shape.
+    create = schema.json()["paths"]["/api/v1/visits/"]["post"]["responses"]
+    assert create["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert "Error" in schema.json()["components"]["schemas"]
     # The Swagger UI and Redoc pages: the site's sign-in page first.
     for page in ("/api/v1/docs/", "/api/v1/redoc/"):
         assert Client().get(page).status_code == 302
