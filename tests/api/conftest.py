@@ -25,6 +25,13 @@ from tests.access.conftest import (  # noqa: F401
     simulator,
     site,
 )
+from tests.e2e.conftest import (  # noqa: F401 - the browser, for the docs page
+    _async_unsafe_allowed,
+    _connections_per_thread,
+    browser,
+    login,
+    new_page,
+)
 from tests.factories import make_iin
 from tests.passages.conftest import enrolled, make_visit, turnstile  # noqa: F401
 
