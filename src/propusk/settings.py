@@ -63,6 +63,12 @@ INSTALLED_APPS = [
     "propusk.integrations.hikcentral",
     "propusk.metrics",
     "axes",  # sign-in throttling (propusk.accounts.signin)
+    # The REST API (/api/v1/, docs/api.md) and its OpenAPI schema; the sidecar serves the
+    # Swagger UI and Redoc files from our own static files.
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "propusk.api",
 ]
 
 MIDDLEWARE = [
@@ -698,3 +704,57 @@ if not (
     )
 # The commit the deployment runs, shown by propusk_build_info (set by the deploy; optional).
 PROPUSK_BUILD_COMMIT = env.get_str("PROPUSK_BUILD_COMMIT", "")
+
+# --- REST API (propusk.api, docs/api.md) ------------------------------------------------
+# Per token (or signed-in user), counted on the shared cache (CACHE_URL): every request, and
+# registrations on top (each decodes a photo and runs the face check). "N/second|minute|hour
+# |day"; 0 turns one off.
+API_RATE = env.get_str("PROPUSK_API_RATE", "600/minute")
+API_REGISTER_RATE = env.get_str("PROPUSK_API_REGISTER_RATE", "120/minute")
+for _name, _rate in (
+    ("PROPUSK_API_RATE", API_RATE),
+    ("PROPUSK_API_REGISTER_RATE", API_REGISTER_RATE),
+):
+    if not re.fullmatch(r"\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*", _rate):
+        raise ImproperlyConfigured(f"{_name}={_rate!r} must be a rate like 120/minute")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "propusk.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "propusk.api.throttling.TokenRateThrottle",
+        "propusk.api.throttling.RegistrationRateThrottle",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "propusk.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Propusk API",
+    "DESCRIPTION": "Visits, visitors, passages and invitations for the site's own systems "
+    "(docs/api.md).",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "propusk.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "VisitKindEnum": "propusk.visits.models.VisitKind",
+        "VisitStatusEnum": "propusk.visits.models.VisitStatus",
+        "InvitationKindEnum": "propusk.invitations.models.InvitationKind",
+    },
+}

@@ -37,5 +37,6 @@ urlpatterns = [
     path("access/", include("propusk.access.urls")),
     # Prometheus: a bearer token, or a signed-in administrator or security (docs/metrics.md).
     path("metrics", include("propusk.metrics.urls")),
+    path("api/", include("propusk.api.urls")),
     path("admin/", admin.site.urls),
 ]

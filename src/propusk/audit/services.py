@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -10,6 +13,21 @@ from django.db import models
 from propusk.audit.models import AuditEntry
 
 SYSTEM = "system"
+
+# How the actor reached us when it was not a page, e.g. "API token 3": added to the label of
+# every entry recorded meanwhile (``through``).
+_channel: ContextVar[str] = ContextVar("audit_channel", default="")
+
+
+@contextmanager
+def through(channel: str) -> Iterator[None]:
+    """Entries recorded inside the block say they came through ``channel`` (the REST API):
+    their label is "<username> via <channel>"; the actor stays the user."""
+    marker = _channel.set(channel)
+    try:
+        yield
+    finally:
+        _channel.reset(marker)
 
 
 def record(
@@ -25,6 +43,8 @@ def record(
     that found nobody): the entry then has an empty ``target_id``."""
     user = actor if actor is not None and actor.is_authenticated else None
     label = actor_label or (user.get_username() if user is not None else SYSTEM)
+    if _channel.get():
+        label = f"{label} via {_channel.get()}"[:150]
     target_id = "" if isinstance(target, type) else str(target.pk)
     return AuditEntry.objects.create(
         actor_id=user.pk if user is not None else None,
