@@ -119,13 +119,9 @@ def last_visit_end() -> Subquery:
 
 def _past_retention(queryset: QuerySet[Visitor], cutoff: datetime) -> QuerySet[Visitor]:
     """The visitors whose retention counts from before ``cutoff``: from the end of their last
-    visit, or from their registration if that is later or there is no visit."""
+    visit, or from their registration if they have none."""
     return queryset.annotate(
-        retention_from=Greatest(
-            "created_at",
-            Coalesce(last_visit_end(), "created_at"),
-            output_field=DateTimeField(),
-        )
+        retention_from=Coalesce(last_visit_end(), "created_at", output_field=DateTimeField())
     ).filter(retention_from__lt=cutoff)
 
 
