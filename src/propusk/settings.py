@@ -616,7 +616,7 @@ CELERY_BEAT_SCHEDULE = {
     # PROPUSK_VISITOR_DATA_RETENTION_DAYS) deleted and anonymised (docs/privacy.md).
     "purge-personal-data": {
         "task": "propusk.visitors.tasks.purge_personal_data",
-        "schedule": 60 * 60.0,
+        "schedule": 10 * 60.0,
     },
     # Passage pictures past PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS deleted.
     "delete-expired-passage-pictures": {

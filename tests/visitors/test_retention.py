@@ -243,6 +243,23 @@ def test_an_older_face_file_left_in_the_visitor_directory_goes_too(
     assert not leftover.exists()
 
 
+def test_a_face_file_left_after_the_face_went_goes_with_the_anonymisation(
+    host: User, guest_policy: AccessLevelPolicy
+) -> None:
+    visitor = kazakh_visitor()
+    directory = face_path(visitor).parent
+    visit = visit_of(visitor, host, guest_policy, start=timezone.now() - timedelta(hours=3))
+    purge_personal_data(now=end_of(visit) + timedelta(days=FACE_DAYS + 1))
+    directory.mkdir(mode=0o700)
+    leftover = directory / "fedcba9876543210.jpg"
+    leftover.write_bytes(make_jpeg())  # its deletion failed then (a storage error)
+
+    purge_personal_data(now=end_of(visit) + timedelta(days=DATA_DAYS + 1))
+
+    assert not leftover.exists()
+    assert not directory.exists()
+
+
 @pytest.mark.parametrize(
     "pending",
     ["expected_later", "awaiting_confirmation", "checked_in_still_inside", "open_incident"],

@@ -17,8 +17,9 @@ pending - no visit awaiting confirmation, expected or checked in, no unresolved 
   passages, for the site's statistics and audit. The ID number no longer finds anyone: the
   same person registering again is a new visitor.
 
-``purge_personal_data`` does both for every due visitor (beat, hourly); ``erase_visitor`` does
-both at once for one visitor on request (an administrator, ``manage.py erase_visitor``).
+``purge_personal_data`` does both for every due visitor (beat, every ten minutes);
+``erase_visitor`` does both at once for one visitor on request (an administrator,
+``manage.py erase_visitor``).
 Each visitor is handled in its own transaction on its locked row, re-checked there, so a run
 is idempotent and two runs at once neither fail nor do anything twice. Audit entries carry
 ids and counts, never names, numbers or faces.
@@ -371,8 +372,14 @@ def _anonymise(visitor: Visitor, *, now: datetime) -> _Anonymised:
 
     if visitor.photo:
         pictures = _delete_face(visitor, now=now)
-    else:  # the face went earlier (with its pictures); none can have come since, but check
+    else:
+        # The face went earlier, with its pictures; none can have come since, but check. A
+        # face file whose deletion failed then is still in the visitor's directory: it goes.
         pictures = delete_visitor_pictures(visitor.pk)
+        storage = visitor.photo.storage
+        leftovers = _face_files(storage, visitor)
+        if leftovers:
+            transaction.on_commit(lambda: _remove_files(storage, leftovers))
     for name in _IDENTITY_FIELDS:
         setattr(visitor, name, "")
     visitor.national_id_encrypted = ""

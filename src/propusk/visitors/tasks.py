@@ -21,7 +21,7 @@ def sweep_pending_photos() -> int:
 
 @shared_task(base=PeriodicTask, name="propusk.visitors.tasks.purge_personal_data")
 def purge_personal_data() -> dict[str, object]:
-    """Beat, hourly: faces past ``PROPUSK_FACE_RETENTION_DAYS`` deleted, visitors past
-    ``PROPUSK_VISITOR_DATA_RETENTION_DAYS`` anonymised (``retention.purge_personal_data``:
-    idempotent, safe to run twice at once)."""
+    """Beat, every ten minutes: faces past ``PROPUSK_FACE_RETENTION_DAYS`` deleted, visitors
+    past ``PROPUSK_VISITOR_DATA_RETENTION_DAYS`` anonymised (``retention.purge_personal_data``:
+    idempotent, safe to run twice at once; two queries when nothing is due)."""
     return retention.purge_personal_data().as_dict()

@@ -4,8 +4,9 @@
     manage.py purge_personal_data
 
 Faces past ``PROPUSK_FACE_RETENTION_DAYS`` deleted, visitors past
-``PROPUSK_VISITOR_DATA_RETENTION_DAYS`` anonymised, as beat does every hour. ``--dry-run``
-changes nothing and prints what would go. Prints counts and visitor ids, never names.
+``PROPUSK_VISITOR_DATA_RETENTION_DAYS`` anonymised, as beat does every ten minutes.
+``--dry-run`` changes nothing and prints what would go. Prints counts and visitor ids, never
+names.
 """
 
 from __future__ import annotations
