@@ -23,6 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -567,7 +568,10 @@ def test_confirming_an_identity_whose_face_was_deleted_takes_the_new_face(
     assert claimant.needs_identity_check
     look_up_identity_match(claimant=claimant, actor=reception)
 
-    holder, _ = merge_into_stored_identity(claimant=claimant, actor=reception, take_submitted=False)
+    with transaction.atomic():  # as visits.services.confirm_visitor_identity calls it
+        holder, _ = merge_into_stored_identity(
+            claimant=claimant, actor=reception, take_submitted=False
+        )
 
     holder.refresh_from_db()
     assert holder.pk == stored.pk
