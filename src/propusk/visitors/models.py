@@ -105,11 +105,11 @@ class Visitor(models.Model):
 
     @property
     def full_name(self) -> str:
-        """The name as pages show it; an erased visitor's is a placeholder in the language of
-        the page (nothing of it is stored)."""
-        if self.erased_at is not None:
-            return gettext("Erased visitor")
-        return " ".join(p for p in (self.family_name, self.given_name, self.middle_name) if p)
+        """The name as pages show it; an erased visitor's (no name left) is a placeholder in
+        the language of the page, nothing of it stored. Read from the names alone, so a list
+        that loads only them (the dashboard) makes no query per row."""
+        name = " ".join(p for p in (self.family_name, self.given_name, self.middle_name) if p)
+        return name or gettext("Erased visitor")
 
     @property
     def is_erased(self) -> bool:
