@@ -857,8 +857,8 @@ def test_two_purges_at_once_do_not_fail_and_do_everything_once(
     both_read = threading.Barrier(2)
     read_due = retention_module._due_ids
 
-    def read_then_wait(*args: Any) -> list[int]:
-        ids = read_due(*args)
+    def read_then_wait(*args: Any) -> list[int]:  # every batch read first, then both go
+        ids = list(read_due(*args))
         both_read.wait(timeout=30)
         return ids
 

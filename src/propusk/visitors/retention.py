@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +63,8 @@ _IDENTITY_FIELDS = ("family_name", "given_name", "middle_name", "phone", "email"
 # Keys of a notification's parameters that hold a visitor's name (notifications.rendering).
 _NAME_PARAMS = ("visitor_name", "name")
 REASON_MAX_LENGTH = 300
+# At most this many visitor ids in a purge run's audit entry.
+AUDIT_MAX_IDS = 1000
 
 
 class ErasureRefused(ValidationError):
@@ -137,8 +139,10 @@ def purge_personal_data(
             target=Visitor,
             changes={
                 **result.as_dict(),
-                "anonymised_ids": result.anonymised,
-                "face_deleted_ids": result.faces_deleted,
+                # The first ids (a first run on an old site may handle thousands): each
+                # visitor's own entry says the rest.
+                "anonymised_ids": result.anonymised[:AUDIT_MAX_IDS],
+                "face_deleted_ids": result.faces_deleted[:AUDIT_MAX_IDS],
             },
         )
         logger.info(
@@ -151,17 +155,17 @@ def purge_personal_data(
     return result
 
 
-def _due_ids(due: Callable[[], QuerySet[Visitor]], batch_size: int) -> list[int]:
-    """Every due id, read ``batch_size`` at a time in id order."""
-    ids: list[int] = []
+def _due_ids(due: Callable[[], QuerySet[Visitor]], batch_size: int) -> Iterator[int]:
+    """Every due id, read ``batch_size`` at a time in id order (the next batch is read once
+    this one is handled)."""
     after = 0
     while True:
         batch = list(
             due().filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:batch_size]
         )
-        ids.extend(batch)
+        yield from batch
         if len(batch) < batch_size:
-            return ids
+            return
         after = batch[-1]
 
 
