@@ -487,6 +487,28 @@ if bool(PROPUSK_VAPID_PRIVATE_KEY) != bool(PROPUSK_VAPID_PUBLIC_KEY):
         "set both PROPUSK_VAPID_PRIVATE_KEY and PROPUSK_VAPID_PUBLIC_KEY, or neither"
     )
 
+# --- Personal data retention (see docs/privacy.md) ----------------------------------------
+# Counted from the end of the visitor's last visit, and only once nothing of theirs is
+# pending (no visit awaiting confirmation, expected or checked in, no open incident). The face
+# (and the visitor's passage camera pictures) goes first: it is only needed while access may
+# be granted, and a month leaves time to look into a complaint about a visit. Names, contacts
+# and the ID number go later: a visitor coming back within a year is recognised by the ID
+# number (no retyping, one HCP person); after that the visitor is anonymised and the visits
+# stay (host, times, statuses) for the site's statistics and audit.
+PROPUSK_FACE_RETENTION_DAYS = env.get_float("PROPUSK_FACE_RETENTION_DAYS", 30.0)
+PROPUSK_VISITOR_DATA_RETENTION_DAYS = env.get_float("PROPUSK_VISITOR_DATA_RETENTION_DAYS", 365.0)
+for _name, _number in (
+    ("PROPUSK_FACE_RETENTION_DAYS", PROPUSK_FACE_RETENTION_DAYS),
+    ("PROPUSK_VISITOR_DATA_RETENTION_DAYS", PROPUSK_VISITOR_DATA_RETENTION_DAYS),
+):
+    if not (math.isfinite(_number) and _number > 0):
+        raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
+if PROPUSK_FACE_RETENTION_DAYS > PROPUSK_VISITOR_DATA_RETENTION_DAYS:
+    raise ImproperlyConfigured(
+        "PROPUSK_FACE_RETENTION_DAYS must not be above PROPUSK_VISITOR_DATA_RETENTION_DAYS "
+        "(anonymising a visitor deletes the face too)"
+    )
+
 # --- Passages and incidents (see docs/passages.md) ----------------------------------------
 # Refusals at one door that make a burst worth escalating to security, and within how long.
 PROPUSK_PASSAGE_FAILURE_THRESHOLD = env.get_int("PROPUSK_PASSAGE_FAILURE_THRESHOLD", 3)
@@ -625,6 +647,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-passages": {
         "task": "propusk.passages.tasks.sweep",
         "schedule": PROPUSK_PASSAGE_SWEEP_SECONDS,
+    },
+    # Faces and then identities past their retention (PROPUSK_FACE_RETENTION_DAYS,
+    # PROPUSK_VISITOR_DATA_RETENTION_DAYS) deleted and anonymised (docs/privacy.md).
+    "purge-personal-data": {
+        "task": "propusk.visitors.tasks.purge_personal_data",
+        "schedule": 10 * 60.0,
     },
     # Passage pictures past PROPUSK_PASSAGE_PICTURE_RETENTION_DAYS deleted.
     "delete-expired-passage-pictures": {

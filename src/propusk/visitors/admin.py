@@ -8,6 +8,10 @@ names and contacts only.
 
 The list's actions on access in HikCentral (revoke now, restore, re-enrol the face, resync)
 ask for a reason and go through ``access.services`` (``access.admin.VisitorAccessActions``).
+
+**Erase personal data** (administrators only) asks for a reason and a confirmation, then runs
+``retention.erase_visitor`` on each selected visitor (docs/privacy.md). An erased visitor's
+page is read-only: there is nothing of the person left to edit.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,7 +29,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -33,7 +38,8 @@ from propusk.access.admin import VISITOR_ACCESS_ACTIONS, VisitorAccessActions
 from propusk.audit.admin_audit import AuditedAdminMixin
 from propusk.core.text import clean_name
 from propusk.visitors.models import Visitor
-from propusk.visitors.selectors import can_look_up_visitors
+from propusk.visitors.retention import REASON_MAX_LENGTH, erase_visitor
+from propusk.visitors.selectors import can_erase_visitors, can_look_up_visitors
 from propusk.visitors.services import LookupThrottled, look_up_visitor
 
 
@@ -64,6 +70,21 @@ class FindByNationalIdForm(forms.Form):
     )
 
 
+class EraseForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=REASON_MAX_LENGTH,
+        help_text=_(
+            "Why the data is erased (the person's request and its date, a registration made "
+            "by mistake). It goes into the audit log: do not write the person's name."
+        ),
+    )
+    confirm = forms.BooleanField(
+        label=_("I understand that this cannot be undone"),
+        error_messages={"required": _("Confirm that the data is to be erased for good.")},
+    )
+
+
 class HasNationalIdFilter(admin.SimpleListFilter):
     title = _("national ID")
     parameter_name = "has_national_id"
@@ -76,6 +97,27 @@ class HasNationalIdFilter(admin.SimpleListFilter):
             return queryset.filter(national_id_hash__isnull=False)
         if self.value() == "no":
             return queryset.filter(national_id_hash__isnull=True)
+        return queryset
+
+
+class PersonalDataFilter(admin.SimpleListFilter):
+    title = _("personal data")
+    parameter_name = "personal_data"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("kept", str(_("Kept"))),
+            ("face_deleted", str(_("Face deleted"))),
+            ("erased", str(_("Erased"))),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Visitor]) -> QuerySet[Visitor]:
+        if self.value() == "kept":
+            return queryset.filter(erased_at__isnull=True, face_deleted_at__isnull=True)
+        if self.value() == "face_deleted":
+            return queryset.filter(erased_at__isnull=True, face_deleted_at__isnull=False)
+        if self.value() == "erased":
+            return queryset.filter(erased_at__isnull=False)
         return queryset
 
 
@@ -92,7 +134,12 @@ class VisitorAdmin(VisitorAccessActions, AuditedAdminMixin, admin.ModelAdmin):
     # No face thumbnails in the list: each face view is audited, and a page of faces is a
     # bulk download. The face is on each visitor's own page.
     list_display_links = ("full_name",)
-    list_filter = (HasNationalIdFilter, "consent_text_version", "created_at")
+    list_filter = (
+        HasNationalIdFilter,
+        PersonalDataFilter,
+        "consent_text_version",
+        "created_at",
+    )
     search_fields = ("family_name", "given_name", "middle_name", "phone", "email", "person_code")
     search_help_text = _(
         "Name, phone, email or HCP person code. To find a visitor by national ID, use "
@@ -102,7 +149,7 @@ class VisitorAdmin(VisitorAccessActions, AuditedAdminMixin, admin.ModelAdmin):
     form = VisitorAdminForm
     date_hierarchy = "created_at"
     # Access in HikCentral (access/admin.py): revoke now, restore, re-enrol the face, resync.
-    actions = VISITOR_ACCESS_ACTIONS
+    actions = (*VISITOR_ACCESS_ACTIONS, "erase_personal_data")
     fields = (
         "family_name",
         "given_name",
@@ -115,6 +162,8 @@ class VisitorAdmin(VisitorAccessActions, AuditedAdminMixin, admin.ModelAdmin):
         "consent_given_at",
         "consent_text_version",
         "person_code",
+        "face_deleted_at",
+        "erased_at",
         "created_at",
         "updated_at",
     )
@@ -125,6 +174,8 @@ class VisitorAdmin(VisitorAccessActions, AuditedAdminMixin, admin.ModelAdmin):
         "consent_given_at",
         "consent_text_version",
         "person_code",
+        "face_deleted_at",
+        "erased_at",
         "created_at",
         "updated_at",
     )
@@ -132,6 +183,62 @@ class VisitorAdmin(VisitorAccessActions, AuditedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Visitors come in through registration (consent, photo checks), never typed here.
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Visitor | None = None) -> bool:
+        # Nothing of an erased person is left to edit (typing a name back in would undo it).
+        if obj is not None and obj.is_erased:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return can_erase_visitors(request.user)
+
+    @admin.action(description=_("Erase personal data"), permissions=["erase"])
+    def erase_personal_data(
+        self, request: HttpRequest, queryset: QuerySet[Visitor]
+    ) -> TemplateResponse | None:
+        """Ask for the reason and a confirmation, then erase each selected visitor (the
+        service checks the role and refuses a visitor whose visit is not over)."""
+        form = EraseForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._erase_all(request, queryset, form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Erase personal data"),
+            "opts": self.opts,
+            "objects": list(queryset),
+            "form": form,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse("admin:visitors_visitor_changelist"),
+        }
+        status = 400 if form.is_bound else 200
+        return TemplateResponse(
+            request, "admin/visitors/visitor/erase.html", context, status=status
+        )
+
+    def _erase_all(self, request: HttpRequest, queryset: QuerySet[Visitor], reason: str) -> None:
+        erased = 0
+        for visitor in queryset:
+            label = gettext("Visitor %(id)s") % {"id": visitor.pk}
+            try:
+                erase_visitor(visitor=visitor, actor=request.user, reason=reason)
+            except (PermissionDenied, ValidationError) as exc:
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                messages.error(request, f"{label}: {text}")
+                continue
+            erased += 1
+        if erased:
+            messages.success(
+                request,
+                ngettext(
+                    "The personal data of %(count)d visitor was erased.",
+                    "The personal data of %(count)d visitors was erased.",
+                    erased,
+                )
+                % {"count": erased},
+            )
 
     def get_urls(self) -> list[URLPattern]:
         find = path(

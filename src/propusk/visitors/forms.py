@@ -166,6 +166,14 @@ class VisitorForm(forms.Form):
             self._photo_token = previous_token
             return None
         if self.photo_required:
+            if self.returning_visitor is not None and self.returning_visitor.face_deleted_at:
+                raise ValidationError(
+                    _(
+                        "The photo of this visitor was deleted after the retention period: "
+                        "take a new one."
+                    ),
+                    code="photo_required",
+                )
             raise ValidationError(_("Please add a photo of your face."), code="photo_required")
         return None
 

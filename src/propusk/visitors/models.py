@@ -8,6 +8,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -85,6 +86,12 @@ class Visitor(models.Model):
     person_code = models.CharField(
         _("HCP person code"), max_length=16, unique=True, default=new_person_code, editable=False
     )
+    # Personal data retention (visitors.retention, docs/privacy.md): when the face (and the
+    # camera pictures) went, after PROPUSK_FACE_RETENTION_DAYS or on request; and when the
+    # identity was anonymised (names, contacts, ID number), after
+    # PROPUSK_VISITOR_DATA_RETENTION_DAYS or on request. The row stays for the visits.
+    face_deleted_at = models.DateTimeField(_("face deleted at"), null=True, blank=True)
+    erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -98,7 +105,16 @@ class Visitor(models.Model):
 
     @property
     def full_name(self) -> str:
-        return " ".join(p for p in (self.family_name, self.given_name, self.middle_name) if p)
+        """The name as pages show it; an erased visitor's (no name left) is a placeholder in
+        the language of the page, nothing of it stored. Read from the names alone, so a list
+        that loads only them (the dashboard) makes no query per row."""
+        name = " ".join(p for p in (self.family_name, self.given_name, self.middle_name) if p)
+        return name or gettext("Erased visitor")
+
+    @property
+    def is_erased(self) -> bool:
+        """Anonymised: names, contacts, ID number and face are gone; the visits stay."""
+        return self.erased_at is not None
 
     @property
     def has_national_id(self) -> bool:

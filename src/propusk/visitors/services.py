@@ -314,6 +314,12 @@ def merge_into_stored_identity(
             changes["photo"] = "updated"
     else:
         changes["details"] = "kept"
+        submitted_face = None if stored.photo else _face_bytes(claimant)
+        if submitted_face is not None:
+            # The stored face was deleted after the retention: the one just taken is the
+            # only face there is (a visit is never given access without one).
+            _set_photo(stored, submitted_face)
+            changes["photo"] = "set (none on file)"
     _record_consent(stored)
     stored.save()
     moved = list(claimant.visits.values_list("pk", flat=True))
@@ -482,6 +488,7 @@ def _set_photo(visitor: Visitor, photo_jpeg: bytes) -> None:
     if written is not None and visitor.photo.name:
         written.append((visitor.photo.storage, visitor.photo.name))
     visitor.photo_updated_at = now()
+    visitor.face_deleted_at = None  # a new face after the retention deleted the old one
     if old_name:
         storage = visitor.photo.storage
         transaction.on_commit(lambda: storage.delete(old_name))
@@ -496,7 +503,7 @@ def replace_photo(*, visitor: Visitor, photo_jpeg: bytes, actor: Actor) -> Visit
     had_photo = bool(visitor.photo)
     with delete_new_photos_on_failure():
         _set_photo(visitor, photo_jpeg)
-        visitor.save(update_fields=["photo", "photo_updated_at"])
+        visitor.save(update_fields=["photo", "photo_updated_at", "face_deleted_at"])
     record(
         actor=actor,
         action="visitor.photo_replaced",
