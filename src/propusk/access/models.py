@@ -208,6 +208,9 @@ class HcpPerson(models.Model):
     class Meta:
         verbose_name = _("HCP person")
         verbose_name_plural = _("HCP persons")
+        # Persons waiting for the devices or failed on them: the reconciler's looks, the
+        # metrics and the dashboard read them by state.
+        indexes = [models.Index(fields=["apply_state"], name="hcpperson_apply_state")]
 
     def __str__(self) -> str:
         return self.person_code

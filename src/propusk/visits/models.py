@@ -164,6 +164,14 @@ class Visit(models.Model):
             models.Index(fields=["status", "planned_end"]),
             models.Index(fields=["planned_start"]),
             models.Index(fields=["host", "planned_start"]),
+            # Revocations not yet confirmed, and those confirmed lately: the metrics' and the
+            # dashboard's reads (docs/metrics.md) stay bounded on a site with years of visits.
+            models.Index(
+                fields=["access_should_end_at"],
+                condition=Q(access_revoked_at__isnull=True, access_should_end_at__isnull=False),
+                name="visit_revocation_unconfirmed",
+            ),
+            models.Index(fields=["access_revoked_at"], name="visit_access_revoked_at"),
         ]
 
     def __str__(self) -> str:
