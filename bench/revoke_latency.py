@@ -231,6 +231,7 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
     }
     total, to_hcp, to_confirmed, doors = [], [], [], []
     to_reapplied, looked = [], []
+    slowest: list[tuple[float, str, str]] = []
     for visit in visits:
         end, confirmed = visit.access_should_end_at, visit.access_revoked_at
         off = off_at.get(visit.visitor.person_code)
@@ -240,6 +241,16 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
             continue
         total.append((confirmed - end).total_seconds())
         in_hcp, requested, applied = persons.get(visit.visitor.person_code, (None, None, None))
+        slowest.append(
+            (
+                total[-1],
+                visit.visitor.person_code,
+                " -> ".join(
+                    moment.astimezone().strftime("%H:%M:%S.%f")[:-3] if moment else "-"
+                    for moment in (end, in_hcp, requested, applied)
+                ),
+            )
+        )
         if in_hcp is not None:
             to_hcp.append((in_hcp - end).total_seconds())
             to_confirmed.append((confirmed - in_hcp).total_seconds())
@@ -248,6 +259,11 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
                 # found it applied (the devices' apply delay included).
                 to_reapplied.append((requested - in_hcp).total_seconds())
                 looked.append((applied - requested).total_seconds())
+
+    # For a diagnosis with --keep-logs: the slowest, with their moments (local time, as the
+    # logs): the end, the run that revoked it began, HCP accepted the reapplication, confirmed.
+    for seconds, code, moments in sorted(slowest, reverse=True)[:3]:
+        print(f"  slowest: {code} {seconds:.2f} s: {moments}")
 
     def pct(values: list[float], share: float) -> float | None:
         return round(_engine.percentile(values, share), 2) if values else None

@@ -286,6 +286,11 @@ PROPUSK_ACCESS_APPLY_CHECK_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_CHECK_S
 PROPUSK_ACCESS_APPLY_ASSUME_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_ASSUME_SECONDS", 60.0)
 PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS", 600.0)
 PROPUSK_ACCESS_APPLY_RETRY_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_RETRY_SECONDS", 60.0)
+# Revocations asked about one by one (HCP's elementDownloadDetail, a call each) per look at
+# the devices; the others are judged by applicationResult. 0: never asked one by one.
+PROPUSK_ACCESS_APPLY_PERSON_LOOKS = env.get_int("PROPUSK_ACCESS_APPLY_PERSON_LOOKS", 3)
+if PROPUSK_ACCESS_APPLY_PERSON_LOOKS < 0:
+    raise ImproperlyConfigured("PROPUSK_ACCESS_APPLY_PERSON_LOOKS must be 0 or more")
 # Persons revoked this long are deleted from HCP with their faces (re-created on a new visit).
 PROPUSK_ACCESS_RETENTION_HOURS = env.get_float("PROPUSK_ACCESS_RETENTION_HOURS", 4.0)
 # Failed work whose error may clear by itself (no organisation yet, HCP full) is retried this often.

@@ -254,6 +254,7 @@ OFF = {
     "strictDoorEvents": False,
     "maxPersonsPerLevelCall": 20,
     "faceCheckAbsent": False,
+    "elementDetailRefused": False,
 }
 ON = {
     **{key: not value for key, value in OFF.items() if isinstance(value, bool)},
@@ -266,6 +267,7 @@ ON = {
     "strictDoorEvents": False,
     "maxPersonsPerLevelCall": 20,
     "faceCheckAbsent": False,
+    "elementDetailRefused": False,
 }
 
 
