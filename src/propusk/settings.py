@@ -528,9 +528,18 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _REDIS_VISIBILITY_TIMEOUT}
+    # Redis serves a queue's priority 0 first (kombu's steps 0, 3, 6, 9): every task goes at
+    # 3, and the access engine's wake-ups for revocations at 0 (PROPUSK_ACCESS_WAKE_PRIORITY)
+    # so they are not queued behind a backlog of other tasks (docs/access-engine.md).
+    CELERY_TASK_DEFAULT_PRIORITY = 3
+    PROPUSK_ACCESS_WAKE_PRIORITY: int | None = 0
 else:
     # RabbitMQ: its own consumer_timeout (30 min by default) plays that part, server-side.
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if not CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    # The filesystem transport has no priorities; RabbitMQ only on a queue declared with
+    # x-max-priority: the wake-ups go like any task.
+    PROPUSK_ACCESS_WAKE_PRIORITY = None
 CELERY_TASK_IGNORE_RESULT = True
 # Acknowledged when finished: a task whose worker dies mid-way is delivered again where the
 # broker can (RabbitMQ, Redis; a killed prefork child on any broker), not on the filesystem
