@@ -44,7 +44,7 @@ def reconcile_due() -> dict[str, int]:
         linger=LINGER_CHECKS * settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
     )
     if result.revocation_retry_in:
-        # A revocation refused over HCP's quota is due again within a second: run then.
+        # A revocation refused over HCP's quota is due again within half a second: run then.
         _follow_up(result.revocation_retry_in, key=QUOTA_RETRY_KEY)
     if result.paused_for:
         # HCP is down: look again when the circuit breaker lets a call through (that call
