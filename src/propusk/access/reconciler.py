@@ -1700,8 +1700,11 @@ def _ask_per_person(
         refused_until = _person_looks_refused.get(key, 0.0)
     if not budget or time.monotonic() < refused_until:
         return {}
-    chosen = [row for row in rows if row.revoked_at is not None and row.person_id][:budget]
-    chosen = [row for row in chosen if not row.stale_person_ids]
+    chosen = [
+        row
+        for row in rows
+        if row.revoked_at is not None and row.person_id and not row.stale_person_ids
+    ][:budget]
     answered: dict[int, PersonApplication] = {}
     for row in chosen:
         try:
