@@ -22,8 +22,10 @@ Environment (each is also an option of the scripts):
                         keys) and is emptied when done.
 
 Any ``PROPUSK_ACCESS_*`` or ``HCP_*`` tuning variable set in the environment reaches the
-workers (e.g. ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS``); the HCP connection and the rate
-(``HCP_RATE_LIMIT_PER_SECOND`` = ``--quota``) are the benchmark's own. Linux only (/proc).
+workers (e.g. ``PROPUSK_ACCESS_APPLY_CHECK_SECONDS``), and so does ``PROPUSK_LOG_LEVEL``
+(``DEBUG``: each HCP call's time and each look at the devices, in the logs ``--keep-logs``
+keeps); the HCP connection and the rate (``HCP_RATE_LIMIT_PER_SECOND`` = ``--quota``) are the
+benchmark's own. Linux only (/proc).
 
 Run directly, this module only says what it is.
 """
@@ -74,7 +76,9 @@ APP_KEY = "propusk-bench"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/propusk_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 # What the environment may tune in the workers; everything else they get is the bench's own.
-TUNABLE = re.compile(r"^(PROPUSK_ACCESS_|HCP_RATE_LIMIT_MAX_WAIT|HCP_CIRCUIT_BREAKER_|HCP_BATCH)")
+TUNABLE = re.compile(
+    r"^(PROPUSK_ACCESS_|PROPUSK_LOG_LEVEL$|HCP_RATE_LIMIT_MAX_WAIT|HCP_CIRCUIT_BREAKER_|HCP_BATCH)"
+)
 _ACCESS_LOG_CALL = re.compile(r'"POST (/artemis/\S+) HTTP')
 _QUOTA_REFUSED = "quota exceeded: "
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -324,7 +328,10 @@ class CallCount:
         """Calls per endpoint, by the last two parts of the path."""
         out: Counter[str] = Counter()
         for path, count in self.by_path.items():
-            out["/".join(path.split("/")[-2:])] += count
+            parent, name = path.split("/")[-2:]
+            if name == "elementDownloadDetail":  # .../person/{id}/elementDownloadDetail
+                parent = "person"
+            out[f"{parent}/{name}"] += count
         return dict(out.most_common())
 
 

@@ -49,6 +49,10 @@ KEYS = (
     "to_hcp_p99",
     "to_confirmed_p50",
     "to_confirmed_p99",
+    "to_reapplied_p50",
+    "to_reapplied_p99",
+    "looked_p50",
+    "looked_p99",
     "doors_p50",
     "doors_p99",
     "doors_max",
@@ -159,7 +163,9 @@ def one_run(site: _engine.Site, args: argparse.Namespace, number: int) -> dict[s
     print(
         f"run {number}: time to revoke p50 {result['p50']} s, p99 {result['p99']} s, max "
         f"{result['max']} s (to HCP p50/p99 {result['to_hcp_p50']}/{result['to_hcp_p99']} s, "
-        f"then to confirmed {result['to_confirmed_p50']}/{result['to_confirmed_p99']} s); "
+        f"then to confirmed {result['to_confirmed_p50']}/{result['to_confirmed_p99']} s: "
+        f"to reapplied {result['to_reapplied_p50']}/{result['to_reapplied_p99']} s, "
+        f"reapplied to confirmed {result['looked_p50']}/{result['looked_p99']} s); "
         f"gone from the doors p50/p99/max {result['doors_p50']}/{result['doors_p99']}/"
         f"{result['doors_max']} s; unrevoked {result['unrevoked']}, still on doors "
         f"{still_on_doors}; burst applied in {result['burst_seconds']} s, lost "
@@ -217,12 +223,15 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
     from propusk.visits.models import Visit
 
     visits = list(Visit.objects.filter(pk__in=visit_ids).select_related("visitor"))
-    revoked_in_hcp: dict[str, datetime | None] = dict(
-        HcpPerson.objects.filter(
+    persons = {
+        code: (revoked_at, requested_at, applied_at)
+        for code, revoked_at, requested_at, applied_at in HcpPerson.objects.filter(
             person_code__in=[visit.visitor.person_code for visit in visits]
-        ).values_list("person_code", "revoked_at")
-    )
+        ).values_list("person_code", "revoked_at", "apply_requested_at", "applied_at")
+    }
     total, to_hcp, to_confirmed, doors = [], [], [], []
+    to_reapplied, looked = [], []
+    slowest: list[tuple[float, str, str]] = []
     for visit in visits:
         end, confirmed = visit.access_should_end_at, visit.access_revoked_at
         off = off_at.get(visit.visitor.person_code)
@@ -231,10 +240,30 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
         if end is None or confirmed is None:
             continue
         total.append((confirmed - end).total_seconds())
-        in_hcp = revoked_in_hcp.get(visit.visitor.person_code)
+        in_hcp, requested, applied = persons.get(visit.visitor.person_code, (None, None, None))
+        slowest.append(
+            (
+                total[-1],
+                visit.visitor.person_code,
+                " -> ".join(
+                    moment.astimezone().strftime("%H:%M:%S.%f")[:-3] if moment else "-"
+                    for moment in (end, in_hcp, requested, applied)
+                ),
+            )
+        )
         if in_hcp is not None:
             to_hcp.append((in_hcp - end).total_seconds())
             to_confirmed.append((confirmed - in_hcp).total_seconds())
+            if requested is not None and applied is not None and requested >= in_hcp:
+                # The run's start to HCP accepting the reapplication, then to the look that
+                # found it applied (the devices' apply delay included).
+                to_reapplied.append((requested - in_hcp).total_seconds())
+                looked.append((applied - requested).total_seconds())
+
+    # For a diagnosis with --keep-logs: the slowest, with their moments (local time, as the
+    # logs): the end, the run that revoked it began, HCP accepted the reapplication, confirmed.
+    for seconds, code, moments in sorted(slowest, reverse=True)[:3]:
+        print(f"  slowest: {code} {seconds:.2f} s: {moments}")
 
     def pct(values: list[float], share: float) -> float | None:
         return round(_engine.percentile(values, share), 2) if values else None
@@ -248,6 +277,10 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
         "to_hcp_p99": pct(to_hcp, 0.99),
         "to_confirmed_p50": pct(to_confirmed, 0.5),
         "to_confirmed_p99": pct(to_confirmed, 0.99),
+        "to_reapplied_p50": pct(to_reapplied, 0.5),
+        "to_reapplied_p99": pct(to_reapplied, 0.99),
+        "looked_p50": pct(looked, 0.5),
+        "looked_p99": pct(looked, 0.99),
         "doors_p50": pct(doors, 0.5),
         "doors_p99": pct(doors, 0.99),
         "doors_max": round(max(doors), 2) if doors else None,

@@ -31,7 +31,7 @@ from hcp_simulator.envelope import (
     success,
 )
 from hcp_simulator.faults import FaultRule
-from hcp_simulator.handlers import ENDPOINTS, FACE_CHECK, Binary, Caller
+from hcp_simulator.handlers import ENDPOINTS, FACE_CHECK, Binary, Caller, find_endpoint
 from hcp_simulator.params import Params
 from hcp_simulator.simulator import Simulator
 
@@ -215,7 +215,7 @@ class Gateway:
     def _dispatch(
         self, sim: Simulator, call: Call, api_path: str, payload: dict[str, Any] | None
     ) -> Reply:
-        endpoint = ENDPOINTS.get(api_path)
+        endpoint = find_endpoint(api_path)
         if api_path == FACE_CHECK and sim.quirks.face_check_absent:
             return _http_error(404)  # a version without faceCheck (quirk faceCheckAbsent)
         if endpoint is None or call.method != "POST":

@@ -223,6 +223,11 @@ _QUIRK_OPTIONS: dict[str, tuple[str, str]] = {
         "face_check_absent",
         "/api/acs/v1/faceCheck answers HTTP 404, as on HCP versions without it (default: off)",
     ),
+    "--element-detail-refused": (
+        "element_detail_refused",
+        "visitor/v1/person/{id}/elementDownloadDetail refuses every person with code 128, as "
+        "an HCP serving it only for the visitor module's persons would (default: off)",
+    ),
 }
 _QUIRK_CHOICES: dict[str, tuple[str, ...]] = {
     "application_result_shape": APPLICATION_RESULT_SHAPES,

@@ -131,8 +131,10 @@ def _apply(
         state.failures.pop(pair, None)
         if record is None:
             state.applied.get(door, {}).pop(person_id, None)
+            state.dropped.add(pair)
         else:
             state.applied.setdefault(door, {})[person_id] = record
+            state.dropped.discard(pair)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,29 @@ def pair_statuses(state: SiteState) -> dict[Pair, PairStatus]:
         else:
             status = "waiting"
         result[pair] = PairStatus(current.desired, current.applied, status)
+    return result
+
+
+def person_pair_statuses(state: SiteState, person_id: str) -> dict[str, str]:
+    """One person's status per door (applied, waiting, applying or failed), as
+    `pair_statuses` says it, plus the doors whose device dropped the person (applied)."""
+    desired = desired_records(state, [person_id])
+    doors = {door for _, door in desired}
+    doors |= {door for door, records in state.applied.items() if person_id in records}
+    result: dict[str, str] = {}
+    for door in doors:
+        pair = (person_id, door)
+        if desired.get(pair) == applied_record(state, pair):
+            result[door] = "applied"
+        elif pair in state.failures:
+            result[door] = "failed"
+        elif any(_selected(job, pair, state) for job in state.pending):
+            result[door] = "applying"
+        else:
+            result[door] = "waiting"
+    for dropped_id, door in state.dropped:
+        if dropped_id == person_id:
+            result.setdefault(door, "applied")
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,40 @@ class Endpoint:
 
 
 ENDPOINTS: dict[str, Endpoint] = {}
+# Paths with an id in them ("/api/.../person/{id}/..."): the pattern, and the handler that
+# takes the id as a fourth argument.
+PathHandler = Callable[[Simulator, Params, Caller, str], Any]
+PATH_ENDPOINTS: list[tuple[re.Pattern[str], PathHandler]] = []
+
+
+def path_endpoint(template: str) -> Callable[[PathHandler], PathHandler]:
+    """Register a handler for a path with one ``{id}`` segment."""
+    before, after = template.split("{id}")
+    pattern = re.compile(re.escape(before) + r"([^/]+)" + re.escape(after))
+
+    def register(handler: PathHandler) -> PathHandler:
+        PATH_ENDPOINTS.append((pattern, handler))
+        return handler
+
+    return register
+
+
+def find_endpoint(api_path: str) -> Endpoint | None:
+    """The endpoint of a path: a fixed one, or one with an id in the path."""
+    endpoint = ENDPOINTS.get(api_path)
+    if endpoint is not None:
+        return endpoint
+    for pattern, handler in PATH_ENDPOINTS:
+        match = pattern.fullmatch(api_path)
+        if match:
+            return Endpoint(functools.partial(_with_id, handler, match.group(1)))
+    return None
+
+
+def _with_id(
+    handler: PathHandler, ident: str, sim: Simulator, params: Params, caller: Caller
+) -> Any:
+    return handler(sim, params, caller, ident)
 
 
 def endpoint(
@@ -604,6 +639,45 @@ def _element_details(
             }
         )
     return details
+
+
+ELEMENT_DOWNLOAD_DETAIL = "/api/visitor/v1/person/{id}/elementDownloadDetail"
+
+
+@path_endpoint(ELEMENT_DOWNLOAD_DETAIL)
+def element_download_detail(sim: Simulator, params: Params, caller: Caller, ident: str) -> Any:
+    """`{id}` (the personId, also in the path): the person's status on each door's device,
+    `data.ElementDetailList.ElementDetail[]` as documented for the visitor module. A door the
+    person was removed from is listed as applied (0) once its device dropped the person, so a
+    revocation's answer says it, rather than listing nothing (our assumption: no public
+    source shows a removal there). With the quirk `elementDetailRefused` (HCP only serves
+    the visitor module's persons) it answers code 128 for any person."""
+    body_id = params.string("id", max_len=64)
+    if body_id is not None and body_id != ident:
+        raise HcpError.bad_parameter("id")
+    if sim.quirks.element_detail_refused:
+        raise HcpError.not_found("visitor")
+    state = sim.state
+    statuses = devices.person_pair_statuses(state, ident)
+    if ident not in state.persons and not statuses:
+        raise HcpError.not_found("personId")
+    person = state.persons.get(ident)
+    details = []
+    for door_code, status in sorted(statuses.items()):
+        door = state.doors.get(door_code)
+        element: dict[str, Any] = {
+            "doorIndexCode": door_code,
+            "acsDevIndexCode": door.acs_dev_index_code if door else "",
+            "ElementStatus": [{"elementStatus": ELEMENT_STATUS[status]}],
+        }
+        if person is not None and person.face is not None:
+            element["CertificateStatusList"] = {
+                "CertificateStatus": [
+                    {"type": 2, "status": 0 if status == "applied" else 1, "errorMsg": ""}
+                ]
+            }
+        details.append(element)
+    return {"ElementDetailList": {"ElementDetail": details}}
 
 
 # --- Doors and events ---------------------------------------------------------------------

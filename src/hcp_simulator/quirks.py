@@ -75,6 +75,10 @@ class Quirks:
     # faceCheck is not there (HTTP 404), as on HCP versions without it. What a server offers,
     # not an answer shape: the presets keep it.
     face_check_absent: bool = False
+    # visitor/v1/person/{id}/elementDownloadDetail refuses every person (code 128), as an
+    # HCP that serves it only for the visitor module's persons would refuse ours. What a
+    # server offers, not an answer shape: the presets keep it.
+    element_detail_refused: bool = False
 
     def __post_init__(self) -> None:
         if self.application_result_shape not in APPLICATION_RESULT_SHAPES:
@@ -113,11 +117,13 @@ class Quirks:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
         strict, limit = self.strict_door_events, self.max_persons_per_level_call
         absent = self.face_check_absent
+        refused = self.element_detail_refused
         if name == "default":
             return Quirks(
                 strict_door_events=strict,
                 max_persons_per_level_call=limit,
                 face_check_absent=absent,
+                element_detail_refused=refused,
             )
         on = name == "on"
         return Quirks(
@@ -136,6 +142,7 @@ class Quirks:
             strict_door_events=strict,
             max_persons_per_level_call=limit,
             face_check_absent=absent,
+            element_detail_refused=refused,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -156,6 +156,9 @@ class SiteState:
     applied: dict[str, dict[str, DeviceRecord]] = field(default_factory=dict)
     failures: dict[tuple[str, str], ApplicationFailure] = field(default_factory=dict)
     pending: list[PendingApplication] = field(default_factory=list)
+    # (personId, door) pairs whose removal a device applied (elementDownloadDetail lists them
+    # as applied); forgotten when the pair is applied again.
+    dropped: set[tuple[str, str]] = field(default_factory=set)
     events: list[Event] = field(default_factory=list)
     event_seq: int = 0
     # Last short numeric personId handed out (never reused, like a database sequence).
@@ -250,6 +253,7 @@ class SiteState:
                 }
                 for p in self.pending
             ],
+            "dropped": [list(pair) for pair in sorted(self.dropped)],
             "events": [{**vars(e), "time": e.time.isoformat()} for e in self.events],
             "eventSeq": self.event_seq,
             "personSeq": self.person_seq,
@@ -278,6 +282,7 @@ class SiteState:
             state.failures[(item["personId"], item["door"])] = ApplicationFailure(
                 datetime.fromisoformat(item["time"]), item["reason"]
             )
+        state.dropped = {(pid, door) for pid, door in data.get("dropped", [])}
         for item in data["pending"]:
             state.pending.append(
                 PendingApplication(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, Final, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -31,6 +32,7 @@ from hikcentral.envelope import data_object, data_page, data_string, is_empty_da
 from hikcentral.errors import (
     HCPNotFound,
     HCPParameterError,
+    HCPPermissionDenied,
     HCPProtocolError,
     HCPResponseTooLong,
     HCPUnsupported,
@@ -48,6 +50,7 @@ from hikcentral.models import (
     DoorEvent,
     FaceCheckResult,
     Org,
+    PersonApplication,
     PersonInfo,
     PersonInput,
     Subscription,
@@ -91,6 +94,8 @@ class Paths:
     ACCESS_LEVEL_MEMBERS = "/api/acs/v1/privilege/group/single/personList"
     REAPPLICATION = "/api/visitor/v1/auth/reapplication"
     APPLICATION_RESULT = "/api/acs/v1/auth/applicationResult"
+    # The visitor module's per-person, per-device status; {id} is the personId.
+    ELEMENT_DOWNLOAD_DETAIL = "/api/visitor/v1/person/{id}/elementDownloadDetail"
     DOOR_LIST = "/api/resource/v1/acsDoor/acsDoorList"
     DOOR_EVENTS = "/api/acs/v1/door/events"
     EVENT_PICTURE = "/api/acs/v1/event/pictures"
@@ -412,6 +417,20 @@ class HikCentralClient:
                 key=None,
             )
         )
+
+    def person_application(self, person_id: str) -> PersonApplication | None:
+        """One person's status on each device (``elementDownloadDetail``, documented for the
+        visitor module's persons). None: HCP refuses it - for this person or on this server
+        (not found, not supported, a parameter or permission error): ask
+        ``applicationResult`` instead. An answer it cannot read is "not known"
+        (``known`` False), never an error. Transient errors raise as usual."""
+        ident = _require_id("person_id", person_id)
+        path = Paths.ELEMENT_DOWNLOAD_DETAIL.replace("{id}", quote(ident, safe=""))
+        try:
+            data = self._read(path, {"id": ident}, {"person_id": ident})
+        except (HCPNotFound, HCPUnsupported, HCPParameterError, HCPPermissionDenied):
+            return None
+        return PersonApplication.from_api(ident, data)
 
     def application_progress(
         self,

@@ -430,6 +430,91 @@ class ApplicationStats:
 
 
 @dataclass(frozen=True)
+class PersonApplication:
+    """``visitor/v1/person/{id}/elementDownloadDetail``: one person's per-device statuses.
+
+    Documented for the visitor module's persons (visitor-module integrations):
+    ``ElementDetailList.ElementDetail[]`` with ``ElementStatus[0].elementStatus`` 0 applied,
+    1 pending, 2 failed, and ``CertificateStatusList.CertificateStatus[]`` ``{type (2 =
+    face), status (2 = rejected), errorMsg}``. Read leniently: an element whose status cannot
+    be read makes the whole answer "not known"; an answer listing no element says nothing
+    (``outcome`` UNKNOWN), never "applied".
+    """
+
+    person_id: str
+    applied: int
+    pending: int
+    failed: int
+    known: bool = True
+    failed_doors: tuple[str, ...] = ()  # doorIndexCode (or acsDevIndexCode) of each failure
+    face_error: str | None = None  # the face certificate's rejection message, if any
+
+    @property
+    def outcome(self) -> ApplicationOutcome:
+        if not self.known:
+            return ApplicationOutcome.UNKNOWN
+        if self.failed:
+            return ApplicationOutcome.FAILED
+        if self.pending:
+            return ApplicationOutcome.PENDING
+        return ApplicationOutcome.APPLIED if self.applied else ApplicationOutcome.UNKNOWN
+
+    @classmethod
+    def from_api(cls, person_id: str, data: object) -> PersonApplication:
+        unknown = cls(person_id, 0, 0, 0, known=False)
+        if not isinstance(data, Mapping):
+            return unknown
+        details = data.get("ElementDetailList")
+        items = details.get("ElementDetail") if isinstance(details, Mapping) else None
+        if not isinstance(items, list):
+            return unknown
+        counts = {_ELEMENT_APPLIED: 0, _ELEMENT_PENDING: 0, _ELEMENT_FAILED: 0}
+        failed_doors: list[str] = []
+        face_error: str | None = None
+        for item in items:
+            if not isinstance(item, Mapping):
+                return unknown
+            statuses = item.get("ElementStatus")
+            first = statuses[0] if isinstance(statuses, list) and statuses else None
+            status = _count(first.get("elementStatus")) if isinstance(first, Mapping) else None
+            if status not in counts:
+                return unknown
+            assert status is not None  # noqa: S101 - checked just above
+            counts[status] += 1
+            if status == _ELEMENT_FAILED:
+                door = _opt_str(item, "doorIndexCode") or _opt_str(item, "acsDevIndexCode")
+                failed_doors.append(door or "?")
+            face_error = face_error or _face_rejection(item)
+        return cls(
+            person_id,
+            applied=counts[_ELEMENT_APPLIED],
+            pending=counts[_ELEMENT_PENDING],
+            failed=counts[_ELEMENT_FAILED],
+            failed_doors=tuple(failed_doors),
+            face_error=face_error,
+        )
+
+
+_CERTIFICATE_FACE, _CERTIFICATE_REJECTED = 2, 2
+
+
+def _face_rejection(item: Mapping[str, Any]) -> str | None:
+    """The face certificate's rejection message of one element, if it lists one."""
+    listing = item.get("CertificateStatusList")
+    certificates = listing.get("CertificateStatus") if isinstance(listing, Mapping) else None
+    if not isinstance(certificates, list):
+        return None
+    for certificate in certificates:
+        if (
+            isinstance(certificate, Mapping)
+            and _count(certificate.get("type")) == _CERTIFICATE_FACE
+            and _count(certificate.get("status")) == _CERTIFICATE_REJECTED
+        ):
+            return _opt_str(certificate, "errorMsg") or "face rejected"
+    return None
+
+
+@dataclass(frozen=True)
 class ApplicationFailure:
     """``applicationResult`` type 2: a person's settings that failed to reach a door.
 

@@ -307,6 +307,11 @@ PROPUSK_ACCESS_APPLY_CHECK_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_CHECK_S
 PROPUSK_ACCESS_APPLY_ASSUME_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_ASSUME_SECONDS", 60.0)
 PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_TIMEOUT_SECONDS", 600.0)
 PROPUSK_ACCESS_APPLY_RETRY_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_RETRY_SECONDS", 60.0)
+# Revocations asked about one by one (HCP's elementDownloadDetail, a call each) per look at
+# the devices; the others are judged by applicationResult. 0: never asked one by one.
+PROPUSK_ACCESS_APPLY_PERSON_LOOKS = env.get_int("PROPUSK_ACCESS_APPLY_PERSON_LOOKS", 3)
+if PROPUSK_ACCESS_APPLY_PERSON_LOOKS < 0:
+    raise ImproperlyConfigured("PROPUSK_ACCESS_APPLY_PERSON_LOOKS must be 0 or more")
 # Persons revoked this long are deleted from HCP with their faces (re-created on a new visit).
 PROPUSK_ACCESS_RETENTION_HOURS = env.get_float("PROPUSK_ACCESS_RETENTION_HOURS", 4.0)
 # Failed work whose error may clear by itself (no organisation yet, HCP full) is retried this often.
@@ -581,9 +586,18 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _REDIS_VISIBILITY_TIMEOUT}
+    # Redis serves a queue's priority 0 first (kombu's steps 0, 3, 6, 9): every task goes at
+    # 3, and the access engine's wake-ups for revocations at 0 (PROPUSK_ACCESS_WAKE_PRIORITY)
+    # so they are not queued behind a backlog of other tasks (docs/access-engine.md).
+    CELERY_TASK_DEFAULT_PRIORITY = 3
+    PROPUSK_ACCESS_WAKE_PRIORITY: int | None = 0
 else:
     # RabbitMQ: its own consumer_timeout (30 min by default) plays that part, server-side.
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if not CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    # The filesystem transport has no priorities; RabbitMQ only on a queue declared with
+    # x-max-priority: the wake-ups go like any task.
+    PROPUSK_ACCESS_WAKE_PRIORITY = None
 CELERY_TASK_IGNORE_RESULT = True
 # Acknowledged when finished: a task whose worker dies mid-way is delivered again where the
 # broker can (RabbitMQ, Redis; a killed prefork child on any broker), not on the filesystem

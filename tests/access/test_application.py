@@ -269,3 +269,109 @@ def test_a_lingering_run_confirms_its_revocation_itself(
     drain(now=devices_catch_up(site))
     desk.post(reverse("visits:cancel", args=[other.pk]))
     assert drain().waiting == 1
+
+
+def _revocation_applied_while_another_change_is_being_applied(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client
+) -> tuple[Visit, Visit, datetime]:
+    """A visit cancelled, its revocation on the devices; meanwhile a new visitor's enrolment
+    stays "being applied" (simulator time held back after its reapplication), so HCP's
+    site-wide counts keep saying something is being applied. The moment to look."""
+    leaving = register(family_name="Omarova", given_name="Aigerim")
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[leaving.pk]))
+    drain()
+    site.control.advance_clock(APPLY_DELAY + 1)  # the revocation reaches the devices
+    arriving = register(family_name="Sergeyev", given_name="Pavel")
+    drain()
+    site.control.set_clock(timezone.now() - timedelta(seconds=60))  # the enrolment lags
+    assert not site.control.passage(ENTRANCE, person_code=leaving.visitor.person_code).granted
+    return leaving, arriving, timezone.now() + timedelta(seconds=3)
+
+
+def test_a_revocation_is_confirmed_by_its_own_answer_whatever_the_counts_say(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client
+) -> None:
+    """HCP's counts (the simulator's default shape) say a change is being applied - not
+    whose. The revocation is asked about by itself (elementDownloadDetail): its devices
+    dropped the person, so it is confirmed; the enrolment still waits."""
+    leaving, arriving, later = _revocation_applied_while_another_change_is_being_applied(
+        site, register, drain, desk
+    )
+
+    drain(now=later)
+
+    leaving.refresh_from_db()
+    assert leaving.access_revoked_at == later
+    revoked = HcpPerson.objects.get(person_code=leaving.visitor.person_code)
+    enrolled = HcpPerson.objects.get(person_code=arriving.visitor.person_code)
+    assert (revoked.apply_state, enrolled.apply_state) == (ApplyState.APPLIED, ApplyState.WAITING)
+
+
+def test_without_per_person_looks_the_counts_hold_the_revocation_up(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp_settings: Any
+) -> None:
+    """The same with the per-person looks off: only the site-wide counts, which cannot say
+    the revocation is done while anything is being applied."""
+    hcp_settings.PROPUSK_ACCESS_APPLY_PERSON_LOOKS = 0
+    leaving, _, later = _revocation_applied_while_another_change_is_being_applied(
+        site, register, drain, desk
+    )
+
+    drain(now=later)
+
+    leaving.refresh_from_db()
+    assert leaving.access_revoked_at is None
+    revoked = HcpPerson.objects.get(person_code=leaving.visitor.person_code)
+    assert revoked.apply_state == ApplyState.WAITING
+
+
+def test_a_revocation_still_on_the_devices_is_not_confirmed_by_its_own_answer(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client
+) -> None:
+    """While the devices still hold the person (simulator time held back), its own answer
+    says pending: the revocation waits."""
+    leaving = register(family_name="Nurlanov", given_name="Daulet")
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[leaving.pk]))
+    drain()
+    site.control.set_clock(timezone.now() - timedelta(seconds=60))  # the devices lag
+
+    drain(now=timezone.now() + timedelta(seconds=3))
+
+    leaving.refresh_from_db()
+    assert leaving.access_revoked_at is None
+    assert site.control.passage(ENTRANCE, person_code=leaving.visitor.person_code).granted
+
+
+def test_hcp_refusing_per_person_looks_falls_back_to_application_result(
+    site: SimulatorHandle,
+    register: Register,
+    drain: Drain,
+    desk: Client,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An HCP serving elementDownloadDetail only for the visitor module's persons refuses
+    ours: the revocation is judged by applicationResult (here: held up by the counts, as
+    before), and HCP is not asked one by one again for a while."""
+    site.control.set_quirks(element_detail_refused=True)
+    leaving, _, later = _revocation_applied_while_another_change_is_being_applied(
+        site, register, drain, desk
+    )
+
+    with caplog.at_level("INFO", logger="propusk.access.reconciler"):
+        drain(now=later)
+        drain(now=later + timedelta(seconds=1))
+
+    leaving.refresh_from_db()
+    assert leaving.access_revoked_at is None  # the counts say something is being applied
+    refusals = [r for r in caplog.records if "refuses elementDownloadDetail" in r.getMessage()]
+    assert len(refusals) == 1
+
+    site.control.set_clock(timezone.now() + timedelta(seconds=30))  # everything applied
+    done = later + timedelta(seconds=2)
+    drain(now=done)
+    leaving.refresh_from_db()
+    assert leaving.access_revoked_at == done  # by the counts rule: nothing being applied

@@ -254,6 +254,7 @@ OFF = {
     "strictDoorEvents": False,
     "maxPersonsPerLevelCall": 20,
     "faceCheckAbsent": False,
+    "elementDetailRefused": False,
 }
 ON = {
     **{key: not value for key, value in OFF.items() if isinstance(value, bool)},
@@ -266,6 +267,7 @@ ON = {
     "strictDoorEvents": False,
     "maxPersonsPerLevelCall": 20,
     "faceCheckAbsent": False,
+    "elementDetailRefused": False,
 }
 
 
@@ -342,6 +344,14 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
             person_id = add_guest(api)
             reapply(api)
             event = sim.control.passage("1", person_code="G0001")
+            # A person the devices dropped: elementDownloadDetail lists those doors as applied.
+            dropped_id = add_guest(api, "G0009")
+            reapply(api)
+            api.ok(
+                "/api/acs/v1/privilege/group/single/deletePersons",
+                {"privilegeGroupId": "1", "type": 1, "list": [{"id": dropped_id}]},
+            )
+            reapply(api)
             sim.control.add_door("9", "Garage")
             sim.control.advance_clock(600)
             api.call(
@@ -365,8 +375,15 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
             picture = api.raw("/api/acs/v1/event/pictures", {"picUri": event.pic_uri})
             assert picture.headers["content-type"] == "image/jpeg"
             assert sim.control.passage("2", person_id=person_id).granted
+            detail = api.ok(
+                f"/api/visitor/v1/person/{dropped_id}/elementDownloadDetail", {"id": dropped_id}
+            )
+            assert [
+                item["ElementStatus"][0]["elementStatus"]
+                for item in detail["ElementDetailList"]["ElementDetail"]
+            ] == [0, 0]
             # Short personIds go on from where they were, never reused.
-            assert api.ok(ADD, person("G0002")) == str(int(person_id) + 1)
+            assert api.ok(ADD, person("G0002")) == str(int(dropped_id) + 1)
         finally:
             api.close()
 

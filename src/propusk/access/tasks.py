@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from propusk.access import reconciler, sync
+from propusk.access.work import urgent_options
 from propusk.celery import PeriodicTask
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def reconcile_due() -> dict[str, int]:
         linger=LINGER_CHECKS * settings.PROPUSK_ACCESS_APPLY_CHECK_SECONDS
     )
     if result.revocation_retry_in:
-        # A revocation refused over HCP's quota is due again within a second: run then.
+        # A revocation refused over HCP's quota is due again within half a second: run then.
         _follow_up(result.revocation_retry_in, key=QUOTA_RETRY_KEY)
     if result.paused_for:
         # HCP is down: look again when the circuit breaker lets a call through (that call
@@ -79,7 +80,8 @@ def _follow_up(seconds: float, *, key: str = FOLLOW_UP_KEY) -> None:
         if isinstance(scheduled, int | float) and time.time() <= scheduled <= at + FOLLOW_UP_SLACK:
             return
         cache.set(key, at, timeout=math.ceil(seconds) + 1)
-        reconcile_due.apply_async(countdown=seconds)
+        # Ahead of other queued tasks (Redis): it asks about revocations, or retries one.
+        reconcile_due.apply_async(countdown=seconds, **urgent_options())
     except Exception as exc:  # the broker is down: the sweep checks anyway
         cache.delete(key)
         logger.warning(

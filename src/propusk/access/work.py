@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -127,7 +129,7 @@ def request_reconcile(
         lower_hint(REVOCATION_DUE_KEY, hint_at)
         transaction.on_commit(lambda: lower_hint(REVOCATION_DUE_KEY, hint_at))
     if wake and due <= moment:
-        transaction.on_commit(wake_reconciler)
+        transaction.on_commit(partial(wake_reconciler, urgent=revoking))
 
 
 def _coalesce(
@@ -146,9 +148,13 @@ def _coalesce(
         row.visitor_id = visitor_id
 
 
-def wake_reconciler() -> None:
+def wake_reconciler(*, urgent: bool = False) -> None:
     """Ask a worker to drain the due work now. A lost wake-up only delays the work until the
     next sweep (``PROPUSK_ACCESS_SWEEP_SECONDS``): the rows are in the database.
+
+    ``urgent`` (a revocation is due): the task goes at ``PROPUSK_ACCESS_WAKE_PRIORITY``
+    (Redis), ahead of the tasks already queued - event processing, picture downloads - so
+    the time to revoke does not wait for a backlog of them.
 
     With no HikCentral configured (``HCP_BASE_URL`` empty) nobody is woken: the rows wait
     until a site connects its HCP, and the sweep then drains them.
@@ -158,7 +164,10 @@ def wake_reconciler() -> None:
     from propusk.access.tasks import reconcile_due
 
     try:
-        reconcile_due.delay()
+        if urgent:
+            reconcile_due.apply_async(**urgent_options())
+        else:
+            reconcile_due.delay()
     except Exception as exc:  # the broker is down: the durable row waits for the sweep
         logger.warning(
             "could not wake the access reconciler (%s: %s); the periodic sweep will pick the "
@@ -166,3 +175,10 @@ def wake_reconciler() -> None:
             type(exc).__name__,
             exc,
         )
+
+
+def urgent_options() -> dict[str, Any]:
+    """``apply_async`` options of a task that should go ahead of those already queued
+    (``PROPUSK_ACCESS_WAKE_PRIORITY``; none where the broker has no priorities)."""
+    priority = settings.PROPUSK_ACCESS_WAKE_PRIORITY
+    return {} if priority is None else {"priority": priority}
