@@ -266,14 +266,17 @@ RETENTION_REASON = "retention over"
 
 def queue_retention_cleanup(*, now: datetime, limit: int | None = None) -> int:
     """Queue (``SYNC`` priority) the persons of ours revoked at least
-    ``PROPUSK_ACCESS_RETENTION_HOURS`` ago whose revocation is on the devices: their reconcile
+    ``PROPUSK_ACCESS_RETENTION_HOURS`` ago - or revoked at all, for a visitor whose personal
+    data was erased (visitors.retention) - whose revocation is on the devices: their reconcile
     deletes them from HCP with their faces, unless the visitor came back meanwhile. A person
     with work queued or failed is left to it. How many were queued."""
     cutoff = now - timedelta(hours=settings.PROPUSK_ACCESS_RETENTION_HOURS)
     cap = settings.PROPUSK_ACCESS_MAX_PER_RUN if limit is None else limit
+    erased = Visitor.objects.filter(pk=OuterRef("visitor_id"), erased_at__isnull=False)
     due = (
         HcpPerson.objects.exclude(person_id="")
-        .filter(revoked_at__lte=cutoff, needs_reapply=False)
+        .filter(Q(revoked_at__lte=cutoff) | Q(revoked_at__isnull=False) & Exists(erased))
+        .filter(needs_reapply=False)
         .exclude(apply_state__in=[ApplyState.WAITING, ApplyState.FAILED])
         .exclude(Exists(AccessWork.objects.filter(person_code=OuterRef("person_code"))))
         .order_by("revoked_at")
@@ -836,12 +839,17 @@ def _is_face_refusal(exc: HCPParameterError) -> bool:
 
 def _retention_over(run: PersonRun, *, now: datetime) -> bool:
     """The person (no longer wanted) was revoked ``PROPUSK_ACCESS_RETENTION_HOURS`` ago or more
-    and the devices have that revocation (not waiting for it, nor failed): it may go, with its
-    face. A person whose revocation is not on the devices yet is revoked (reapplied) first."""
+    - at once for a visitor whose personal data was erased - and the devices have that
+    revocation (not waiting for it, nor failed): it may go, with its face. A person whose
+    revocation is not on the devices yet is revoked (reapplied) first."""
     confirmed = run.confirmed
     if confirmed is None or confirmed.person_id != run.person_id or confirmed.revoked_at is None:
         return False
     retention = timedelta(hours=settings.PROPUSK_ACCESS_RETENTION_HOURS)
+    if run.visitor_id is not None and (
+        Visitor.objects.filter(pk=run.visitor_id, erased_at__isnull=False).exists()
+    ):
+        retention = timedelta(0)
     return (
         confirmed.revoked_at <= now - retention
         and not confirmed.needs_reapply

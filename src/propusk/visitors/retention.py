@@ -9,7 +9,8 @@ pending - no visit awaiting confirmation, expected or checked in, no unresolved 
   left in the visitor's face directory), the ``photo`` field, and the camera pictures of the
   visitor's passages (``passages.services.delete_visitor_pictures``). HCP's copy goes with the
   HCP person, which the access engine deletes ``PROPUSK_ACCESS_RETENTION_HOURS`` after the
-  access ended (docs/access-engine.md "Cleanup after the retention").
+  access ended (docs/access-engine.md "Cleanup after the retention"); for an erased visitor
+  at its next run, once the revocation is on the devices.
 - after ``PROPUSK_VISITOR_DATA_RETENTION_DAYS`` the visitor is **anonymised**: names, phone,
   email, the encrypted ID number and both of its look-up hashes are cleared, the student ID
   of the visits too, the visitor's name is taken out of notifications and of Django's admin
@@ -315,7 +316,7 @@ def _hcp_person_state(person_code: str) -> str:
         return "never enrolled"
     if person.deleted_at is not None or not person.person_id:
         return "deleted"
-    return "to be deleted by the access engine after its retention"
+    return "to be deleted by the access engine at its next run"
 
 
 # --- The deletions ---------------------------------------------------------------------------
