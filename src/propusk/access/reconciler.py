@@ -1912,7 +1912,9 @@ def _record_application(
         )
         logger.warning("access: %s not confirmed applied after %.0f s", row.person_code, waited)
         return
-    still_mine.update(apply_checked_at=now)
+    # Still pending: nothing to write. The look's claim already set ``apply_checked_at`` to
+    # ``now`` on every row it asks about; with HCP's counts during a burst a look finds
+    # hundreds of grants pending, and a query each held the worker (and the next revocation).
 
 
 def _describe_failure(failure: ApplicationFailure) -> str:
