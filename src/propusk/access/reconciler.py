@@ -79,7 +79,7 @@ from propusk.access.work import (
 )
 from propusk.audit.services import record
 from propusk.core.time import now as current_time
-from propusk.integrations.hikcentral.breaker import build_circuit_breaker
+from propusk.integrations.hikcentral.breaker import breaker_wait, build_circuit_breaker
 from propusk.integrations.hikcentral.factory import build_client, build_config
 from propusk.visitors.models import Visitor, face_storage
 from propusk.visits.models import Visit
@@ -1429,10 +1429,7 @@ def _quick_quota_retry(claim: Claim, exc: TransientError) -> float | None:
 
 def _breaker_wait(exc: CircuitOpenError) -> float:
     """Seconds until the breaker lets a call through (its cool-down, or a probe's lease)."""
-    wait = getattr(exc, "retry_after", None)
-    if isinstance(wait, int | float) and wait >= 0:
-        return float(wait)
-    return float(settings.PROPUSK_ACCESS_RETRY_MIN_SECONDS)
+    return breaker_wait(exc, default=settings.PROPUSK_ACCESS_RETRY_MIN_SECONDS)
 
 
 def backoff_seconds(attempts: int) -> float:

@@ -256,14 +256,11 @@ class VisitDetailSerializer(VisitSerializer):
 
     @extend_schema_field(VisitorNameSerializer)
     def get_visitor(self, visit: Visit) -> dict[str, str]:
-        visitor = visit.visitor
+        # The list's names, and the contacts the visit page shows.
         return {
-            "family_name": visitor.family_name,
-            "given_name": visitor.given_name,
-            "middle_name": visitor.middle_name,
-            "full_name": visitor.full_name,
-            "phone": visitor.phone,
-            "email": visitor.email,
+            **super().get_visitor(visit),
+            "phone": visit.visitor.phone,
+            "email": visit.visitor.email,
         }
 
     def get_identity_check_needed(self, visit: Visit) -> bool:

@@ -29,6 +29,7 @@ from hikcentral import HikCentralClient
 from hikcentral.errors import CircuitOpenError, HikCentralError
 from propusk.celery import TRANSIENT_DATABASE_ERRORS, PeriodicTask
 from propusk.core.time import now as current_time
+from propusk.integrations.hikcentral.breaker import breaker_wait
 from propusk.passages import pictures, services
 from propusk.passages.models import Passage, PictureState
 
@@ -53,7 +54,8 @@ def _attempt(job: pictures.PictureJob, client: HikCentralClient) -> str:
     try:
         data = client.with_priority("sync").event_picture(job.pic_uri)
     except CircuitOpenError as exc:
-        pictures.not_sent(job, wait=_breaker_wait(exc))
+        wait = breaker_wait(exc, default=settings.PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS)
+        pictures.not_sent(job, wait=wait)
         raise
     except HikCentralError as exc:
         if exc.retryable:
@@ -62,14 +64,6 @@ def _attempt(job: pictures.PictureJob, client: HikCentralClient) -> str:
         pictures.give_up(job.passage_id, _describe(exc))
         return PictureState.FAILED
     return services.store_picture(job.passage_id, data).state
-
-
-def _breaker_wait(exc: CircuitOpenError) -> float:
-    """Seconds until the breaker lets a call through (its cool-down), else the first backoff."""
-    wait = getattr(exc, "retry_after", None)
-    if isinstance(wait, int | float) and wait >= 0:
-        return float(wait)
-    return float(settings.PROPUSK_PASSAGE_PICTURE_RETRY_MIN_SECONDS)
 
 
 def _process_client() -> HikCentralClient:

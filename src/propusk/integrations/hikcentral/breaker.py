@@ -501,3 +501,12 @@ def build_circuit_breaker(*, on_closed: Callable[[], object] | None = None) -> S
         probe_timeout=probe_timeout,
         on_closed=on_closed,
     )
+
+
+def breaker_wait(exc: CircuitOpenError, *, default: float) -> float:
+    """Seconds until the breaker that refused ``exc`` lets a call through (its cool-down, or
+    a probe's lease); ``default`` when the refusal does not say."""
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, int | float) and wait >= 0:
+        return float(wait)
+    return float(default)
