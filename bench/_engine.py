@@ -77,7 +77,7 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/propusk_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 # What the environment may tune in the workers; everything else they get is the bench's own.
 TUNABLE = re.compile(
-    r"^(PROPUSK_ACCESS_|PROPUSK_LOG_LEVEL$|HCP_RATE_LIMIT_MAX_WAIT|HCP_CIRCUIT_BREAKER_|HCP_BATCH)"
+    r"^(PROPUSK_ACCESS_|PROPUSK_LOG_LEVEL$|HCP_RATE_LIMIT_MAX_WAIT|HCP_CIRCUIT_BREAKER_|HCP_BATCH|HCP_PARALLEL_CALLS$|HCP_RATE_LIMIT_BURST$)"
 )
 _ACCESS_LOG_CALL = re.compile(r'"POST (/artemis/\S+) HTTP')
 _QUOTA_REFUSED = "quota exceeded: "

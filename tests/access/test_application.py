@@ -375,3 +375,34 @@ def test_hcp_refusing_per_person_looks_falls_back_to_application_result(
     drain(now=done)
     leaving.refresh_from_db()
     assert leaving.access_revoked_at == done  # by the counts rule: nothing being applied
+
+
+def test_on_the_real_clock_a_revocation_is_recorded_when_its_own_answer_came(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp: Any
+) -> None:
+    """With the real clock the time to revoke ends when HCP's answer came, not when the look
+    began; and a revocation confirmed by its own answer is recorded before applicationResult
+    is read for the grants waiting beside it (slowed down here), so its end does not wait
+    for that call."""
+    from propusk.access.reconciler import check_application
+
+    leaving, arriving, _ = _revocation_applied_while_another_change_is_being_applied(
+        site, register, drain, desk
+    )
+    site.control.set_clock(timezone.now() + timedelta(seconds=30))  # everything applied
+    HcpPerson.objects.update(apply_requested_at=timezone.now() - timedelta(seconds=5))
+    site.control.add_fault("latency", path="*/elementDownloadDetail", ms=300)
+    site.control.add_fault("latency", path="*/applicationResult", ms=600)
+    began = timezone.now()
+
+    result = check_application(hcp, now=None)
+
+    assert result.applied == 2
+    leaving.refresh_from_db()
+    revoked = HcpPerson.objects.get(person_code=leaving.visitor.person_code)
+    enrolled = HcpPerson.objects.get(person_code=arriving.visitor.person_code)
+    assert revoked.applied_at is not None
+    assert enrolled.applied_at is not None
+    assert leaving.access_revoked_at == revoked.applied_at
+    assert revoked.applied_at >= began + timedelta(seconds=0.3)  # its own answer's moment
+    assert enrolled.applied_at >= revoked.applied_at + timedelta(seconds=0.6)

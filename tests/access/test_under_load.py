@@ -7,6 +7,7 @@ bench/revoke_latency.py and bench/outage.py (docs/access-engine.md, Benchmarks).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -192,3 +193,103 @@ def test_hcp_answering_again_leaves_scheduled_and_failed_work_alone(
     assert rows[waiting.visitor.person_code].due_at == moment
     assert rows[failed.visitor.person_code].due_at == ahead
     assert rows[later.visitor.person_code].due_at == scheduled
+
+
+def _granted_then_cancelled(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, names: list[str]
+) -> list[Visit]:
+    visits = [register(family_name=name) for name in names]
+    drain()
+    site.control.advance_clock(2)  # on the devices
+    drain(now=timezone.now() + timedelta(seconds=3))
+    for visit in visits:
+        desk.post(reverse("visits:cancel", args=[visit.pk]))
+    return visits
+
+
+def test_a_batch_of_revocations_looks_up_and_ends_validities_side_by_side(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp_settings: Any
+) -> None:
+    """Four cancellations in one batch: the first look-up goes alone (after an outage it is
+    the circuit breaker's probe), the other three are in flight together (each would wait in
+    vain for the others at the barrier if they went one after another); then the memberships
+    go and the devices are told; then the validity ends go the same way."""
+    hcp_settings.HCP_PARALLEL_CALLS = 4
+    leaving = _granted_then_cancelled(
+        site, register, drain, desk, ["Akhmetova", "Seitkali", "Nurlanova", "Omarova"]
+    )
+    paths: list[str] = []
+    together = {LOOK_UP: threading.Barrier(3, timeout=10), UPDATE: threading.Barrier(3, timeout=10)}
+
+    def observer(path: str, data: object) -> None:
+        paths.append(path)
+        if path in together and paths.count(path) > 1:  # the others wait for each other
+            together[path].wait()
+
+    with HikCentralClient(build_config(), response_observer=observer) as client:
+        assert reconcile_due_work(client=client).reconciled == 4
+
+    calls = [path for path in paths if path in (ADD, LOOK_UP, UPDATE, REMOVE, REAPPLY)]
+    assert calls == [LOOK_UP] * 4 + [REMOVE, REAPPLY] + [UPDATE] * 4
+    for visit in leaving:
+        assert not site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
+        assert hcp_person(site, visit.visitor.person_code)["accessLevels"] == []
+
+
+def test_one_look_up_failing_holds_up_none_of_the_batchs_other_revocations(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp_settings: Any
+) -> None:
+    """Side by side, an error stays with its person: HCP failing one look-up (5xx) puts that
+    person's work back with a retry, the other three are revoked and reapplied."""
+    leaving = _granted_then_cancelled(
+        site, register, drain, desk, ["Akhmetova", "Seitkali", "Nurlanova", "Omarova"]
+    )
+    # Not the first (alone): one of those side by side.
+    site.control.add_fault("latency", path=f"*{LOOK_UP}", ms=1, count=1)
+    site.control.add_fault("http", path=f"*{LOOK_UP}", status=500, count=1)
+
+    result = drain()
+
+    assert (result.reconciled, result.retried) == (3, 1)
+    retried = AccessWork.objects.get()  # whichever look-up reached HCP first
+    assert (retried.state, retried.priority) == (WorkState.PENDING, WorkPriority.REVOKE)
+    assert retried.attempts == 1
+    assert retried.last_error_code
+    for visit in leaving:
+        levels = hcp_person(site, visit.visitor.person_code)["accessLevels"]
+        assert levels == ([GUEST_LEVEL] if visit.visitor.person_code == retried.person_code else [])
+
+
+def test_hcp_answering_again_during_calls_side_by_side_wakes_the_work_from_the_callers_thread(
+    site: SimulatorHandle,
+    register: Register,
+    drain: Drain,
+    desk: Client,
+    worker_client: HikCentralClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After an outage the probe may be one of a revocation batch's look-ups, in a thread of
+    its own: the breaker's hook (database writes: the waiting work made due, a worker woken)
+    runs in the worker's thread once the answers are in - in the test's transaction, which a
+    write from another thread would wait on."""
+    _granted_then_cancelled(site, register, drain, desk, ["Akhmetova", "Seitkali", "Nurlanova"])
+    woken: list[int] = []
+    monkeypatch.setattr(reconciler, "wake_reconciler", lambda: woken.append(1))
+    site.control.add_fault("drop")
+    AccessWork.objects.update(due_at=timezone.now())
+    assert reconcile_due_work(client=worker_client).reconciled == 0
+    backed_off = AccessWork.objects.filter(priority=WorkPriority.REVOKE).first()
+    assert backed_off is not None
+    AccessWork.objects.filter(pk=backed_off.pk).update(
+        due_at=timezone.now() + timedelta(seconds=300), attempts=5
+    )
+
+    site.control.clear_faults()
+    time.sleep(1.1)  # the cool-down ends: the next call is the probe
+    AccessWork.objects.exclude(pk=backed_off.pk).update(due_at=timezone.now())
+    reconcile_due_work(client=worker_client)
+
+    assert woken == [1]
+    # The hook made the backed-off revocation due again: a run takes it now.
+    reconcile_due_work(client=worker_client)
+    assert not AccessWork.objects.filter(priority=WorkPriority.REVOKE).exists()

@@ -81,6 +81,7 @@ from propusk.audit.services import record
 from propusk.core.time import now as current_time
 from propusk.integrations.hikcentral.breaker import breaker_wait, build_circuit_breaker
 from propusk.integrations.hikcentral.factory import build_client, build_config
+from propusk.integrations.hikcentral.parallel import Outcome, in_caller, side_by_side
 from propusk.visitors.models import Visitor, face_storage
 from propusk.visits.models import Visit
 
@@ -235,18 +236,18 @@ def reconcile_due_work(
     try:
         # The devices first: what was applied while no worker looked (an outage of the
         # workers) is judged before this run's own reapplications keep HCP busy.
-        check_application(hcp, now=now or current_time(), into=result)
+        check_application(hcp, now=now, into=result)
         while taken < cap and not result.paused_for:
             moment = now or current_time()
             if taken and _revocation_check_due(now=moment):
-                check_application(hcp, now=moment, into=result)
+                check_application(hcp, now=now, into=result)
             claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
             if not claims:
                 wait = _linger_wait(now=moment) if lingering else None
                 if wait is None or time.monotonic() + wait > linger_until:
                     break
                 time.sleep(wait)
-                check_application(hcp, now=current_time(), into=result, revocations_only=True)
+                check_application(hcp, now=None, into=result, revocations_only=True)
                 continue
             linger_until = time.monotonic() + linger
             priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
@@ -254,7 +255,7 @@ def reconcile_due_work(
                 hcp.with_priority(priority), claims, now=moment, fixed_now=now, org=org, into=result
             )
         if not result.paused_for:
-            check_application(hcp, now=now or current_time(), into=result)
+            check_application(hcp, now=now, into=result)
     except BaseException:
         _release_leases(token)
         raise
@@ -462,22 +463,27 @@ def _reconcile_batch(
     until it lets one through."""
     runs: list[PersonRun] = []
     granting = min(claim.priority for claim in claims) != WorkPriority.REVOKE
+    # Every revocation looks its person up: the batch's look-ups go side by side, so the
+    # reapplication does not wait for one round trip per person.
+    looked_up = {} if granting else _look_up_all(hcp, claims)
     started = 0
     for position, claim in enumerate(claims):
-        if position:
-            # One cache read; the database is asked only when a hint says it is time.
+        if position and granting:
+            # One cache read; the database is asked only when a hint says it is time. (A
+            # batch of revocations asks the devices after its reapplication instead: a look
+            # here would hold that reapplication up.)
             moment = fixed_now or current_time()
             due_at, check_at = read_hints()
-            if granting and due_at <= moment.timestamp():
+            if due_at <= moment.timestamp():
                 if _revocation_due(now=moment):
                     _give_back(claims[position:])
                     break
                 _reset_revocation_hint(now=moment)
             if check_at <= moment.timestamp():
-                check_application(hcp, now=moment, into=into, revocations_only=True)
+                check_application(hcp, now=fixed_now, into=into, revocations_only=True)
         started += 1
         try:
-            run = _reconcile_person(hcp, claim, now=now, org=org)
+            run = _reconcile_person(hcp, claim, now=now, org=org, looked_up=looked_up)
         except CircuitOpenError as exc:
             _pause(claims[position:], exc, now=now, into=into)
             break
@@ -488,19 +494,22 @@ def _reconcile_batch(
             runs.append(run)
     runs = _apply_memberships(hcp, runs, now=now, into=into)
     runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
+    if not granting:
+        _look_if_hinted(hcp, now=fixed_now, into=into)
     runs = _end_validities(hcp, runs, now=now, into=into)
     for position, run in enumerate(runs):
         if position:  # recording twenty persons takes a while: a revocation may wait meanwhile
-            _look_if_hinted(hcp, now=fixed_now or current_time(), into=into)
+            _look_if_hinted(hcp, now=fixed_now, into=into)
         _finish(run, now=now)
         into.reconciled += 1
     return started
 
 
-def _look_if_hinted(hcp: HikCentralClient, *, now: datetime, into: ReconcileResult) -> None:
-    """Ask the devices about the revocations waiting, when the hint says one may be asked."""
+def _look_if_hinted(hcp: HikCentralClient, *, now: datetime | None, into: ReconcileResult) -> None:
+    """Ask the devices about the revocations waiting, when the hint says one may be asked
+    (``now`` None: the real clock)."""
     _, check_at = read_hints()
-    if check_at <= now.timestamp():
+    if check_at <= (now or current_time()).timestamp():
         check_application(hcp, now=now, into=into, revocations_only=True)
 
 
@@ -508,12 +517,17 @@ def _look_if_hinted(hcp: HikCentralClient, *, now: datetime, into: ReconcileResu
 
 
 def _reconcile_person(
-    hcp: HikCentralClient, claim: Claim, *, now: datetime, org: OurOrganisation
+    hcp: HikCentralClient,
+    claim: Claim,
+    *,
+    now: datetime,
+    org: OurOrganisation,
+    looked_up: dict[str, Outcome[PersonInfo | None]] | None = None,
 ) -> PersonRun | None:
     if not _renew_lease(claim, now=now):
         logger.warning("access work for %s: lease lost, left to its new holder", claim.person_code)
         return None
-    if not claim.person_code.startswith(OUR_PERSON_CODE_PREFIX):
+    if not _ours_by_code(claim.person_code):
         raise WorkFailed(
             "not_ours",
             f"person code {claim.person_code} lacks our prefix {OUR_PERSON_CODE_PREFIX!r}: "
@@ -522,7 +536,9 @@ def _reconcile_person(
     desired = desired_state(claim.person_code, now=now)
     confirmed = HcpPerson.objects.filter(person_code=claim.person_code).first()
     run = PersonRun(claim=claim, desired=desired, confirmed=confirmed)
-    if desired.person is not None and _never_added(confirmed):
+    if looked_up is not None and claim.person_code in looked_up:
+        info = looked_up.pop(claim.person_code).get()  # looked up with the batch's others
+    elif desired.person is not None and _never_added(confirmed):
         # HCP cannot hold it unless someone made it by hand: the add then answers "already
         # exists" and is followed by the look-up. A revocation always looks the person up.
         info = None
@@ -552,6 +568,23 @@ def _reconcile_person(
     _enrol_face_if_needed(hcp, run, desired.person, now=now)
     run.wanted = desired.person.grant.access_level_ids
     return run
+
+
+def _look_up_all(
+    hcp: HikCentralClient, claims: Sequence[Claim]
+) -> dict[str, Outcome[PersonInfo | None]]:
+    """The batch's persons looked up side by side (``HCP_PARALLEL_CALLS`` at a time), by
+    person code; an error stays with its person, raised when that person is reconciled.
+    Codes without our prefix are not asked about (their work fails unread)."""
+    codes = [claim.person_code for claim in claims if _ours_by_code(claim.person_code)]
+    if len(codes) < 2:
+        return {}
+    calls = [lambda code=code: _look_up(hcp, code) for code in codes]
+    return dict(zip(codes, side_by_side(calls), strict=True))
+
+
+def _ours_by_code(person_code: str) -> bool:
+    return person_code.startswith(OUR_PERSON_CODE_PREFIX)
 
 
 def _look_up(hcp: HikCentralClient, person_code: str) -> PersonInfo | None:
@@ -928,6 +961,11 @@ def _revoke(hcp: HikCentralClient, run: PersonRun, info: PersonInfo, *, now: dat
 
 def _send_validity_end(hcp: HikCentralClient, run: PersonRun, data: PersonInput) -> None:
     hcp.update_person(run.person_id, data)
+    _validity_ended(run, data)
+
+
+def _validity_ended(run: PersonRun, data: PersonInput) -> None:
+    """HCP accepted the validity's end: noted on the run and audited."""
     run.begin_time, run.end_time = data.begin_time, data.end_time
     _audit(
         run,
@@ -950,24 +988,26 @@ def _end_validities(
     access level, so no device holds it and nothing more is reapplied. A failure puts the
     work back (the retry finds no membership to remove, ends the validity and reapplies);
     the devices' confirmation of the reapplication already made is not held up by it."""
+    ending = [(run, run.end_validity) for run in runs if run.end_validity is not None]
+    # Side by side (``HCP_PARALLEL_CALLS``): the worker is free for the next revocation
+    # sooner. Each outcome is then recorded here, in order.
+    calls = [
+        lambda run=run, data=data: hcp.update_person(run.person_id, data) for run, data in ending
+    ]
+    outcomes = dict(zip((id(run) for run, _ in ending), side_by_side(calls), strict=True))
     survivors = []
-    for position, run in enumerate(runs):
+    for run in runs:
         data = run.end_validity
         if data is None:
             survivors.append(run)
             continue
         try:
-            _send_validity_end(hcp, run, data)
-        except CircuitOpenError as exc:
-            for rest in runs[position:]:
-                if rest.end_validity is not None:
-                    _settle(rest.claim, exc, now=now, into=into)
-                else:
-                    survivors.append(rest)
-            break
+            outcomes[id(run)].get()
         except Exception as exc:
+            # The circuit breaker's refusal included: that person waits for it to close.
             _settle(run.claim, exc, now=now, into=into)
             continue
+        _validity_ended(run, data)
         HcpPerson.objects.filter(person_code=run.person_code, person_id=run.person_id).update(
             begin_time=data.begin_time, end_time=data.end_time
         )
@@ -1507,11 +1547,15 @@ def _release_leases(token: str) -> None:
 def check_application(
     hcp: HikCentralClient,
     *,
-    now: datetime,
+    now: datetime | None,
     into: ReconcileResult | None = None,
     revocations_only: bool = False,
 ) -> ReconcileResult:
     """Ask HCP whether the persons waiting for the devices got there, and record it.
+
+    ``now`` None: the real clock, and a person found applied is recorded applied at the
+    moment HCP's answer came (the end of its time to revoke), not when the look began; a
+    fixed ``now`` (tests) stands for both.
 
     HCP's answers may not say (no public source shows them; the client reads what it can):
     UNKNOWN with no failure listed for ``PROPUSK_ACCESS_APPLY_ASSUME_SECONDS`` is taken as
@@ -1528,6 +1572,8 @@ def check_application(
     at the next run's start or end.
     """
     result = into if into is not None else ReconcileResult()
+    live = now is None
+    now = current_time() if now is None else now
     waiting = _waiting()
     candidates = _checkable(now)
     if revocations_only:
@@ -1554,16 +1600,20 @@ def check_application(
         # person's own, whatever shape applicationResult has.
         answered = _ask_per_person(asker, rows)
         per_person_ms = (time.monotonic() - started) * 1000
+        confirmed = []
         for row in rows:
             own = answered.get(row.pk)
             if own is None:
                 continue
             outcome = own.outcome
             if outcome == ApplicationOutcome.APPLIED:
-                applied.append(row)
+                confirmed.append(row)
             else:
                 listed = _own_failures(row, own) if outcome == ApplicationOutcome.FAILED else ()
                 _record_application(row, outcome, listed, now=now, into=result)
+        # Recorded before applicationResult is read for the others: their time to revoke
+        # ends here, not after a call whose answer grows with the grants waiting.
+        _record_applied(confirmed, now=current_time() if live else now, into=result)
         rest = [row for row in rows if row.pk not in answered]
         answer = _read_application(asker) if rest else None
         if logger.isEnabledFor(logging.DEBUG):
@@ -1594,7 +1644,7 @@ def check_application(
                 HcpPerson.objects.filter(pk=row.pk, apply_checked_at=now).update(
                     apply_checked_at=row.apply_checked_at
                 )
-        _record_applied(applied, now=now, into=result)
+        _record_applied(applied, now=current_time() if live else now, into=result)
     result.waiting = waiting.count()
     next_check, next_revocation_check = _next_checks(now)
     set_hint(REVOCATION_CHECK_KEY, next_revocation_check)
@@ -1695,7 +1745,8 @@ def _ask_per_person(
     hcp: HikCentralClient, rows: Sequence[HcpPerson]
 ) -> dict[int, PersonApplication]:
     """Ask HCP about the first ``PROPUSK_ACCESS_APPLY_PERSON_LOOKS`` revocations among
-    ``rows`` one by one (``elementDownloadDetail``, a call each), the longest waiting first;
+    ``rows`` each by itself (``elementDownloadDetail``, a call each, ``HCP_PARALLEL_CALLS``
+    at a time), the longest waiting first;
     the answers that say something (applied, pending or failed), by row. Rows with former
     persons to drop, an answer that says nothing, HCP refusing the call (then not asked
     again for a while) or not answering: left to ``applicationResult``."""
@@ -1711,14 +1762,20 @@ def _ask_per_person(
         if row.revoked_at is not None and row.person_id and not row.stale_person_ids
     ][:budget]
     answered: dict[int, PersonApplication] = {}
-    for row in chosen:
+    # Side by side (``HCP_PARALLEL_CALLS``): the last one's answer, and so its time to
+    # revoke, does not wait for the others' round trips.
+    calls = [lambda row=row: hcp.person_application(row.person_id) for row in chosen]
+    unanswered = 0
+    for row, outcome in zip(chosen, side_by_side(calls), strict=True):
         try:
-            own = hcp.person_application(row.person_id)
+            own = outcome.get()
         except HikCentralError as exc:
-            logger.warning(
-                "access: HCP did not answer about %s's devices (%s)", row.person_code, exc
-            )
-            break
+            unanswered += 1
+            if unanswered == 1:  # HCP down or busy: once a look, not once a person
+                logger.warning(
+                    "access: HCP did not answer about %s's devices (%s)", row.person_code, exc
+                )
+            continue
         if own is None:
             logger.info(
                 "access: HCP refuses elementDownloadDetail for %s; revocations are judged by "
@@ -2064,7 +2121,8 @@ def process_client() -> HikCentralClient:
             if _client is not None:
                 _client.close()
             _client = build_client(
-                circuit_breaker=build_circuit_breaker(on_closed=hcp_answers_again)
+                # Its writes stay in the thread that called HCP side by side (parallel.py).
+                circuit_breaker=build_circuit_breaker(on_closed=in_caller(hcp_answers_again))
             )
         return _client
 
