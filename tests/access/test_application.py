@@ -5,6 +5,7 @@ and never hangs on an answer HCP does not give."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,8 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hcp_simulator.testing import SimulatorHandle
+from hikcentral import HikCentralClient
 from propusk.access.models import AccessWork, ApplyState, HcpPerson, WorkPriority, WorkState
 from propusk.access.reconciler import ReconcileResult
+from propusk.integrations.hikcentral.factory import build_config
 from propusk.visits.models import Visit
 
 from .conftest import ENTRANCE, start_simulator
@@ -406,3 +409,51 @@ def test_on_the_real_clock_a_revocation_is_recorded_when_its_own_answer_came(
     assert leaving.access_revoked_at == revoked.applied_at
     assert revoked.applied_at >= began + timedelta(seconds=0.3)  # its own answer's moment
     assert enrolled.applied_at >= revoked.applied_at + timedelta(seconds=0.6)
+
+
+def test_a_lingering_run_takes_a_revocation_queued_during_its_wait_at_once(
+    site: SimulatorHandle,
+    register: Register,
+    drain: Drain,
+    desk: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run lingers for its revocation (the devices lag, so it keeps looking). A visit
+    cancelled while it waits ends the wait at the next slice - its wake-up task would queue
+    behind this very run when every worker is busy - instead of after the rest of it."""
+    from propusk.access import reconciler
+    from propusk.access.reconciler import LINGER_SLICE, reconcile_due_work
+
+    waiting = register(family_name="Omarova", given_name="Aigerim")
+    second = register(family_name="Seitkali", given_name="Nurlan")
+    drain()
+    drain(now=devices_catch_up(site))
+    desk.post(reverse("visits:cancel", args=[waiting.pk]))
+    drain()
+    site.control.set_clock(timezone.now() - timedelta(seconds=60))  # the devices lag
+    events: list[tuple[str, float]] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        events.append(("sleep", seconds))
+        if not any(kind == "cancel" for kind, _ in events):
+            desk.post(reverse("visits:cancel", args=[second.pk]))
+            events.append(("cancel", 0.0))
+        real_sleep(seconds)
+
+    def observer(path: str, data: object) -> None:
+        if path.endswith("/personInfo"):
+            events.append(("look-up", 0.0))
+
+    monkeypatch.setattr(reconciler.time, "sleep", sleep)
+    with HikCentralClient(build_config(), response_observer=observer) as client:
+        result = reconcile_due_work(client=client, linger=0.5)
+
+    assert result.reconciled == 1
+    second.refresh_from_db()
+    assert HcpPerson.objects.get(person_code=second.visitor.person_code).revoked_at is not None
+    cancelled = events.index(("cancel", 0.0))
+    taken = events.index(("look-up", 0.0))
+    slept = [seconds for kind, seconds in events[cancelled:taken] if kind == "sleep"]
+    assert sum(slept) <= LINGER_SLICE
+    assert all(seconds <= LINGER_SLICE for kind, seconds in events if kind == "sleep")

@@ -107,6 +107,8 @@ REVOKE_BATCH_DIVISOR = 4
 # (two while HCP lists failures) for every revocation waiting, four a second at most.
 REVOKE_RECHECK_DIVISOR = 4
 LINGER_MIN_WAIT = 0.05  # seconds
+# A lingering run looks at the revocation hint this often while it waits (a cache read).
+LINGER_SLICE = 0.02  # seconds
 
 
 @dataclass
@@ -246,7 +248,7 @@ def reconcile_due_work(
                 wait = _linger_wait(now=moment) if lingering else None
                 if wait is None or time.monotonic() + wait > linger_until:
                     break
-                time.sleep(wait)
+                _linger_sleep(wait)
                 check_application(hcp, now=None, into=result, revocations_only=True)
                 continue
             linger_until = time.monotonic() + linger
@@ -414,6 +416,24 @@ def _linger_wait(*, now: datetime) -> float | None:
     _, fast = _recheck_every()
     # Never a busy loop: a check HCP did not answer leaves the revocation due at once.
     return min(max((revocation - now).total_seconds(), LINGER_MIN_WAIT), fast.total_seconds())
+
+
+def _linger_sleep(seconds: float) -> None:
+    """Wait ``seconds`` while lingering, in slices of ``LINGER_SLICE``: a revocation queued
+    meanwhile (``request_reconcile`` lowers the hint) ends the wait, and the run claims it at
+    once. Its wake-up task would wait behind this very run when every worker is busy.
+
+    Called when the claim just found no revocation due: a hint saying one is due is stale
+    (another run took it) and is set again from the database first, or every slice would
+    end the wait."""
+    moment = current_time()
+    if read_hints()[0] <= moment.timestamp():
+        _reset_revocation_hint(now=moment)
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, LINGER_SLICE))
+        if read_hints()[0] <= current_time().timestamp():
+            return
 
 
 def _reset_revocation_hint(*, now: datetime) -> None:
