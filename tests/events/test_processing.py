@@ -396,3 +396,40 @@ def test_a_batch_records_each_outcome_and_retries_only_the_failed(
     assert failed.retry_at is not None
     assert failed.leased_until is None
     assert "Нурланова" not in failed.last_error
+
+
+def test_a_slow_batch_renews_its_leases_so_no_other_worker_takes_its_events(
+    settings: Any,
+) -> None:
+    """The lease is short (a killed worker's events come back soon); a batch still at work
+    when half of it is spent renews it for all its events, those handled but not yet
+    recorded included, so a second worker's claim finds none of them."""
+    settings.PROPUSK_EVENTS_LEASE_SECONDS = 0.6
+    for number in range(3):
+        _event(f"ev-{number}", minutes_ago=10 - number)
+    taken = processing.claim_due(limit=3)
+    seen_by_another_worker: list[list[HcpEvent]] = []
+
+    def slow_handler(event: HcpEvent, looked_up: object = None) -> EventState:
+        threading.Event().wait(0.35)  # the database is slow today
+        seen_by_another_worker.append(processing.claim_due(limit=10))
+        return EventState.DONE
+
+    with mock.patch(HANDLER, side_effect=slow_handler):
+        results = processing.process_batch(taken)
+
+    assert [result.outcome for result in results.values()] == [Outcome.DONE] * 3
+    assert seen_by_another_worker == [[], [], []]
+    assert set(HcpEvent.objects.values_list("state", flat=True)) == {EventState.DONE}
+
+
+def test_the_lease_is_the_setting(settings: Any) -> None:
+    settings.PROPUSK_EVENTS_LEASE_SECONDS = 45.0
+    _event("ev-1")
+    before = timezone.now()
+
+    (event,) = processing.claim_due(limit=1)
+
+    assert event.leased_until is not None
+    assert before + timedelta(seconds=44) <= event.leased_until
+    assert event.leased_until <= timezone.now() + timedelta(seconds=45)

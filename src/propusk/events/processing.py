@@ -3,16 +3,18 @@ two workers never act on one event at once, retried with backoff, FAILED after a
 number of attempts.
 
 The claim is a conditional update (a lease: ``leased_until``) rather than a row lock held
-through the handler: the handler may call HCP (the event's picture) and a transaction open
-that long would hold SQLite's single writer lock and keep the webhook from storing pushes.
-A worker that dies mid-way leaves its lease to expire; the sweep then takes the event again,
-which is safe because the handler is idempotent.
+through the batch: a transaction open that long would hold SQLite's single writer lock and
+keep the webhook from storing pushes. The lease is short (``PROPUSK_EVENTS_LEASE_SECONDS``)
+and renewed while the batch is at work: a worker that dies mid-way leaves its events for at
+most that long; the sweep then takes them again, which is safe because the handler is
+idempotent.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +47,17 @@ class Processed:
 
 
 def lease_seconds() -> float:
-    """Longer than a task may run (Celery kills it at CELERY_TASK_TIME_LIMIT)."""
-    return float(getattr(settings, "CELERY_TASK_TIME_LIMIT", 600)) + 60.0
+    """A claim's lease, renewed at half-time while the batch is still at work (the handler
+    only reads and writes the database: an event takes milliseconds)."""
+    return float(settings.PROPUSK_EVENTS_LEASE_SECONDS)
+
+
+def _renew_leases(events: list[HcpEvent]) -> None:
+    """The batch's events (still pending: their outcomes are recorded together at its end)
+    stay this worker's for another lease."""
+    HcpEvent.objects.filter(pk__in=[event.pk for event in events], state=EventState.PENDING).update(
+        leased_until=timezone.now() + timedelta(seconds=lease_seconds())
+    )
 
 
 def claim(event_pk: int) -> HcpEvent | None:
@@ -106,7 +117,11 @@ def process_batch(events: list[HcpEvent]) -> dict[int, Processed]:
     handler: Callable[..., object] = handle_event
     finished: dict[EventState, list[int]] = {EventState.DONE: [], EventState.IGNORED: []}
     results: dict[int, Processed] = {}
+    renew_at = time.monotonic() + lease_seconds() / 2
     for event in events:
+        if time.monotonic() >= renew_at:  # a slow batch (the database busy): keep them all
+            _renew_leases(events)  # (outcomes are recorded at the batch's end)
+            renew_at = time.monotonic() + lease_seconds() / 2
         try:
             result = handler(event, looked_up)
             state = EventState(str(result)) if result is not None else EventState.DONE
