@@ -1,5 +1,5 @@
-"""What the metrics report, read from the database (and the HCP circuit breaker's shared
-state) at scrape time.
+"""What the metrics report, read from the database (and the HCP circuit breaker's and call
+counts' shared state) at scrape time.
 
 Every figure is derived from rows, not counted in a process: it is right whatever the number
 of web and worker processes, and nothing is lost when one restarts. Each read is a fixed
@@ -23,6 +23,8 @@ from propusk.core.time import now as current_time
 from propusk.dashboard.selectors import CircuitView, circuit_view, expected_today
 from propusk.events.models import EventSource, EventState, HcpEvent, PollCursor
 from propusk.events.polling import CURSOR_NAME
+from propusk.integrations.hikcentral.call_metrics import CallCounts, read_call_counts
+from propusk.integrations.hikcentral.shared_state import SharedStateUnavailable
 from propusk.notifications.kinds import Channel
 from propusk.notifications.models import Delivery, DeliveryStatus
 from propusk.passages.models import Incident, IncidentKind, IncidentState, Passage, PictureState
@@ -199,6 +201,7 @@ class HcpFigures:
     circuit: CircuitView  # ``error`` set: its shared state could not be read
     rate_limit_per_second: float
     rate_limit_burst: float
+    calls: CallCounts | None  # None: the shared state could not be read
 
 
 def hcp_figures() -> HcpFigures:
@@ -207,7 +210,16 @@ def hcp_figures() -> HcpFigures:
         circuit=circuit_view(),
         rate_limit_per_second=float(settings.HCP_RATE_LIMIT_PER_SECOND),
         rate_limit_burst=float(settings.HCP_RATE_LIMIT_BURST),
+        calls=_call_counts(),
     )
+
+
+def _call_counts() -> CallCounts | None:
+    """The calls to HCP counted by every process (``call_metrics``); None when unreadable."""
+    try:
+        return read_call_counts()
+    except SharedStateUnavailable:
+        return None
 
 
 # --- The events inbox ---------------------------------------------------------------------
