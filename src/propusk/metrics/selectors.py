@@ -1,15 +1,17 @@
 """What the metrics report, read from the database (and the HCP circuit breaker's and call
 counts' shared state) at scrape time.
 
-Every figure is derived from rows, not counted in a process: it is right whatever the number
-of web and worker processes, and nothing is lost when one restarts. Each read is a fixed
-number of queries, each on an index or bounded in time (docs/metrics.md, "Cost"). Only counts,
-states, kinds, channels and priorities come out of here: never a name, an ID number, a person
-code or a face.
+Every figure but the HCP call counts is derived from rows, not counted in a process: it is
+right whatever the number of web and worker processes, and nothing is lost when one restarts
+(the call counts are added up by every process in the shared state, ``call_metrics``). Each
+read is a fixed number of queries, each on an index or bounded in time (docs/metrics.md,
+"Cost"). Only counts, states, kinds, channels, priorities, HCP endpoints and outcomes come out
+of here: never a name, an ID number, a person code, an HCP person id or a face.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +31,8 @@ from propusk.notifications.kinds import Channel
 from propusk.notifications.models import Delivery, DeliveryStatus
 from propusk.passages.models import Incident, IncidentKind, IncidentState, Passage, PictureState
 from propusk.visits.models import Visit, VisitStatus
+
+logger = logging.getLogger(__name__)
 
 # The time to revoke is reported for the revocations confirmed within these windows.
 TIME_TO_REVOKE_WINDOWS: Final[dict[str, timedelta]] = {
@@ -218,7 +222,8 @@ def _call_counts() -> CallCounts | None:
     """The calls to HCP counted by every process (``call_metrics``); None when unreadable."""
     try:
         return read_call_counts()
-    except SharedStateUnavailable:
+    except SharedStateUnavailable as exc:
+        logger.warning("metrics: the HCP call counts cannot be read: %s", exc)
         return None
 
 
