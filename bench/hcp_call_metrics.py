@@ -3,8 +3,10 @@
 For the file backend (flock) and Redis (one MULTI/EXEC round trip): ``record_us``, the time of
 one recording (``CallRecorder.__call__`` with a duration: the count, the bucket and the sum),
 over ``--calls`` recordings (2000) in one process; and ``call_ms`` / ``call_ms_counted``, a
-call to the simulator over HTTP (``version()``, ``--http-calls`` of them, 300) without and
-with the recorder, runs alternating. Each figure is the median of ``--runs`` runs (5).
+call to the simulator over HTTP (``version()``, ``--http-calls`` of each kind, 300) without
+and with the recorder, in alternating rounds of 25 (the median round; the first kind of each
+pair alternates too). Each figure is the
+median of ``--runs`` runs (5).
 Then one JSON line last:
 
     {"bench": "hcp_call_metrics", "backends": {"file": {...}, "redis": {...}}}
@@ -48,19 +50,34 @@ def recording_us(url: str, key_prefix: str, calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def http_call_ms(sim: SimulatorHandle, recorder: CallRecorder | None, calls: int) -> float:
+ROUND = 25  # calls in a row of one kind; the two kinds alternate, round after round
+
+
+def http_call_ms(sim: SimulatorHandle, recorder: CallRecorder, calls: int) -> tuple[float, float]:
+    """Per call (ms), the median over rounds: without counting, and with it."""
     config = HikCentralConfig(
         base_url=sim.base_url,
         app_key=sim.app_key,
         app_secret=sim.app_secret,
         utc_offset=timezone(timedelta(hours=5)),
     )
-    with HikCentralClient(config, call_observer=recorder) as client:
-        client.version()  # the connection
-        started = time.perf_counter()
-        for _ in range(calls):
-            client.version()
-        return (time.perf_counter() - started) / calls * 1000
+    plain: list[float] = []
+    counted: list[float] = []
+    with (
+        HikCentralClient(config) as bare,
+        HikCentralClient(config, call_observer=recorder) as observed,
+    ):
+        bare.version()  # the connections
+        observed.version()
+        kinds = [(bare, plain), (observed, counted)]
+        for _ in range(max(1, calls // ROUND)):
+            kinds.reverse()  # neither kind always goes first
+            for client, times in kinds:
+                started = time.perf_counter()
+                for _ in range(ROUND):
+                    client.version()
+                times.append((time.perf_counter() - started) / ROUND * 1000)
+    return statistics.median(plain), statistics.median(counted)
 
 
 def run_backend(url: str, sim: SimulatorHandle, args: argparse.Namespace) -> dict[str, Any]:
@@ -70,8 +87,9 @@ def run_backend(url: str, sim: SimulatorHandle, args: argparse.Namespace) -> dic
         for _ in range(args.runs):
             record.append(recording_us(url, key_prefix, args.calls))
             recorder = CallRecorder(build_call_store(url, key_prefix=key_prefix))
-            plain.append(http_call_ms(sim, None, args.http_calls))
-            counted.append(http_call_ms(sim, recorder, args.http_calls))
+            without, with_counting = http_call_ms(sim, recorder, args.http_calls)
+            plain.append(without)
+            counted.append(with_counting)
     finally:
         if url.startswith("redis"):
             client = redis.Redis.from_url(url)
