@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from hcp_simulator.testing import SimulatorHandle, running_simulator
-from hikcentral import HCPNotFound, HCPRateLimited, HikCentralClient, HikCentralConfig
+from hikcentral import (
+    HCPNotFound,
+    HCPRateLimited,
+    HCPServerError,
+    HikCentralClient,
+    HikCentralConfig,
+)
 from hikcentral.client import Paths
 from propusk.integrations.hikcentral.breaker import CircuitOpen, SharedCircuitBreaker
 from propusk.integrations.hikcentral.call_metrics import (
@@ -107,7 +113,7 @@ def test_a_refused_call_is_counted_without_a_duration(
     recorder = recorder_for(shared)
     hcp_site.control.add_fault("http", path=VERSION, count=1, status=503)
     with make_client(hcp_site, recorder, circuit_breaker=breaker) as client:
-        with pytest.raises(Exception, match="HTTP 503"):
+        with pytest.raises(HCPServerError):
             client.version()
         with pytest.raises(CircuitOpen):
             client.version()
