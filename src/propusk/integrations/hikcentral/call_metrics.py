@@ -77,7 +77,7 @@ KNOWN_ENDPOINTS: Final = frozenset(Paths.all()) | {OTHER_ENDPOINT}
 KNOWN_OUTCOMES: Final = frozenset(OUTCOMES)
 UNKNOWN_OUTCOME: Final = "error"
 _SEPARATOR: Final = "|"  # in no endpoint or outcome
-_FILE_NAME: Final = "calls"
+_STATE_NAME: Final = "calls"  # the Redis key after the prefix, the file in the directory
 
 
 @dataclass(frozen=True)
@@ -306,8 +306,8 @@ def build_call_store(
     """The store at ``url`` (default ``HCP_RATE_LIMIT_URL``)."""
     location = parse_location(url or settings.HCP_RATE_LIMIT_URL)
     if location.is_redis:
-        return RedisCallStore(location, key=key_prefix + _FILE_NAME, timeout=timeout)
-    return FileCallStore(location.file(_FILE_NAME))
+        return RedisCallStore(location, key=key_prefix + _STATE_NAME, timeout=timeout)
+    return FileCallStore(location.file(_STATE_NAME))
 
 
 _recorders: dict[str, CallRecorder] = {}
