@@ -6,7 +6,9 @@ rows (``bulk_create``; the services would take an hour for this much): ``--visit
 (most finished months ago with their time to revoke, some inside, expected, cancelled, a few
 revocations not yet confirmed), ``--events`` HCP events in the inbox over half a year (a few
 pending and failed), a passage for one event in ten, HCP persons, access work, notifications
-with their deliveries and incidents. Names are Russian and Kazakh.
+with their deliveries and incidents. Names are Russian and Kazakh. The HCP call counts (kept
+in the shared state, here its directory) get a series for every endpoint of the client, with
+several outcomes each, and durations in every bucket.
 
 Then ``/metrics`` is fetched ``--scrapes`` times through Django's test client (the whole
 middleware stack, no network) with the bearer token and the cache off
@@ -375,12 +377,30 @@ def fill(args: argparse.Namespace, rng: random.Random) -> dict[str, int]:  # noq
             )
     Delivery.objects.bulk_create(deliveries, batch_size=BATCH)
     return {
+        "hcp_call_series": fill_hcp_calls(rng),
         "visits": Visit.objects.count(),
         "events": HcpEvent.objects.count(),
         "passages": Passage.objects.count(),
         "hcp_persons": HcpPerson.objects.count(),
         "deliveries": Delivery.objects.count(),
     }
+
+
+def fill_hcp_calls(rng: random.Random) -> int:
+    """Every endpoint called, ending in several ways: the call counts' series (counter)."""
+    from hikcentral.client import Paths
+    from propusk.integrations.hikcentral.call_metrics import DURATION_BUCKETS, build_call_store
+
+    store = build_call_store()
+    outcomes = ["ok", "hcp_not_found", "timeout", "quota", "hcp_busy", "circuit_open"]
+    series = set()
+    for endpoint in Paths.all():
+        for outcome in outcomes[: rng.randint(2, len(outcomes))]:
+            for bound in (*DURATION_BUCKETS, 12.0):
+                seconds = None if outcome == "circuit_open" else bound * 0.9
+                store.add(endpoint, outcome, seconds)
+            series.add((endpoint, outcome))
+    return len(series)
 
 
 # --- the measurement --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ No Django in here: the Django glue lives in ``propusk.integrations.hikcentral``.
 See docs/hikcentral.md.
 """
 
+from hikcentral.calls import OUTCOMES, CallObserver
 from hikcentral.client import HikCentralClient
 from hikcentral.config import ConfigError, HikCentralConfig
 from hikcentral.errors import (
@@ -26,6 +27,7 @@ from hikcentral.errors import (
     HCPUnsupported,
     HikCentralError,
     PermanentError,
+    RateLimitWaitError,
     TransientError,
     is_transient,
 )
@@ -65,6 +67,7 @@ __all__ = [
     "ACCESS_EVENT_TYPES",
     "DENIAL_EVENT_TYPES",
     "GRANTED_BY_FACE",
+    "OUTCOMES",
     "AccessLevel",
     "AccessLevelMember",
     "AccessLevelType",
@@ -72,6 +75,7 @@ __all__ = [
     "ApplicationOutcome",
     "ApplicationProgress",
     "ApplicationStats",
+    "CallObserver",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",
@@ -107,6 +111,7 @@ __all__ = [
     "PersonInput",
     "PushFormatError",
     "PushedEvents",
+    "RateLimitWaitError",
     "RateLimiter",
     "Subscription",
     "TransientError",

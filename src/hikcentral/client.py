@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import copy
 import heapq
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
@@ -27,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from hikcentral.calls import OTHER_ENDPOINT, CallObserver
 from hikcentral.config import HikCentralConfig
 from hikcentral.envelope import data_object, data_page, data_string, is_empty_data
 from hikcentral.errors import (
@@ -60,7 +62,13 @@ from hikcentral.models import (
 from hikcentral.timefmt import format_hcp_time
 from hikcentral.transport import ResponseObserver, Transport, new_nonce, now_ms
 
-__all__ = ["HikCentralClient", "added_person_id", "filter_event_types"]
+__all__ = [
+    "HikCentralClient",
+    "Paths",
+    "added_person_id",
+    "endpoint_of",
+    "filter_event_types",
+]
 
 T = TypeVar("T")
 
@@ -104,6 +112,32 @@ class Paths:
     SUBSCRIPTION_VIEW = "/api/eventService/v1/eventSubscriptionView"
     UNSUBSCRIBE = "/api/eventService/v1/eventUnSubscriptionByEventTypes"
 
+    @classmethod
+    def all(cls) -> tuple[str, ...]:
+        """Every path (templates with their ``{placeholder}``)."""
+        return tuple(
+            value for name, value in vars(cls).items() if name.isupper() and isinstance(value, str)
+        )
+
+
+_FIXED_ENDPOINTS: Final = frozenset(path for path in Paths.all() if "{" not in path)
+_TEMPLATE_ENDPOINTS: Final = tuple(
+    (re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"), path)
+    for path in Paths.all()
+    if "{" in path
+)
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint a request path belongs to: the path itself, its template (an identifier
+    replaced by ``{id}``), or ``other`` - never an identifier (``hikcentral.calls``)."""
+    if path in _FIXED_ENDPOINTS:
+        return path
+    for pattern, template in _TEMPLATE_ENDPOINTS:
+        if pattern.match(path):
+            return template
+    return OTHER_ENDPOINT
+
 
 class HikCentralClient:
     """A synchronous client for one HCP server. Thread-safe; reuse one per process.
@@ -111,7 +145,9 @@ class HikCentralClient:
     ``rate_limiter`` and ``circuit_breaker`` are consulted before every HTTP request (see
     :mod:`hikcentral.limits`). ``response_observer(path, data)`` sees every successful
     answer's ``data`` (or a picture's bytes) before it is parsed: for diagnostics such as
-    ``hcp_check --deep``. ``http_transport`` replaces httpx's network transport (tests only).
+    ``hcp_check --deep``. ``call_observer(endpoint, outcome, seconds)`` hears of every HTTP
+    request, its outcome and duration, for metrics (:mod:`hikcentral.calls`).
+    ``http_transport`` replaces httpx's network transport (tests only).
     How many persons go into one access-level or reapplication call is
     ``config.batch_size``.
     """
@@ -123,6 +159,7 @@ class HikCentralClient:
         rate_limiter: RateLimiter | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         response_observer: ResponseObserver | None = None,
+        call_observer: CallObserver | None = None,
         http_transport: httpx.BaseTransport | None = None,
         clock_ms: Callable[[], int] = now_ms,
         nonce_factory: Callable[[], str] = new_nonce,
@@ -135,6 +172,7 @@ class HikCentralClient:
             rate_limiter=rate_limiter,
             circuit_breaker=circuit_breaker,
             response_observer=response_observer,
+            call_observer=_by_endpoint(call_observer) if call_observer is not None else None,
             http_transport=http_transport,
             clock_ms=clock_ms,
             nonce_factory=nonce_factory,
@@ -855,3 +893,12 @@ def _event_types(event_types: Iterable[int]) -> list[int]:
                 f"event type {event_type} is outside {MIN_EVENT_TYPE}..{MAX_EVENT_TYPE}"
             )
     return types
+
+
+def _by_endpoint(observer: CallObserver) -> CallObserver:
+    """The observer told the endpoint of each request instead of its path."""
+
+    def observe(path: str, outcome: str, seconds: float | None) -> None:
+        observer(endpoint_of(path), outcome, seconds)
+
+    return observe

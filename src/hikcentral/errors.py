@@ -40,6 +40,7 @@ __all__ = [
     "HCPUnsupported",
     "HikCentralError",
     "PermanentError",
+    "RateLimitWaitError",
     "TransientError",
     "error_for_code",
     "is_transient",
@@ -132,6 +133,10 @@ class HCPServerError(TransientError):
 
 class CircuitOpenError(TransientError):
     """The circuit breaker refused the call: HCP is considered down, nothing was sent."""
+
+
+class RateLimitWaitError(TransientError):
+    """The rate limiter gave up waiting for the call's turn: nothing was sent."""
 
 
 # --- permanent ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import binascii
 import json
 import logging
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from typing import Any
 import httpx
 
 from hikcentral import signing
+from hikcentral.calls import CallObserver, outcome_of, refusal_outcome
 from hikcentral.config import HikCentralConfig
 from hikcentral.envelope import check_envelope, parse_envelope
 from hikcentral.errors import (
@@ -52,6 +54,28 @@ ResponseObserver = Callable[[str, object], None]
 MAX_CONNECTIONS = 10
 MAX_KEEPALIVE_CONNECTIONS = 5
 KEEPALIVE_EXPIRY = 30.0  # seconds; below the usual server-side idle timeouts
+# A call observer that raises is reported at most this often (seconds), not on every call.
+OBSERVER_WARNING_INTERVAL = 60.0
+
+
+class _Pacer:
+    """True at most once every ``interval`` seconds (per process)."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._last is not None and now - self._last < self._interval:
+                return False
+            self._last = now
+            return True
+
+
+_observer_warnings = _Pacer(OBSERVER_WARNING_INTERVAL)
 
 
 def now_ms() -> int:
@@ -72,12 +96,14 @@ class Transport:
         rate_limiter: RateLimiter | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         response_observer: ResponseObserver | None = None,
+        call_observer: CallObserver | None = None,
         http_transport: httpx.BaseTransport | None = None,
         clock_ms: Callable[[], int] = now_ms,
         nonce_factory: Callable[[], str] = new_nonce,
     ) -> None:
         self._config = config
         self._observer = response_observer
+        self._call_observer = call_observer
         self._limiter: RateLimiter = rate_limiter or NoRateLimit()
         self._breaker: CircuitBreaker = circuit_breaker or NoCircuitBreaker()
         self._clock_ms = clock_ms
@@ -175,35 +201,61 @@ class Transport:
         binary: bool,
         ctx: Mapping[str, object] | None,
     ) -> Any:
-        self._breaker.before_call()
-        self._limiter.acquire(priority=priority)
+        try:
+            self._breaker.before_call()
+            self._limiter.acquire(priority=priority)
+        except Exception as exc:
+            self._observe(path, refusal_outcome(exc), None)
+            raise
         started = time.monotonic()
         try:
             result, status, code = self._send(path, body_bytes, binary=binary)
         except _DroppedConnection as dropped:
+            seconds = time.monotonic() - started
             self._breaker.record_failure(dropped.error)
+            self._observe(path, outcome_of(dropped.error), seconds)
             _log_failure(path, dropped.error, started, ctx)
             raise
         except TransientError as exc:
+            seconds = time.monotonic() - started
             self._breaker.record_failure(exc)
+            self._observe(path, outcome_of(exc), seconds)
             _log_failure(path, exc, started, ctx)
             raise
         except HikCentralError as exc:
+            seconds = time.monotonic() - started
             self._breaker.record_success()  # HCP answered; the request itself was wrong
+            self._observe(path, outcome_of(exc), seconds)
             _log_failure(path, exc, started, ctx)
             raise
+        seconds = time.monotonic() - started
         self._breaker.record_success()
+        self._observe(path, "ok", seconds)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "hcp POST %s http=%s code=%s ms=%.0f%s",
                 path,
                 status,
                 code,
-                (time.monotonic() - started) * 1000,
+                seconds * 1000,
                 _format_ctx(ctx),
                 extra={"hcp_path": path, "hcp_code": code, "hcp_http_status": status},
             )
         return result
+
+    def _observe(self, path: str, outcome: str, seconds: float | None) -> None:
+        """Tell the call observer; its failure never reaches the call (a warning a minute)."""
+        if self._call_observer is None:
+            return
+        try:
+            self._call_observer(path, outcome, seconds)
+        except Exception:
+            if _observer_warnings.due():
+                logger.warning(
+                    "hcp call observer failed (reported at most every %g s)",
+                    OBSERVER_WARNING_INTERVAL,
+                    exc_info=True,
+                )
 
     def _send(self, path: str, body_bytes: bytes, *, binary: bool) -> tuple[Any, int, str]:
         full_path = signing.ARTEMIS_PREFIX + path

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from hikcentral import OUTCOMES
+from hikcentral.client import Paths
+from propusk.integrations.hikcentral.call_metrics import call_recorder
 from tests.metrics.conftest import Scrape
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +24,7 @@ RULES = ROOT / "deploy" / "prometheus" / "propusk-alerts.yml"
 DOCS = ROOT / "docs" / "metrics.md"
 METRIC = re.compile(r"\b(propusk_[a-z0-9_]+)\b(\{[^}]*\})?")
 MATCHER = re.compile(r'([a-z_]+)\s*=\s*"([^"]*)"')
+OUTCOME_REGEX = re.compile(r'outcome\s*[=!]~\s*"([^"]*)"')
 REQUIRED = {
     "PropuskRevocationOverdue",
     "PropuskHikCentralUnreachable",
@@ -62,6 +66,10 @@ def test_every_rule_has_a_runbook_entry():
 
 
 def test_every_expression_names_exported_metrics_and_labels(scrape: Callable[[], Scrape]):
+    # The HCP call counts have a series once a call of that endpoint and outcome was made.
+    recorder = call_recorder()
+    recorder(Paths.VERSION, "ok", 0.02)
+    recorder(Paths.VERSION, "quota", 0.02)
     exported = scrape()
     for rule in rules():
         expr = rule["expr"]
@@ -77,3 +85,23 @@ def test_every_expression_names_exported_metrics_and_labels(scrape: Callable[[],
                 if all(labels.get(key) == value for key, value in wanted.items())
             ]
             assert matching, (rule["alert"], name, wanted)
+        for alternatives in OUTCOME_REGEX.findall(expr):
+            assert set(alternatives.split("|")) <= set(OUTCOMES), (rule["alert"], alternatives)
+
+
+def test_the_hcp_call_rules_name_the_right_outcomes():
+    """The failure and quota rules are there, and name the outcomes they must."""
+    by_name = {rule["alert"]: rule for rule in rules()}
+    failing = by_name["PropuskHikCentralCallsFailing"]["expr"]
+    quota = by_name["PropuskHikCentralQuotaRefused"]["expr"]
+    excluded = set(OUTCOME_REGEX.findall(failing)[0].split("|"))
+    # Every failure a call can end with counts, except HCP's "not found" answer and the quota.
+    assert excluded == {
+        "ok",
+        "hcp_not_found",
+        "quota",
+        "circuit_open",
+        "rate_limit_wait",
+        "not_sent",
+    }
+    assert 'outcome="quota"' in quota

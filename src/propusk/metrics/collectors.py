@@ -1,7 +1,8 @@
 """The Prometheus collector: the figures of ``metrics.selectors`` as metric families.
 
-Every family is a gauge read at scrape time (docs/metrics.md lists them). Ages are seconds
-until the moment of the scrape, 0 when there is nothing; moments are Unix timestamps
+Every family is read at scrape time (docs/metrics.md lists them). All are gauges but the HCP
+calls' counter and duration histogram, counted by every process in shared state. Ages are
+seconds until the moment of the scrape, 0 when there is nothing; moments are Unix timestamps
 (``*_timestamp_seconds``), 0 when there was none.
 """
 
@@ -15,10 +16,16 @@ from functools import cache
 from importlib import metadata
 
 from django.conf import settings
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from propusk.access.models import WorkPriority
+from propusk.integrations.hikcentral.call_metrics import CallCounts
 from propusk.metrics import selectors
 from propusk.metrics.selectors import Figures
 
@@ -55,10 +62,10 @@ def build_info() -> tuple[str, str]:
 class PropuskCollector(Collector):
     """Reads the database (``metrics.selectors.figures``) on each collection."""
 
-    def describe(self) -> list[GaugeMetricFamily]:
+    def describe(self) -> list[Metric]:
         return []  # never collect at registration
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
         figures = selectors.figures()
         families = list(_families(figures))
@@ -70,7 +77,7 @@ class PropuskCollector(Collector):
         )
 
 
-def _families(figures: Figures) -> Iterator[GaugeMetricFamily]:
+def _families(figures: Figures) -> Iterator[Metric]:
     version, commit = build_info()
     info = GaugeMetricFamily(
         "propusk_build_info", "Propusk's version and commit.", labels=["version", "commit"]
@@ -192,7 +199,7 @@ def _le(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else f"{bound:g}"
 
 
-def _hcp(figures: Figures) -> Iterator[GaugeMetricFamily]:
+def _hcp(figures: Figures) -> Iterator[Metric]:
     hcp = figures.hcp
     circuit = hcp.circuit
     yield _gauge(
@@ -229,6 +236,40 @@ def _hcp(figures: Figures) -> Iterator[GaugeMetricFamily]:
         "HCP_RATE_LIMIT_BURST: calls to HCP that may be saved up.",
         hcp.rate_limit_burst,
     )
+    yield from _hcp_calls(hcp.calls)
+
+
+def _hcp_calls(counts: CallCounts | None) -> Iterator[Metric]:
+    yield _gauge(
+        "propusk_hcp_calls_readable",
+        "1 when the counts of HCP calls could be read from the shared state, 0 when not "
+        "(the two families below are then empty).",
+        int(counts is not None),
+    )
+    calls = CounterMetricFamily(
+        "propusk_hcp_calls",
+        "HTTP requests to HCP by every process, by endpoint (the OpenAPI path) and outcome "
+        "(ok, quota, http_error, timeout, connection_error, bad_response, hcp_<error class>, "
+        "or not sent: circuit_open, rate_limit_wait, not_sent).",
+        labels=["endpoint", "outcome"],
+    )
+    durations = HistogramMetricFamily(
+        "propusk_hcp_call_duration_seconds",
+        "Seconds from sending a request to HCP to its answer or failure (requests sent "
+        "only; the wait for the rate limiter not included), by endpoint.",
+        labels=["endpoint"],
+    )
+    if counts is not None:
+        for (endpoint, outcome), count in sorted(counts.calls.items()):
+            calls.add_metric([endpoint, outcome], count)
+        for endpoint, taken in sorted(counts.durations.items()):
+            durations.add_metric(
+                [endpoint],
+                buckets=[(_le(bound), count) for bound, count in taken.cumulative()],
+                sum_value=taken.total,
+            )
+    yield calls
+    yield durations
 
 
 def _events(figures: Figures) -> Iterator[GaugeMetricFamily]:

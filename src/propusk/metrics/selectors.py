@@ -1,15 +1,17 @@
-"""What the metrics report, read from the database (and the HCP circuit breaker's shared
-state) at scrape time.
+"""What the metrics report, read from the database (and the HCP circuit breaker's and call
+counts' shared state) at scrape time.
 
-Every figure is derived from rows, not counted in a process: it is right whatever the number
-of web and worker processes, and nothing is lost when one restarts. Each read is a fixed
-number of queries, each on an index or bounded in time (docs/metrics.md, "Cost"). Only counts,
-states, kinds, channels and priorities come out of here: never a name, an ID number, a person
-code or a face.
+Every figure but the HCP call counts is derived from rows, not counted in a process: it is
+right whatever the number of web and worker processes, and nothing is lost when one restarts
+(the call counts are added up by every process in the shared state, ``call_metrics``). Each
+read is a fixed number of queries, each on an index or bounded in time (docs/metrics.md,
+"Cost"). Only counts, states, kinds, channels, priorities, HCP endpoints and outcomes come out
+of here: never a name, an ID number, a person code, an HCP person id or a face.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,10 +25,14 @@ from propusk.core.time import now as current_time
 from propusk.dashboard.selectors import CircuitView, circuit_view, expected_today
 from propusk.events.models import EventSource, EventState, HcpEvent, PollCursor
 from propusk.events.polling import CURSOR_NAME
+from propusk.integrations.hikcentral.call_metrics import CallCounts, read_call_counts
+from propusk.integrations.hikcentral.shared_state import SharedStateUnavailable
 from propusk.notifications.kinds import Channel
 from propusk.notifications.models import Delivery, DeliveryStatus
 from propusk.passages.models import Incident, IncidentKind, IncidentState, Passage, PictureState
 from propusk.visits.models import Visit, VisitStatus
+
+logger = logging.getLogger(__name__)
 
 # The time to revoke is reported for the revocations confirmed within these windows.
 TIME_TO_REVOKE_WINDOWS: Final[dict[str, timedelta]] = {
@@ -199,6 +205,7 @@ class HcpFigures:
     circuit: CircuitView  # ``error`` set: its shared state could not be read
     rate_limit_per_second: float
     rate_limit_burst: float
+    calls: CallCounts | None  # None: the shared state could not be read
 
 
 def hcp_figures() -> HcpFigures:
@@ -207,7 +214,17 @@ def hcp_figures() -> HcpFigures:
         circuit=circuit_view(),
         rate_limit_per_second=float(settings.HCP_RATE_LIMIT_PER_SECOND),
         rate_limit_burst=float(settings.HCP_RATE_LIMIT_BURST),
+        calls=_call_counts(),
     )
+
+
+def _call_counts() -> CallCounts | None:
+    """The calls to HCP counted by every process (``call_metrics``); None when unreadable."""
+    try:
+        return read_call_counts()
+    except SharedStateUnavailable as exc:
+        logger.warning("metrics: the HCP call counts cannot be read: %s", exc)
+        return None
 
 
 # --- The events inbox ---------------------------------------------------------------------

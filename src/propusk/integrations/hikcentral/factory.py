@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from hikcentral import ConfigError, HikCentralClient, HikCentralConfig
 
 from .breaker import build_circuit_breaker
+from .call_metrics import call_recorder
 from .limiter import build_rate_limiter
 
 
@@ -48,7 +49,8 @@ def build_client(
     """A client from settings; ``kwargs`` go to HikCentralClient (response_observer, ...).
 
     Unless given, its requests go through the one rate limiter and the one circuit breaker
-    every process shares (``limiter``, ``breaker``; docs/hikcentral.md). A caller with someone
+    every process shares (``limiter``, ``breaker``; docs/hikcentral.md) and are counted for
+    /metrics (``call_metrics``; docs/metrics.md). A caller with someone
     waiting (the desk's face check) may shorten the timeouts and the wait for a token; the
     settings stay the upper bounds.
     """
@@ -56,6 +58,8 @@ def build_client(
         kwargs["rate_limiter"] = build_rate_limiter(max_wait=max_token_wait)
     if "circuit_breaker" not in kwargs:
         kwargs["circuit_breaker"] = build_circuit_breaker()
+    if "call_observer" not in kwargs:
+        kwargs["call_observer"] = call_recorder()
     config = build_config()
     config = dataclasses.replace(
         config,

@@ -34,7 +34,7 @@ from typing import Final, Protocol
 import redis
 from django.conf import settings
 
-from hikcentral.errors import TransientError
+from hikcentral.errors import RateLimitWaitError
 from hikcentral.limits import DEFAULT_PRIORITY
 
 from .shared_state import (
@@ -92,7 +92,7 @@ def priority_of(name: str) -> Priority:
         return Priority.SYNC
 
 
-class RateLimitWaitExceeded(TransientError):
+class RateLimitWaitExceeded(RateLimitWaitError):
     """No token within the maximum wait: nothing was sent; retry the work later."""
 
 

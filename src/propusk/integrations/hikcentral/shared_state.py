@@ -1,6 +1,7 @@
-"""Where the HCP rate limiter and circuit breaker keep the state every process shares.
+"""Where the HCP rate limiter and circuit breaker keep the state every process shares (and
+the counts of HCP calls for /metrics: ``call_metrics``).
 
-``HCP_RATE_LIMIT_URL`` names the place, for both:
+``HCP_RATE_LIMIT_URL`` names the place, for all three:
 
 - ``redis://host:6379/2`` (``rediss://``, ``unix:///path?db=2``): shared by every process on
   every machine. Each update is one Lua script, atomic on the server.
@@ -43,7 +44,8 @@ __all__ = [
 ]
 
 SETTING: Final = "HCP_RATE_LIMIT_URL"
-# Redis keys: <prefix>bucket, <prefix>breaker. Tests and benchmarks use a prefix of their own.
+# Redis keys: <prefix>bucket, <prefix>breaker, <prefix>calls (call_metrics). Tests and
+# benchmarks use a prefix of their own.
 DEFAULT_KEY_PREFIX: Final = "propusk:hcp:"
 # A Redis that does not answer within this long is "unavailable" (the call is retried later).
 REDIS_TIMEOUT_SECONDS: Final = 2.0
@@ -76,12 +78,12 @@ class StateLocation:
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}{parts.path}"
 
-    def redis_client(self) -> redis.Redis:
+    def redis_client(self, *, timeout: float = REDIS_TIMEOUT_SECONDS) -> redis.Redis:
         # One connection pool per object; redis-py opens new connections after a fork.
         return redis.Redis.from_url(
             self.url,
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
             decode_responses=True,
         )
 
