@@ -175,6 +175,7 @@ def test_input_errors_and_authentication_errors_in_russian(
         HTTP_ACCEPT_LANGUAGE="ru",
     )
     assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Проверьте введённые данные."
     [error] = response.json()["error"]["fields"]["planned_end"]
     assert error["code"] == "end_before_start"
     assert CYRILLIC.search(error["message"])
@@ -237,6 +238,7 @@ def test_the_list_filters_as_the_visit_list_page(
     assert ids(status="checked_in") == set()
     bad = client.get("/api/v1/visits/", {"day": "1900-01-01", "kind": "x"})
     assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == "Check the data entered."
     assert "day" in bad.json()["error"]["fields"]
     # Faces and contacts are never in a list.
     listed = client.get("/api/v1/visits/").json()["results"][0]

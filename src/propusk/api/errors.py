@@ -1,9 +1,10 @@
 """One JSON shape for every error of the API::
 
-    {"error": {"code": "invalid", "message": "...", "fields": {"visitor.photo": [
-        {"code": "no_face", "message": "..."}]}}}
+    {"error": {"code": "invalid", "message": "Check the data entered.", "fields": {
+        "visitor.photo": [{"code": "no_face", "message": "..."}]}}}
 
-``fields`` is there for input errors only (dotted names for nested fields). Messages are in
+``fields`` is there for input errors only (dotted names for nested fields); their ``message``
+is then a general sentence and each field's own errors are in ``fields``. Messages are in
 the language of the request (``Accept-Language``: Russian or English, as the pages).
 """
 
@@ -78,11 +79,11 @@ def _drf_fields(detail: Any, prefix: str = "") -> Fields:
     return fields
 
 
-def _first_message(fields: Fields) -> str:
-    for errors in fields.values():
-        for error in errors:
-            return error["message"]
-    return ""
+def _input_error(fields: Fields) -> dict[str, Any]:
+    """400 for input with errors: one general sentence; what is wrong with which field is in
+    ``fields`` beside it (repeating the first field's message would read as the whole story,
+    e.g. "This field is required." with no field named)."""
+    return error_body("invalid", _("Check the data entered."), fields)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -98,10 +99,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if list(fields) == ["non_field"]:
             first = fields["non_field"][0]
             return Response(error_body(first["code"], first["message"]), status=400)
-        return Response(
-            error_body("invalid", _first_message(fields) or _("The input is not valid."), fields),
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+        return Response(_input_error(fields), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, PermissionDenied) and not str(exc):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
@@ -109,9 +107,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _drf_fields(exc.detail)
-        response.data = error_body(
-            "invalid", _first_message(fields) or _("The input is not valid."), fields
-        )
+        response.data = _input_error(fields)
         return response
     if isinstance(exc, Http404):
         response.data = error_body("not_found", _("Not found."))
