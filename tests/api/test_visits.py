@@ -236,6 +236,11 @@ def test_the_list_filters_as_the_visit_list_page(
     assert ids(day=later.date().isoformat()) == {c["id"]}
     assert ids(status="awaiting") == {a["id"], b["id"], c["id"]}
     assert ids(status="checked_in") == set()
+    # A host id no database holds, or "digits" int() refuses: refused, not a server error.
+    for forged in ("9" * 30, "²", "-1"):
+        refused = client.get("/api/v1/visits/", {"host": forged})
+        assert refused.status_code == 400, forged
+        assert list(refused.json()["error"]["fields"]) == ["host"]
     bad = client.get("/api/v1/visits/", {"day": "1900-01-01", "kind": "x"})
     assert bad.status_code == 400
     assert bad.json()["error"]["message"] == "Check the data entered."

@@ -40,6 +40,7 @@ from propusk.api.serializers import (
 )
 from propusk.api.throttling import client_ident
 from propusk.audit.services import through
+from propusk.core.ids import parse_id
 from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.selectors import ALL_INVITATIONS_ROLES, get_invitation_for, may_invite
 from propusk.invitations.services import create_invitation
@@ -186,9 +187,10 @@ class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):
                 raise serializers.ValidationError({"kind": [_("Choose a kind of visit.")]})
             visits = visits.filter(kind=kind)
         if host:
-            if not host.isdigit():
+            host_id = parse_id(host)
+            if host_id is None:
                 raise serializers.ValidationError({"host": [_("Choose a host from the list.")]})
-            visits = visits.filter(host_id=int(host))
+            visits = visits.filter(host_id=host_id)
         page = self.paginate_queryset(visits.order_by("-planned_start", "-pk"))
         return self.get_paginated_response(VisitSerializer(page, many=True).data)
 
