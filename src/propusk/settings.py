@@ -165,7 +165,14 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.get_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 # Face photos are biometric data: served only through a login-checked view, never MEDIA_URL.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The most a request body may hold, its files too (propusk.core.uploads; Django alone would
+# not count a multipart form's files).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "propusk.core.uploads.RequestSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Personal data -------------------------------------------------------------------
 # National ID numbers are stored encrypted (Fernet) with a keyed hash (HMAC-SHA256) for
@@ -771,7 +778,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "propusk.api.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

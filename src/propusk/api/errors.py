@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
@@ -100,6 +101,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             first = fields["non_field"][0]
             return Response(error_body(first["code"], first["message"]), status=400)
         return Response(_input_error(fields), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        # Over DATA_UPLOAD_MAX_MEMORY_SIZE (the whole body, files included: core.uploads).
+        megabytes = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024):.3g}"
+        return Response(
+            error_body(
+                "too_large", _("The request is too large (at most %(mb)s MB).") % {"mb": megabytes}
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, PermissionDenied) and not str(exc):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
