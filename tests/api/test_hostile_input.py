@@ -10,6 +10,7 @@ from propusk.access.models import AccessLevelPolicy
 from propusk.visitors.models import Visitor
 from tests.api.conftest import registration
 from tests.faces import portrait_jpeg
+from tests.factories import make_iin
 
 pytestmark = pytest.mark.django_db
 
@@ -46,4 +47,26 @@ def test_a_body_over_the_limit_is_413_in_the_error_shape(
     error = response.json()["error"]
     assert error["code"] == "too_large"
     assert error["message"].startswith("The request is too large (at most ")
+    assert not Visitor.objects.exists()
+
+
+def test_a_refusal_never_echoes_what_was_sent(
+    token_client, reception: User, host: User, guest_policy: AccessLevelPolicy
+) -> None:
+    """An ID number typed into the wrong field is in no answer (docs/api.md, Errors)."""
+    iin = make_iin()
+    client = token_client(reception)
+    body = registration(host=host.pk, kind=iin)
+    refusals = {
+        "kind": client.post("/api/v1/visits/", body, format="json"),
+        "status": client.get("/api/v1/visits/", {"status": iin}),
+    }
+    refusals["invitation kind"] = client.post(
+        "/api/v1/invitations/", {"kind": iin, "purpose": "Собеседование"}, format="json"
+    )
+    for name, response in refusals.items():
+        assert response.status_code == 400, name
+        assert iin not in response.content.decode(), name
+    assert list(refusals["kind"].json()["error"]["fields"]) == ["kind"]
+    assert list(refusals["status"].json()["error"]["fields"]) == ["status"]
     assert not Visitor.objects.exists()
