@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on our HTML pages (propusk.core.middleware).
+    "propusk.core.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,6 +141,12 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Shared reception computers: a session lasts a working day at most.
 SESSION_COOKIE_AGE = env.get_int("DJANGO_SESSION_HOURS", 12) * 3600
 X_FRAME_OPTIONS = "DENY"
+# Scripts, styles, fonts, frames and form targets from this site only, no inline script or
+# style; images also data: and blob: (the photo preview, the camera). propusk.core.middleware.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # Invitation links carry their token in the path: never send it to other sites.
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = env.get_bool("DJANGO_SSL_REDIRECT", False)
