@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
+from propusk.api.tokens import create_token
 from propusk.visitors import services as visitor_services
 from tests.factories import make_iin, make_jpeg
 
@@ -82,6 +83,23 @@ def test_the_debug_page_shows_no_id_number_face_or_secret(failing_registration):
     assert "\\xff\\xd8\\xff" not in page  # no JPEG bytes in any frame
     for secret in _secrets():
         assert secret not in page
+
+
+@override_settings(DEBUG=True)
+def test_no_cookie_value_is_shown(failing_registration, client, admin_user):
+    """Django stars the session cookie only. The messages cookie carries, for one request, an
+    API token just made in the admin (shown once: api.admin); any cookie of ours is state or a
+    credential, none helps to read an error."""
+    _, raw = create_token(user=admin_user, name="Admissions office", actor=admin_user)
+    client.cookies["messages"] = f"[Token made: {raw}]"
+    client.cookies["django_language"] = "ru"
+    _, post = failing_registration
+
+    page = post().content.decode()
+
+    assert "messages" in page  # the cookie is listed, its value is not
+    assert raw not in page
+    assert raw[:10] not in page
 
 
 @override_settings(DEBUG=True)
