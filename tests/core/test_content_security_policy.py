@@ -6,7 +6,7 @@ pages in Chromium and checks that the policy blocks nothing of ours."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -31,3 +31,14 @@ def test_api_documentation_pages_and_json_go_without(client: Client, reception) 
         response = client.get(url)
         assert response.status_code == 200, url
         assert POLICY not in response, url
+
+
+@override_settings(DEBUG=True)
+def test_the_debug_error_pages_go_without(client: Client, reception) -> None:
+    """Django's technical 404 and 500 pages style and script themselves inline."""
+    client.force_login(reception)
+    response = client.get("/visits/no-such-page/")
+    assert response.status_code == 404
+    assert "<style" in response.content.decode()  # the technical page
+    assert POLICY not in response
+    assert POLICY in client.get("/visits/today/")

@@ -14,7 +14,8 @@ from this site only, with no inline script or style at all (templates and static
 so): a visitor's name or a purpose that got past the escaping still could not run a script or
 send anything elsewhere. Images may also be ``data:`` and ``blob:`` (the photo preview, the
 camera's snapshot). ``CONTENT_SECURITY_POLICY`` in settings; the API's Swagger UI and Redoc
-pages (``api:docs``, ``api:redoc``: drf-spectacular's inline start-up script) go without it.
+pages (``api:docs``, ``api:redoc``: drf-spectacular's inline start-up script) and, with DEBUG
+on, error pages (Django's technical pages) go without it.
 Only HTML gets it: a policy on a PDF can stop the browser's own PDF viewer.
 """
 
@@ -66,6 +67,8 @@ class ContentSecurityPolicyMiddleware:
             policy
             and response.get("Content-Type", "").startswith("text/html")
             and not (match is not None and match.view_name in POLICY_EXEMPT_VIEWS)
+            # Django's technical error pages (DEBUG only) are styled and scripted inline.
+            and not (settings.DEBUG and response.status_code >= 400)
         ):
             response.headers.setdefault("Content-Security-Policy", policy)
         return response
