@@ -268,6 +268,7 @@ def test_a_body_over_the_request_limit_is_refused_unread_with_its_file(
     photo = SimpleUploadedFile("me.jpg", padded, content_type="image/jpeg")
     response = client.post(public_url(single_invitation), form_data(photo=photo))
     assert response.status_code == 400
+    assert "too large" in response.content.decode()  # templates/400.html, not a bare line
     assert photo_spies == []
     assert not Visitor.objects.exists()
     single_invitation.refresh_from_db()
