@@ -331,6 +331,10 @@ def test_an_unhandled_error_leaves_no_api_label_on_later_audit_entries(
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(views, "visit_passages", broken)
-    assert client.get(f"/api/v1/visits/{visit['id']}/passages/").status_code == 500
+    response = client.get(f"/api/v1/visits/{visit['id']}/passages/")
+    assert response.status_code == 500
+    # In the API's one error shape, not the site's HTML 500 page; nothing of the error.
+    assert response.json()["error"]["code"] == "server_error"
+    assert "database" not in response.content.decode()
     entry = record(actor=host, action="test.after", target=Visit.objects.get(pk=visit["id"]))
     assert entry.actor_label == "alice"

@@ -124,6 +124,7 @@ def test_the_error_mail_shows_no_id_number_face_or_secret(failing_registration):
 
     assert response.status_code == 500
     assert iin not in response.content.decode()  # the plain 500 page
+    assert "Something went wrong on our side" in response.content.decode()  # templates/500.html
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     alternatives = getattr(message, "alternatives", [])

@@ -15,8 +15,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -139,3 +140,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other address under /api/: 404 in the same shape."""
     return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+
+
+API_PREFIX = "/api/"
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The site's ``handler500`` (urls.py): an unexpected error under /api/ in the API's shape,
+    elsewhere the 500 page. Django has logged it (and mailed ADMINS) before calling this."""
+    if request.path.startswith(API_PREFIX):
+        message = _(
+            "Something went wrong on our side. Please try again in a minute; if it happens "
+            "again, tell the administrator."
+        )
+        return JsonResponse(error_body("server_error", message), status=500)
+    return defaults.server_error(request)
