@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on our HTML pages (propusk.core.middleware).
+    "propusk.core.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,6 +141,12 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Shared reception computers: a session lasts a working day at most.
 SESSION_COOKIE_AGE = env.get_int("DJANGO_SESSION_HOURS", 12) * 3600
 X_FRAME_OPTIONS = "DENY"
+# Scripts, styles, fonts, frames and form targets from this site only, no inline script or
+# style; images also data: and blob: (the photo preview, the camera). propusk.core.middleware.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # Invitation links carry their token in the path: never send it to other sites.
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = env.get_bool("DJANGO_SSL_REDIRECT", False)
@@ -165,7 +173,14 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.get_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 # Face photos are biometric data: served only through a login-checked view, never MEDIA_URL.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The most a request body may hold, its files too (propusk.core.uploads; Django alone would
+# not count a multipart form's files).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "propusk.core.uploads.RequestSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Personal data -------------------------------------------------------------------
 # National ID numbers are stored encrypted (Fernet) with a keyed hash (HMAC-SHA256) for
@@ -782,7 +797,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "propusk.api.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -19,6 +19,9 @@ admin.site.site_header = (
 )
 admin.site.index_title = gettext_lazy("Visitors, visits and access")
 
+# An unexpected error under /api/ answers in the API's error shape (docs/api.md, Errors).
+handler500 = "propusk.api.errors.server_error"
+
 urlpatterns = [
     path("", core_views.home, name="home"),
     # Throttled (propusk.accounts.signin); the admin's sign-in uses AdminSignInForm likewise.

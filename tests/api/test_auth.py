@@ -4,6 +4,7 @@ session of a signed-in user (with CSRF), roles as on the pages, the schema behin
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -191,6 +192,8 @@ def test_the_schema_and_its_pages_are_behind_login(reception: User, token_client
         response = browser.get(page)
         assert response.status_code == 200
         assert b"cdn" not in response.content.lower()  # served from our own static files
+        # Nothing from another site at all (drf-spectacular's Redoc page loads Google Fonts).
+        assert re.findall(rb'(?:src|href)="(https?:)?//', response.content) == []
 
 
 def test_the_schema_validates() -> None:

@@ -84,7 +84,8 @@ def test_a_photo_without_a_face_is_refused_and_nothing_is_stored(
     error = response.json()["error"]
     assert error["code"] == "invalid"
     assert [item["code"] for item in error["fields"]["visitor.photo"]] == ["no_face"]
-    assert error["message"] == error["fields"]["visitor.photo"][0]["message"]
+    # The general sentence; the photo's own reason is beside it, on its field.
+    assert error["message"] == "Check the data entered."
     assert not Visitor.objects.exists()
     assert not Visit.objects.exists()
     assert face_files() == before
@@ -115,6 +116,9 @@ def test_every_input_error_comes_at_once_keyed_by_field(
     body.pop("planned_end")
     response = token_client(reception).post("/api/v1/visits/", body, format="json")
     assert response.status_code == 400
+    # One general sentence for the whole input, not the first field's error (which alone,
+    # e.g. "This field is required.", would not say which field).
+    assert response.json()["error"]["message"] == "Check the data entered."
     fields = response.json()["error"]["fields"]
     assert set(fields) >= {
         "planned_end",

@@ -175,6 +175,7 @@ def test_input_errors_and_authentication_errors_in_russian(
         HTTP_ACCEPT_LANGUAGE="ru",
     )
     assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Проверьте введённые данные."
     [error] = response.json()["error"]["fields"]["planned_end"]
     assert error["code"] == "end_before_start"
     assert CYRILLIC.search(error["message"])
@@ -235,8 +236,14 @@ def test_the_list_filters_as_the_visit_list_page(
     assert ids(day=later.date().isoformat()) == {c["id"]}
     assert ids(status="awaiting") == {a["id"], b["id"], c["id"]}
     assert ids(status="checked_in") == set()
+    # A host id no database holds, or "digits" int() refuses: refused, not a server error.
+    for forged in ("9" * 30, "²", "-1"):
+        refused = client.get("/api/v1/visits/", {"host": forged})
+        assert refused.status_code == 400, forged
+        assert list(refused.json()["error"]["fields"]) == ["host"]
     bad = client.get("/api/v1/visits/", {"day": "1900-01-01", "kind": "x"})
     assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == "Check the data entered."
     assert "day" in bad.json()["error"]["fields"]
     # Faces and contacts are never in a list.
     listed = client.get("/api/v1/visits/").json()["results"][0]
@@ -324,6 +331,10 @@ def test_an_unhandled_error_leaves_no_api_label_on_later_audit_entries(
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(views, "visit_passages", broken)
-    assert client.get(f"/api/v1/visits/{visit['id']}/passages/").status_code == 500
+    response = client.get(f"/api/v1/visits/{visit['id']}/passages/")
+    assert response.status_code == 500
+    # In the API's one error shape, not the site's HTML 500 page; nothing of the error.
+    assert response.json()["error"]["code"] == "server_error"
+    assert "database" not in response.content.decode()
     entry = record(actor=host, action="test.after", target=Visit.objects.get(pk=visit["id"]))
     assert entry.actor_label == "alice"

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
+from propusk.api.tokens import create_token
 from propusk.visitors import services as visitor_services
 from tests.factories import make_iin, make_jpeg
 
@@ -85,6 +86,23 @@ def test_the_debug_page_shows_no_id_number_face_or_secret(failing_registration):
 
 
 @override_settings(DEBUG=True)
+def test_no_cookie_value_is_shown(failing_registration, client, admin_user):
+    """Django stars the session cookie only. The messages cookie carries, for one request, an
+    API token just made in the admin (shown once: api.admin); any cookie of ours is state or a
+    credential, none helps to read an error."""
+    _, raw = create_token(user=admin_user, name="Admissions office", actor=admin_user)
+    client.cookies["messages"] = f"[Token made: {raw}]"
+    client.cookies["django_language"] = "ru"
+    _, post = failing_registration
+
+    page = post().content.decode()
+
+    assert "messages" in page  # the cookie is listed, its value is not
+    assert raw not in page
+    assert raw[:10] not in page
+
+
+@override_settings(DEBUG=True)
 def test_the_plain_text_debug_page_shows_no_id_number(failing_registration):
     iin, post = failing_registration
 
@@ -106,6 +124,7 @@ def test_the_error_mail_shows_no_id_number_face_or_secret(failing_registration):
 
     assert response.status_code == 500
     assert iin not in response.content.decode()  # the plain 500 page
+    assert "Something went wrong on our side" in response.content.decode()  # templates/500.html
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     alternatives = getattr(message, "alternatives", [])

@@ -45,10 +45,17 @@ WRONG = ["Astana-2030", "qwerty123", "Aigerim1990!", "baiterek", "Almaty#7", "zh
         ("::ffff:127.0.0.1", DESK, DESK),  # IPv4 mapped into IPv6
         (DESK, OFFICE, DESK),  # not from a trusted proxy: the header is not believed
         (NGINX, "", NGINX),  # no header
-        (NGINX, f"{DESK}, unknown", NGINX),  # malformed: nothing believed
+        (NGINX, f"{DESK}, unknown", NGINX),  # malformed where the proxy wrote: not believed
         (NGINX, "not an address", NGINX),
         (NGINX, ",", NGINX),
-        (NGINX, "1.1.1.1," * 400, NGINX),  # too long to be a proxy's
+        (NGINX, "1.1.1.1," * 400, NGINX),  # the nearest hop is empty
+        # A proxy that appends: the client's own junk further left does not make the proxy
+        # the client (a second budget for every per-address limit), however long it is.
+        (NGINX, f"unknown, {DESK}", DESK),
+        (NGINX, f"not an address, 6.6.6.6, {DESK}, 10.1.2.3", DESK),
+        (NGINX, "x" * 5000 + f", {DESK}", DESK),
+        (NGINX, "1.1.1.1, " * 400 + DESK, DESK),
+        (NGINX, "x" * 5000 + ", 10.1.2.3", NGINX),  # every hop read trusted, then junk
         ("", DESK, ""),
     ],
 )

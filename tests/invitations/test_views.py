@@ -257,6 +257,30 @@ def test_a_photo_sent_to_an_unknown_link_is_refused_unread(client, photo_spies):
     assert not Visitor.objects.exists()
 
 
+def test_a_body_over_the_request_limit_is_refused_unread_with_its_file(
+    client, single_invitation, photo_spies, settings
+):
+    """Django does not count a multipart form's files against DATA_UPLOAD_MAX_MEMORY_SIZE:
+    without core.uploads anyone could stream a file of any size to the open page (a
+    temporary file on disk) before the view looks at it."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    padded = make_jpeg() + b"\0" * (100 * 1024)  # a readable JPEG, trailing bytes ignored
+    photo = SimpleUploadedFile("me.jpg", padded, content_type="image/jpeg")
+    response = client.post(public_url(single_invitation), form_data(photo=photo))
+    assert response.status_code == 400
+    assert "too large" in response.content.decode()  # templates/400.html, not a bare line
+    assert photo_spies == []
+    assert not Visitor.objects.exists()
+    single_invitation.refresh_from_db()
+    assert single_invitation.uses_count == 0
+    # Within the limit, the same photo registers the visitor.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+    photo.seek(0)
+    response = client.post(public_url(single_invitation), form_data(photo=photo))
+    assert response.status_code == 200
+    assert Visit.objects.count() == 1
+
+
 def _kept_photos() -> set[Path]:
     directory = Path(settings.MEDIA_ROOT) / "faces-pending"
     return set(directory.glob("*.jpg")) if directory.exists() else set()

@@ -253,6 +253,22 @@ def test_a_member_that_cannot_be_checked_in_is_named(client, reception, group_of
     assert second.status == VisitStatus.CANCELLED
 
 
+def test_forged_member_ids_are_ignored_not_a_server_error(client, reception, group_of_three):
+    """ "²" passes str.isdigit but not int(); 10**30 overflows the database's integer."""
+    invitation, (first, second, _third) = group_of_three
+    client.force_login(reception)
+    response = client.post(
+        reverse("visits:group_check_in", args=[invitation.group.pk]),
+        {"visit": ["²", "9" * 30, "-1", first.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "1 member checked in" in response.content.decode()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (VisitStatus.CHECKED_IN, VisitStatus.AWAITING)
+
+
 def test_hosts_may_not_check_their_group_in(client, host, group_of_three):
     invitation, members = group_of_three
     client.force_login(host)

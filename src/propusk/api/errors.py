@@ -1,9 +1,10 @@
 """One JSON shape for every error of the API::
 
-    {"error": {"code": "invalid", "message": "...", "fields": {"visitor.photo": [
-        {"code": "no_face", "message": "..."}]}}}
+    {"error": {"code": "invalid", "message": "Check the data entered.", "fields": {
+        "visitor.photo": [{"code": "no_face", "message": "..."}]}}}
 
-``fields`` is there for input errors only (dotted names for nested fields). Messages are in
+``fields`` is there for input errors only (dotted names for nested fields); their ``message``
+is then a general sentence and each field's own errors are in ``fields``. Messages are in
 the language of the request (``Accept-Language``: Russian or English, as the pages).
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -78,11 +81,11 @@ def _drf_fields(detail: Any, prefix: str = "") -> Fields:
     return fields
 
 
-def _first_message(fields: Fields) -> str:
-    for errors in fields.values():
-        for error in errors:
-            return error["message"]
-    return ""
+def _input_error(fields: Fields) -> dict[str, Any]:
+    """400 for input with errors: one general sentence; what is wrong with which field is in
+    ``fields`` beside it (repeating the first field's message would read as the whole story,
+    e.g. "This field is required." with no field named)."""
+    return error_body("invalid", _("Check the data entered."), fields)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -98,9 +101,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if list(fields) == ["non_field"]:
             first = fields["non_field"][0]
             return Response(error_body(first["code"], first["message"]), status=400)
+        return Response(_input_error(fields), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        # Over DATA_UPLOAD_MAX_MEMORY_SIZE (the whole body, files included: core.uploads).
+        megabytes = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024):.3g}"
         return Response(
-            error_body("invalid", _first_message(fields) or _("The input is not valid."), fields),
-            status=status.HTTP_400_BAD_REQUEST,
+            error_body(
+                "too_large", _("The request is too large (at most %(mb)s MB).") % {"mb": megabytes}
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, PermissionDenied) and not str(exc):
         exc = exceptions.PermissionDenied()
@@ -109,9 +118,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _drf_fields(exc.detail)
-        response.data = error_body(
-            "invalid", _first_message(fields) or _("The input is not valid."), fields
-        )
+        response.data = _input_error(fields)
         return response
     if isinstance(exc, Http404):
         response.data = error_body("not_found", _("Not found."))
@@ -133,3 +140,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other address under /api/: 404 in the same shape."""
     return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+
+
+API_PREFIX = "/api/"
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The site's ``handler500`` (urls.py): an unexpected error under /api/ in the API's shape,
+    elsewhere the 500 page. Django has logged it (and mailed ADMINS) before calling this."""
+    if request.path.startswith(API_PREFIX):
+        message = _(
+            "Something went wrong on our side. Please try again in a minute; if it happens "
+            "again, tell the administrator."
+        )
+        return JsonResponse(error_body("server_error", message), status=500)
+    return defaults.server_error(request)

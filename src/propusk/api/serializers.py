@@ -362,7 +362,11 @@ class RegistrationSerializer(serializers.Serializer):
     """A visitor and their visit, registered in one call (``services.register_with_visitor``,
     as the desk and the invitation page)."""
 
-    kind = serializers.ChoiceField(choices=[VisitKind.GUEST.value, VisitKind.STUDENT.value])
+    # Refusals never echo what was sent (DRF's message quotes it): docs/api.md, Errors.
+    kind = serializers.ChoiceField(
+        choices=[VisitKind.GUEST.value, VisitKind.STUDENT.value],
+        error_messages={"invalid_choice": _("Choose a kind of visit.")},
+    )
     host = serializers.IntegerField(
         required=False,
         help_text="The host's user id. Hosts register for themselves: leave it out.",
@@ -492,7 +496,10 @@ class PassageSerializer(serializers.ModelSerializer):
 
 
 class InvitationInputSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=InvitationKind.values)
+    kind = serializers.ChoiceField(
+        choices=InvitationKind.values,
+        error_messages={"invalid_choice": _("Choose one visitor or a group.")},
+    )
     host = serializers.IntegerField(
         required=False, help_text="The host's user id. Hosts invite for themselves: leave out."
     )

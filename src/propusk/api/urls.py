@@ -61,7 +61,9 @@ urlpatterns = [
     ),
     path(
         "v1/redoc/",
-        login_required(SpectacularRedocView.as_view(url_name="api:schema")),
+        login_required(
+            SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html")
+        ),
         name="redoc",
     ),
     path("v1/", include(router.urls)),

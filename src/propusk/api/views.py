@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.urls import reverse
@@ -40,6 +41,7 @@ from propusk.api.serializers import (
 )
 from propusk.api.throttling import client_ident
 from propusk.audit.services import through
+from propusk.core.ids import parse_id
 from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.selectors import ALL_INVITATIONS_ROLES, get_invitation_for, may_invite
 from propusk.invitations.services import create_invitation
@@ -121,6 +123,14 @@ _LIST_PARAMETERS = [
 ]
 
 
+def _filter_message(error: DjangoValidationError) -> str:
+    # Django's "Select a valid choice. X is not one of the available choices." would send
+    # back what was typed: refusals never echo it (docs/api.md, Errors).
+    if error.code == "invalid_choice":
+        return _("Choose a status from the list.")
+    return str(error.messages[0])
+
+
 class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):
     """Visits the user may see (``visits_visible_to``): all for security and administrators,
     the desk's for reception, their own for a host."""
@@ -170,7 +180,7 @@ class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):
             errors = filters.errors.as_data()
             raise serializers.ValidationError(
                 {
-                    ("search" if name == "q" else name): [e.messages[0] for e in items]
+                    ("search" if name == "q" else name): [_filter_message(e) for e in items]
                     for name, items in errors.items()
                 }
             )
@@ -186,9 +196,10 @@ class VisitViewSet(ApiViewMixin, viewsets.GenericViewSet):
                 raise serializers.ValidationError({"kind": [_("Choose a kind of visit.")]})
             visits = visits.filter(kind=kind)
         if host:
-            if not host.isdigit():
+            host_id = parse_id(host)
+            if host_id is None:
                 raise serializers.ValidationError({"host": [_("Choose a host from the list.")]})
-            visits = visits.filter(host_id=int(host))
+            visits = visits.filter(host_id=host_id)
         page = self.paginate_queryset(visits.order_by("-planned_start", "-pk"))
         return self.get_paginated_response(VisitSerializer(page, many=True).data)
 

@@ -11,6 +11,7 @@ names. Here (settings.DEFAULT_EXCEPTION_REPORTER_FILTER and DEFAULT_EXCEPTION_RE
   every dataclass with such a field (``VisitorData``) are replaced by stars; uploaded files
   are shown by field name only;
 - settings: Django's hidden names plus the project's keys and the URLs that carry passwords;
+- every cookie's value (Django stars only the session's);
 - last, the rendered report (HTML and text) is masked like a log line
   (``core.logging.mask_secrets``: twelve-digit numbers, invitation tokens in paths), which
   covers what is shown by value: a query string, a ``repr``, an exception message.
@@ -49,6 +50,11 @@ class PersonalDataReporterFilter(SafeExceptionReporterFilter):
         # Django turns its filter off with DEBUG on; a debug page on a shared screen or in a
         # screenshot must not show an ID number either.
         return True
+
+    def get_safe_cookies(self, request: HttpRequest) -> dict[str, Any]:
+        # Every value starred: Django stars the session's only, and the messages cookie can
+        # carry an API token just made in the admin (shown there once).
+        return dict.fromkeys(getattr(request, "COOKIES", {}), self.cleansed_substitute)
 
     def get_post_parameters(self, request: HttpRequest | None) -> dict[str, Any]:
         if request is None:

@@ -10,8 +10,9 @@ one.
 ``PROPUSK_TRUSTED_PROXIES`` (addresses or networks): when the request came from one of them,
 the header's addresses are read from the right (the nearest hop) and the first one that is not
 a trusted proxy becomes ``REMOTE_ADDR``; the proxy's own address is kept in
-``propusk.proxy_addr``. A request from anywhere else, or a header that is malformed, leaves
-``REMOTE_ADDR`` as the socket gave it. With no trusted proxy configured it changes nothing.
+``propusk.proxy_addr``. A request from anywhere else, or a header malformed where the
+proxies wrote it, leaves ``REMOTE_ADDR`` as the socket gave it. With no trusted proxy
+configured it changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-# A header longer than this is not a proxy's: left alone rather than parsed.
+# Only the last this many characters of the header are read (the hops nearest to us).
 MAX_HEADER_LENGTH = 2048
 
 
@@ -41,21 +42,34 @@ def parse_networks(items: Iterable[str]) -> tuple[Network, ...]:
 
 def client_address(remote_addr: str, forwarded_for: str, trusted: tuple[Network, ...]) -> str:
     """The client's address: ``remote_addr`` unless it is a trusted proxy, then the nearest
-    address of ``forwarded_for`` that is not one (all trusted: the farthest). Anything
-    malformed in the header: ``remote_addr`` unchanged."""
+    address of ``forwarded_for`` that is not one (all trusted: the farthest).
+
+    Hops are read from the right, the way the trusted proxies appended them, and only as far
+    as the first that is not a trusted proxy: what lies further left is the client's to write.
+    A proxy that appends to the header (rather than replacing it, as deploy/nginx does) passes
+    a client's own "junk, 6.6.6.6" on as "junk, 6.6.6.6, <client>": the client is
+    ``<client>``, not - because of the junk - the proxy. A malformed or missing hop before
+    the client is found: ``remote_addr`` unchanged."""
     peer = _address(remote_addr)
     if peer is None or not trusted or not _is_trusted(peer, trusted):
         return remote_addr
-    if not forwarded_for or len(forwarded_for) > MAX_HEADER_LENGTH:
+    if not forwarded_for:
         return remote_addr
-    hops = [_address(part) for part in forwarded_for.split(",")]
-    if not hops or any(hop is None for hop in hops):
-        return remote_addr
-    chain = [hop for hop in hops if hop is not None]
-    for hop in reversed(chain):
+    # The nearest hops only: a client may make the header long, but not the proxies' part.
+    hops = forwarded_for[-MAX_HEADER_LENGTH:].split(",")
+    cut = len(forwarded_for) > MAX_HEADER_LENGTH
+    if cut:
+        hops = hops[1:]  # the first may be cut off
+    farthest: Address | None = None
+    for text in reversed(hops):
+        hop = _address(text)
+        if hop is None:
+            return remote_addr
         if not _is_trusted(hop, trusted):
             return str(hop)
-    return str(chain[0])
+        farthest = hop
+    # Every hop read is a trusted proxy: the farthest, unless hops were left unread.
+    return str(farthest) if farthest is not None and not cut else remote_addr
 
 
 class TrustedProxies:

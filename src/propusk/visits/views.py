@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from propusk.access.selectors import visit_access_card
 from propusk.accounts.roles import Role, roles_of
+from propusk.core.ids import parse_id
 from propusk.invitations.selectors import invitation_of_group
 from propusk.visitors.forms import StaffVisitorForm, VisitorForm
 from propusk.visitors.models import Visitor
@@ -260,7 +261,7 @@ def group_check_in(request: HttpRequest, group_id: int) -> HttpResponse:
     user = _staff(request)
     group = selectors.visit_group_for(user, group_id)
     back = _group_page(group)
-    ids = [int(value) for value in request.POST.getlist("visit") if value.isdigit()]
+    ids = [pk for pk in map(parse_id, request.POST.getlist("visit")) if pk is not None]
     if not ids:
         messages.error(request, _("Tick the members who arrived first."))
         return redirect(back)
