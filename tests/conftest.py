@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
@@ -179,3 +181,18 @@ class QueuedAccessWork:
 def announced(db: None) -> QueuedAccessWork:
     """The access changes recorded so far (see ``QueuedAccessWork``)."""
     return QueuedAccessWork()
+
+
+@pytest.fixture
+def daytime() -> Iterator[datetime]:
+    """Tomorrow 11:00 site time (Almaty), the clock running from there: for a test whose
+    visits must fall within the site's day as reception sees it. Run at the real hour, a
+    visit "in an hour" is tomorrow's after 23:00 and one "three hours ago" yesterday's before
+    03:00 - and CI runs late in the Almaty evening. Moves this process's clock only: a test
+    with the HCP simulator sets its clock too (tests/access/conftest.py ``daytime_site``)."""
+    from django.utils import timezone
+
+    site_now = timezone.localtime()
+    moment = (site_now + timedelta(days=1)).replace(hour=11, minute=0, second=0, microsecond=0)
+    with time_machine.travel(moment, tick=True):
+        yield moment

@@ -41,6 +41,10 @@ APPLY_CHECK_AFTER = timedelta(seconds=2)
 
 
 def start_simulator(**options: Any) -> Iterator[SimulatorHandle]:
+    # Request timestamps two days either side of the simulator's clock are accepted:
+    # ``daytime_site`` moves this process's clock (and so the signed timestamps) to a fixed
+    # hour. The signature window itself is tested in tests/simulator.
+    options.setdefault("timestamp_window", 2 * 86400)
     with running_simulator(seed_demo=True, **options) as sim:
         yield sim
 
@@ -62,6 +66,13 @@ def site(simulator: SimulatorHandle) -> SimulatorHandle:
     control.add_org(OUR_ORG, ORG_NAME)
     control.add_org(STAFF_ORG, "Staff")
     return simulator
+
+
+@pytest.fixture
+def daytime_site(site: SimulatorHandle, daytime: datetime) -> SimulatorHandle:
+    """The site at tomorrow 11:00 Almaty (``daytime``), the simulator's clock too."""
+    site.control.set_clock(daytime)
+    return site
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,7 +61,6 @@ from .conftest import (
     local,
     photo_upload,
     signed_in,
-    start_simulator,
 )
 from .stateful_support import WorkerKilled
 
@@ -696,30 +695,9 @@ def test_item_18_a_lost_answer_to_an_add_never_makes_a_second_person(
     assert lets_through(site, visit)
 
 
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[SimulatorHandle]:
-    """The demo site's simulator, accepting request timestamps two days either side of its
-    own clock: ``daytime`` moves this process's clock (and so the requests' signed
-    timestamps) to a fixed hour."""
-    yield from start_simulator(timestamp_window=2 * 86400)
-
-
-@pytest.fixture
-def daytime(site: SimulatorHandle) -> Iterator[datetime]:
-    """Tomorrow 11:00 in Almaty, here and in the simulator, the clocks running: a visit half
-    an hour ahead is today's (reception acts on today's visits; run after 23:30 local, the
-    CI's usual hour, it would be tomorrow's)."""
-    moment = (timezone.now().astimezone(ALMATY) + timedelta(days=1)).replace(
-        hour=11, minute=0, second=0, microsecond=0
-    )
-    with time_machine.travel(moment, tick=True):
-        site.control.set_clock(moment)
-        yield moment
-
-
 def test_item_18_an_id_number_on_file_confirmed_at_the_desk_leaves_one_person_with_access(
+    daytime_site: SimulatorHandle,
     site: SimulatorHandle,
-    daytime: datetime,
     register: Register,
     drain: Drain,
     confirm: Drain,

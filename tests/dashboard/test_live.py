@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -145,7 +145,7 @@ def test_a_refusal_and_an_unknown_face_are_open_incidents_handled_from_the_dashb
 
 
 def test_expected_overstays_and_the_desk_check_in(
-    make_visit: Callable[..., Visit], reception: User, security: User
+    daytime: datetime, make_visit: Callable[..., Visit], reception: User, security: User
 ) -> None:
     now = timezone.now()
     soon = make_visit(start=now + timedelta(minutes=30), minutes=60)

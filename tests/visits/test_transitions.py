@@ -320,7 +320,7 @@ def test_unchanged_window_writes_nothing(make_visit, host):
     assert not AuditEntry.objects.exists()
 
 
-def test_status_is_read_under_the_lock_not_from_the_stale_instance(make_visit, reception):
+def test_status_is_read_under_the_lock_not_from_the_stale_instance(daytime, make_visit, reception):
     visit = make_visit()
     stale = Visit.objects.get(pk=visit.pk)
     services.cancel(visit=visit, actor=reception)
