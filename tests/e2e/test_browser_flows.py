@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone, translation
 
 from propusk.audit.models import AuditEntry
-from propusk.invitations.models import InvitationKind
+from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.services import create_invitation
 from propusk.visits import services
 from propusk.visits.models import Visit, VisitKind, VisitStatus
@@ -206,16 +206,23 @@ def test_register_error_keeps_input_and_photo(login, host, guest_policy):
 
 
 def test_visitor_registers_on_a_phone_and_host_confirms(new_page, login, host, guest_policy):
-    invitation = create_invitation(
-        host=host,
-        actor=host,
-        kind=InvitationKind.SINGLE,
-        access_policy=guest_policy,
-        purpose="Thesis defence",
-        department=None,
-    )
+    page = login(host)
+    page.get_by_role("link", name="Invitations").click()
+    page.get_by_role("link", name="New invitation").click()
+    # An empty department is the host's, and the list says so (not Django's "---------").
+    department = page.get_by_label("Department")
+    expect(department.locator("option").first).to_have_text("The host's department")
+    page.get_by_label("Purpose").fill("Thesis defence")
+    page.get_by_role("button", name="Create the link").click()
+    expect(page.locator(".msg-success")).to_contain_text("send the link to your visitor")
+    link = page.locator(".copy-link input").input_value()
+    invitation = Invitation.objects.get()
+    assert (invitation.host, invitation.kind) == (host, InvitationKind.SINGLE)
+    assert invitation.department == host.profile.department
+    assert link.endswith(f"/invitations/i/{invitation.token}/")
+
     phone = new_page(phone=True)
-    phone.goto(f"/invitations/i/{invitation.token}/")
+    phone.goto(link)
     expect(phone.locator("h1")).to_have_text("Register for your visit")
     expect(phone.locator("body")).to_contain_text("Thesis defence")
     expect(phone.locator(".mainnav")).to_have_count(0)  # not signed in
@@ -235,7 +242,6 @@ def test_visitor_registers_on_a_phone_and_host_confirms(new_page, login, host, g
     invitation.refresh_from_db()
     assert invitation.uses_count == 1
 
-    page = login(host)
     page.goto(f"/visits/{visit.pk}/")
     expect(page.locator("h1 .badge")).to_have_text("Awaiting confirmation")
     expect_photo_loaded(page)
