@@ -1,13 +1,17 @@
-"""Faster desk work in real Chromium: the host picked by typing (server-side search)."""
+"""Faster desk work in real Chromium: the host picked by typing (server-side search); a
+mistyped ID number does not empty the day."""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from propusk.visits.models import Visit
-from tests.factories import make_jpeg
+from propusk.visits import services
+from propusk.visits.models import Visit, VisitKind
+from tests.factories import make_iin, make_jpeg, make_visitor
 
 try:
     from playwright.sync_api import expect
@@ -47,3 +51,26 @@ def test_reception_picks_the_host_by_typing(login, reception, host, other_host, 
     page.get_by_role("button", name="Register", exact=True).click()
     expect(page.locator(".msg-success")).to_contain_text("Сейткали Ерлан")
     assert Visit.objects.get().host == other_host
+
+
+def test_a_mistyped_id_number_keeps_today_whole(login, reception, host, guest_policy):
+    visitor = make_visitor(family_name="Сейткали", given_name="Ерлан")
+    visit = services.register_walk_in(
+        kind=VisitKind.GUEST,
+        visitor=visitor,
+        host=host,
+        planned_end=timezone.now() + timedelta(hours=2),
+        access_policy=guest_policy,
+        actor=reception,
+    )
+    services.check_in(visit=visit, actor=reception)
+    page = login(reception)
+    assert page.url.endswith("/visits/today/")
+    number = page.get_by_label("ID number")
+    valid = make_iin()
+    number.fill(valid[:-1] + str((int(valid[-1]) + 1) % 10))  # the check digit is wrong
+    number.press("Enter")
+    expect(page.locator(".errorlist")).to_be_visible()
+    # The desk still sees who is inside, not "nobody" because a digit was wrong.
+    expect(page.locator("#inside")).to_contain_text("Сейткали Ерлан")
+    expect(page.get_by_role("link", name="Show all")).to_have_count(0)

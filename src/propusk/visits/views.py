@@ -146,7 +146,8 @@ def _render_reception(
 ) -> HttpResponse:
     rows = [(visit, available_actions(user, visit)) for visit in visits]
     search = search if search is not None else TodaySearchForm()
-    narrowed = id_search is not None or (search.is_bound and bool(search.data.get("q")))
+    searched_by_id = id_search is not None and not id_search.errors
+    narrowed = searched_by_id or (search.is_bound and bool(search.data.get("q")))
     return render(
         request,
         "visits/reception.html",
@@ -197,18 +198,20 @@ def search_by_id(request: HttpRequest) -> HttpResponse:
             return _render_reception(request, user, found, id_search=form, status=status)
         return _render_list(request, user, VisitFilterForm(), found, id_search=form, status=status)
 
+    # A number that could not be searched for narrows nothing: the page stays whole (a
+    # "today" with nobody inside would be wrong), the error on the field.
     if not form.is_valid():
-        return page(visits.none(), status=400)
+        return page(visits, status=400)
     try:
         visitor = look_up_visitor(
             national_id=form.cleaned_data["national_id"], actor=user, via="visit_search"
         )
     except LookupThrottled as exc:
         form.add_error("national_id", exc.message)
-        return page(visits.none(), status=429)
+        return page(visits, status=429)
     except ValidationError as exc:
         form.add_error("national_id", exc)
-        return page(visits.none(), status=400)
+        return page(visits, status=400)
     if visitor is None:
         messages.info(request, _("No visitor with this ID number."))
         return page(visits.none())
