@@ -366,3 +366,40 @@ def test_language_switch(new_page):
     page.get_by_role("button", name="EN", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("h1")).to_have_text("Sign in")
+
+
+def test_the_language_switch_on_a_page_that_answered_a_form(
+    login, reception, host, guest_policy
+):
+    """A look-up or a refused form is answered at an address that only takes POSTs: the
+    switch goes to that page's own page in the other language, not to an error."""
+    iin = make_iin()
+    visitor = make_visitor(family_name="Сейткали", given_name="Ерлан", national_id=iin)
+    visit = services.register_visit(
+        kind=VisitKind.GUEST,
+        visitor=visitor,
+        host=host,
+        planned_start=tomorrow_at(10),
+        planned_end=tomorrow_at(12),
+        access_policy=guest_policy,
+        actor=reception,
+    )
+    page = login(reception)
+    page.goto(f"/visits/{visit.pk}/")
+    page.fill("#id_window-planned_start", typed(tomorrow_at(15)))
+    page.fill("#id_window-planned_end", typed(tomorrow_at(14)))
+    page.get_by_role("button", name="Change the time").click()
+    expect(page.locator("#time .errorlist")).to_be_visible()
+    assert page.url.endswith("/time/")  # the refused form, at its POST-only address
+    page.get_by_role("button", name="RU", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    expect(page).to_have_url(f"{page.url.split('/visits/')[0]}/visits/{visit.pk}/")
+    expect(page.locator("h1")).to_contain_text("Сейткали Ерлан")
+
+    page.goto("/visits/today/")
+    page.locator("input[name=national_id]").fill(iin)
+    page.locator("input[name=national_id]").press("Enter")
+    expect(page.locator(".msg-info")).to_contain_text("Сейткали Ерлан")
+    page.get_by_role("button", name="EN", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_contain_text("Today")
