@@ -368,9 +368,7 @@ def test_language_switch(new_page):
     expect(page.locator("h1")).to_have_text("Sign in")
 
 
-def test_the_language_switch_on_a_page_that_answered_a_form(
-    login, reception, host, guest_policy
-):
+def test_the_language_switch_on_a_page_that_answered_a_form(login, reception, host, guest_policy):
     """A look-up or a refused form is answered at an address that only takes POSTs: the
     switch goes to that page's own page in the other language, not to an error."""
     iin = make_iin()
