@@ -1,5 +1,5 @@
 """Faster desk work in real Chromium: the host picked by typing (server-side search); a
-mistyped ID number does not empty the day."""
+mistyped ID number does not empty the day; a group member leads to the group."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from propusk.invitations.models import InvitationKind
+from propusk.invitations.services import create_invitation
 from propusk.visits import services
-from propusk.visits.models import Visit, VisitKind
+from propusk.visits.models import Visit, VisitKind, VisitStatus
 from tests.factories import make_iin, make_jpeg, make_visitor
 
 try:
@@ -74,3 +76,40 @@ def test_a_mistyped_id_number_keeps_today_whole(login, reception, host, guest_po
     # The desk still sees who is inside, not "nobody" because a digit was wrong.
     expect(page.locator("#inside")).to_contain_text("Сейткали Ерлан")
     expect(page.get_by_role("link", name="Show all")).to_have_count(0)
+
+
+def test_a_group_member_on_today_leads_to_the_group_checked_in_together(
+    login, reception, host, guest_policy
+):
+    start = timezone.now() + timedelta(minutes=5)
+    invitation = create_invitation(
+        host=host,
+        actor=host,
+        kind=InvitationKind.GROUP,
+        access_policy=guest_policy,
+        purpose="Экскурсия",
+        department=None,
+        planned_start=start,
+        planned_end=start + timedelta(hours=2),
+        max_uses=30,
+        group_name="Школа №12, 10 «Б»",
+    )
+    assert invitation.group is not None
+    for family, given in (("Бекова", "Аружан"), ("Серікұлы", "Нұрсұлтан")):
+        services.register_group_member(
+            group=invitation.group,
+            visitor=make_visitor(family_name=family, given_name=given),
+            actor=reception,
+        )
+    page = login(reception)
+    row = page.locator("#expected tr", has_text="Бекова Аружан")
+    expect(row).to_contain_text("Group: Школа №12, 10 «Б»")
+    row.get_by_role("link", name="Школа №12, 10 «Б»").click()
+    page.wait_for_url(f"**/invitations/{invitation.pk}/")
+    for arrived in page.get_by_role("checkbox", name="Arrived").all():
+        arrived.check()
+    page.get_by_role("button", name="Check in all who arrived").click()
+    expect(page.locator("#members .badge", has_text="Checked in")).to_have_count(2)
+    assert {v.status for v in Visit.objects.filter(group=invitation.group)} == {
+        VisitStatus.CHECKED_IN
+    }

@@ -29,7 +29,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from propusk.access.selectors import visit_access_card
 from propusk.accounts.roles import Role, roles_of
-from propusk.invitations.selectors import invitation_of_group
+from propusk.invitations.selectors import (
+    group_invitations_visible_to,
+    invitation_of_group,
+    may_invite,
+)
 from propusk.visitors.forms import StaffVisitorForm, VisitorForm
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
@@ -144,7 +148,19 @@ def _render_reception(
     id_search: IdSearchForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    rows = [(visit, available_actions(user, visit)) for visit in visits]
+    visits = visits.select_related("group")
+    # A group's member links to the group's page (an invitation's page: for those who may
+    # open invitations), where its arrivals are checked in together.
+    group_ids = {visit.group_id for visit in visits if visit.group_id is not None}
+    invitations = group_invitations_visible_to(user, group_ids) if may_invite(user) else {}
+    group_pages = {
+        group_id: reverse("invitations:detail", args=[invitation_id])
+        for group_id, invitation_id in invitations.items()
+    }
+    rows = [
+        (visit, available_actions(user, visit), group_pages.get(visit.group_id or 0))
+        for visit in visits
+    ]
     search = search if search is not None else TodaySearchForm()
     searched_by_id = id_search is not None and not id_search.errors
     narrowed = searched_by_id or (search.is_bound and bool(search.data.get("q")))
