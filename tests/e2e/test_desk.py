@@ -68,7 +68,7 @@ def test_a_mistyped_id_number_keeps_today_whole(login, reception, host, guest_po
     services.check_in(visit=visit, actor=reception)
     page = login(reception)
     assert page.url.endswith("/visits/today/")
-    number = page.get_by_label("ID number")
+    number = page.get_by_label("National ID number (IIN)")  # as on the registration form
     valid = make_iin()
     number.fill(valid[:-1] + str((int(valid[-1]) + 1) % 10))  # the check digit is wrong
     number.press("Enter")
