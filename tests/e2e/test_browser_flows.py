@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone, translation
 
 from propusk.audit.models import AuditEntry
-from propusk.invitations.models import InvitationKind
+from propusk.invitations.models import Invitation, InvitationKind
 from propusk.invitations.services import create_invitation
 from propusk.visits import services
 from propusk.visits.models import Visit, VisitKind, VisitStatus
@@ -206,16 +206,23 @@ def test_register_error_keeps_input_and_photo(login, host, guest_policy):
 
 
 def test_visitor_registers_on_a_phone_and_host_confirms(new_page, login, host, guest_policy):
-    invitation = create_invitation(
-        host=host,
-        actor=host,
-        kind=InvitationKind.SINGLE,
-        access_policy=guest_policy,
-        purpose="Thesis defence",
-        department=None,
-    )
+    page = login(host)
+    page.get_by_role("link", name="Invitations").click()
+    page.get_by_role("link", name="New invitation").click()
+    # An empty department is the host's, and the list says so (not Django's "---------").
+    department = page.get_by_label("Department")
+    expect(department.locator("option").first).to_have_text("The host's department")
+    page.get_by_label("Purpose").fill("Thesis defence")
+    page.get_by_role("button", name="Create the link").click()
+    expect(page.locator(".msg-success")).to_contain_text("send the link to your visitor")
+    link = page.locator(".copy-link input").input_value()
+    invitation = Invitation.objects.get()
+    assert (invitation.host, invitation.kind) == (host, InvitationKind.SINGLE)
+    assert invitation.department == host.profile.department
+    assert link.endswith(f"/invitations/i/{invitation.token}/")
+
     phone = new_page(phone=True)
-    phone.goto(f"/invitations/i/{invitation.token}/")
+    phone.goto(link)
     expect(phone.locator("h1")).to_have_text("Register for your visit")
     expect(phone.locator("body")).to_contain_text("Thesis defence")
     expect(phone.locator(".mainnav")).to_have_count(0)  # not signed in
@@ -235,7 +242,6 @@ def test_visitor_registers_on_a_phone_and_host_confirms(new_page, login, host, g
     invitation.refresh_from_db()
     assert invitation.uses_count == 1
 
-    page = login(host)
     page.goto(f"/visits/{visit.pk}/")
     expect(page.locator("h1 .badge")).to_have_text("Awaiting confirmation")
     expect_photo_loaded(page)
@@ -360,3 +366,38 @@ def test_language_switch(new_page):
     page.get_by_role("button", name="EN", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("h1")).to_have_text("Sign in")
+
+
+def test_the_language_switch_on_a_page_that_answered_a_form(login, reception, host, guest_policy):
+    """A look-up or a refused form is answered at an address that only takes POSTs: the
+    switch goes to that page's own page in the other language, not to an error."""
+    iin = make_iin()
+    visitor = make_visitor(family_name="Сейткали", given_name="Ерлан", national_id=iin)
+    visit = services.register_visit(
+        kind=VisitKind.GUEST,
+        visitor=visitor,
+        host=host,
+        planned_start=tomorrow_at(10),
+        planned_end=tomorrow_at(12),
+        access_policy=guest_policy,
+        actor=reception,
+    )
+    page = login(reception)
+    page.goto(f"/visits/{visit.pk}/")
+    page.fill("#id_window-planned_start", typed(tomorrow_at(15)))
+    page.fill("#id_window-planned_end", typed(tomorrow_at(14)))
+    page.get_by_role("button", name="Change the time").click()
+    expect(page.locator("#time .errorlist")).to_be_visible()
+    assert page.url.endswith("/time/")  # the refused form, at its POST-only address
+    page.get_by_role("button", name="RU", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    expect(page).to_have_url(f"{page.url.split('/visits/')[0]}/visits/{visit.pk}/")
+    expect(page.locator("h1")).to_contain_text("Сейткали Ерлан")
+
+    page.goto("/visits/today/")
+    page.locator("input[name=national_id]").fill(iin)
+    page.locator("input[name=national_id]").press("Enter")
+    expect(page.locator(".msg-info")).to_contain_text("Сейткали Ерлан")
+    page.get_by_role("button", name="EN", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_contain_text("Today")

@@ -152,6 +152,42 @@ def test_an_unknown_face_is_acknowledged_and_resolved_on_the_dashboard(
     assert page.evaluate("window.__sameDocument") is True  # never left the dashboard
     incident.refresh_from_db()
     assert (incident.state, incident.note) == (IncidentState.RESOLVED, "Гостя встретили на входе")
+    # Resolved, it is gone from the board but one click away; the kind says it all (no
+    # "Face not recognised: face not recognised").
+    page.get_by_role("link", name="All incidents").click()
+    resolved = page.locator("tbody tr").filter(has_text="Resolved")
+    expect(resolved).to_have_count(1)
+    expect(resolved.locator("td").nth(1)).to_have_text("Face not recognised")
+
+
+def test_the_incident_note_shows_its_whole_hint_in_russian(
+    new_page,
+    security,
+    site,  # noqa: F811
+    hcp,  # noqa: F811
+) -> None:
+    assert not site.control.passage(ENTRANCE, unknown_face=True).granted
+    assert run_intake(hcp) == 1
+    page = new_page(locale="ru-RU")
+    page.goto("/login/")
+    page.fill("#id_username", security.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form:has(#id_password) button[type=submit]")
+    page.wait_for_url(lambda url: url.endswith("/dashboard/"))
+    note = page.locator("#incidents input[name=note]")
+    expect(note).to_have_attribute("placeholder", "Примечание (необязательно)")
+    fits = """(input) => {
+        const style = getComputedStyle(input);
+        const context = document.createElement("canvas").getContext("2d");
+        context.font = style.font;
+        const room = input.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight);
+        return context.measureText(input.placeholder).width <= room;
+    }"""
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert note.evaluate(fits), f"the note's hint is cut at {width} px"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 @pytest.mark.parametrize("width", [360, 768, 1366])

@@ -179,3 +179,7 @@ def test_every_staff_page_fits_a_narrow_screen(login, reception, busy_day, width
         )
         assert overflow == [], path
         assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+        # No template syntax leaks onto the page (a {# comment #} spanning lines shows).
+        text = page.locator("body").inner_text()
+        assert "{#" not in text, path
+        assert "{%" not in text, path

@@ -13,7 +13,9 @@ from propusk.notifications.kinds import Kind
 from propusk.notifications.models import Notification
 from propusk.passages.models import Passage
 from propusk.passages.selectors import inside_now, is_inside
+from propusk.visits.history import history_rows
 from propusk.visits.models import Visit, VisitStatus
+from propusk.visits.selectors import visit_history
 from tests.access.conftest import ENTRANCE
 from tests.passages.conftest import EXIT_DOOR, Turnstile
 
@@ -191,3 +193,22 @@ def test_a_returning_visitors_passage_lands_on_the_visit_of_that_time(
     assert Passage.objects.get(event=event).visit_id == today.pk
     tomorrow.refresh_from_db()
     assert tomorrow.status == VisitStatus.AWAITING
+
+
+def test_the_visit_history_says_the_turnstile_checked_in_and_out_in_one_row_each(
+    enrolled: Callable[..., Visit], turnstile: Turnstile, reception: User
+) -> None:
+    visit = enrolled(single_pass=True)
+    turnstile.pass_(ENTRANCE, visit=visit)
+    turnstile.pass_(EXIT_DOOR, visit=visit, direction="out")
+    visit.refresh_from_db()
+    assert visit.status == VisitStatus.CHECKED_OUT
+
+    rows = history_rows(visit_history(visit).select_related("actor"))
+    assert [(row.actor, row.action) for row in rows] == [
+        (reception.get_full_name(), "Registered"),
+        ("turnstile", "Checked in"),
+        ("turnstile", "Checked out"),
+    ]
+    # The passages' own notes are still in the audit log, merged into those rows only.
+    assert visit_history(visit).filter(action__startswith="passage.").count() == 2

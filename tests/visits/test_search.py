@@ -63,6 +63,8 @@ def _names(response) -> list[str]:
         ("+7 701 123", ["Нурланова"]),
         ("8765", ["Сейткали"]),
         ("(747) 000-11-22", ["Abenov"]),
+        ("8 701 123 45 67", ["Нурланова"]),  # stored as +77011234567
+        ("+7 (775) 987-65-43", ["Сейткали"]),
         ("77", []),  # two digits are too few for a phone: a name search, nobody
     ],
 )
@@ -112,14 +114,19 @@ def test_an_unknown_id_number_finds_nobody(client, reception, visitors_today):
     assert "No visitor with this ID number." in response.content.decode()
 
 
-def test_a_malformed_id_number_is_explained(client, reception, visitors_today):
+@pytest.mark.parametrize("on", ["today", "list"])
+def test_a_malformed_id_number_is_explained_and_narrows_nothing(
+    client, reception, visitors_today, on
+):
+    """Nothing was searched for: the page stays whole (not "nobody expected, nobody
+    inside"), with no "Show all" as if it were a search result."""
     client.force_login(reception)
-    response = client.post(
-        reverse("visits:search_by_id"), {"national_id": "123456789012", "on": "list"}
-    )
+    response = client.post(reverse("visits:search_by_id"), {"national_id": "12345", "on": on})
     assert response.status_code == 400
-    assert _names(response) == []
     assert 'class="errorlist' in response.content.decode()
+    assert _names(response) == ["Нурланова", "Сейткали", "Abenov"]
+    assert "Show all" not in response.content.decode()
+    assert not AuditEntry.objects.filter(action="visitor.looked_up").exists()
 
 
 @pytest.mark.parametrize("persona", ["host", "security"])

@@ -40,7 +40,7 @@ class InvitationForm(forms.Form):
         label=_("Department"),
         queryset=Department.objects.none(),
         required=False,
-        help_text=_("Leave empty for the host's department."),
+        empty_label=_("The host's department"),
     )
     planned_start = SiteDateTimeField(label=_("Visit starts"), required=False)
     planned_end = SiteDateTimeField(label=_("Visit ends"), required=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -90,6 +91,20 @@ def visits_of(invitation: Invitation) -> QuerySet[Visit]:
 def invitation_of_group(group: VisitGroup) -> Invitation | None:
     """The group invitation that created this group, if any."""
     return Invitation.objects.filter(group=group).first()
+
+
+def group_invitations_visible_to(user: AnyUser, group_ids: Iterable[int]) -> dict[int, int]:
+    """Group id -> the id of the invitation that created it (the group's page), for the
+    groups whose page the user may open; one query."""
+    ids = set(group_ids)
+    if not ids:
+        return {}
+    return dict(
+        invitations_visible_to(user)
+        .filter(group_id__in=ids)
+        .order_by("pk")
+        .values_list("group_id", "pk")
+    )
 
 
 def open_invitation_by_token(token: str) -> tuple[Invitation | None, InvitationState | None]:

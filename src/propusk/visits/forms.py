@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -19,6 +20,7 @@ from propusk.access.models import AccessLevelPolicy
 from propusk.access.selectors import choosable_policies
 from propusk.accounts.models import Department
 from propusk.core.time import now as current_time
+from propusk.visitors.national_id import FORMAT_KZ_IIN
 from propusk.visits.models import VisitKind, VisitStatus
 from propusk.visits.selectors import eligible_hosts, filterable_days
 from propusk.visits.services import MAX_COURSE, validate_window
@@ -392,3 +394,12 @@ class IdSearchForm(forms.Form):
         choices=[(ON_TODAY, ON_TODAY), (ON_LIST, ON_LIST)],
         widget=forms.HiddenInput,
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Named as on the registration form, so the desk reads one word for one number
+        # ("ИИН" there, and in the errors this search gives).
+        if settings.NATIONAL_ID_FORMAT == FORMAT_KZ_IIN:
+            self.fields["national_id"].label = _("National ID number (IIN)")
+        else:
+            self.fields["national_id"].label = _("ID document number")

@@ -4,7 +4,8 @@ Only what changed is shown: an entry may carry a field with the same value on bo
 change of the end time also lists the start), and a registration lists every field, empty
 ones included; those are left out. Fields go by their labels, the access policy by its name
 (entries hold its key), and a pending visit's placeholder window (a time-less invitation:
-no time yet, no access) is not shown as if it were a time.
+no time yet, no access) is not shown as if it were a time. A turnstile's check-in or
+check-out is one row, the turnstile's, not the system's change plus the passage's note.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.utils.translation import pgettext_lazy
 
 from propusk.access.models import AccessLevelPolicy
 from propusk.audit.models import AuditEntry
+from propusk.passages.services import TURNSTILE
 from propusk.visits.models import Visit, VisitStatus
 
 # A context of their own: "Checked in" here is an event, not the status of the same name.
@@ -40,6 +42,20 @@ ACTION_LABELS = {
     "visit.visitor_confirmed": pgettext_lazy(
         "visit history", "Identity confirmed at the desk: the visitor on file"
     ),
+    "visit.check_in_time_corrected": pgettext_lazy("visit history", "Check-in time corrected"),
+    "visit.check_out_time_corrected": pgettext_lazy("visit history", "Check-out time corrected"),
+    "passage.check_in_refused": pgettext_lazy(
+        "visit history", "Entered through a door, but could not be checked in: check in by hand"
+    ),
+    "passage.check_out_refused": pgettext_lazy(
+        "visit history", "Went out through a door, but could not be checked out"
+    ),
+}
+# The passage's own note of a check-in or check-out the turnstile made: its row is merged
+# into the visit's change it explains (same moment), which then names the turnstile.
+_PASSAGE_NOTES = {
+    "passage.checked_in": ("visit.checked_in", "checked_in_at"),
+    "passage.checked_out": ("visit.checked_out", "checked_out_at"),
 }
 # Fields worth showing in the history; the rest (ids) are on the page already.
 SHOWN_FIELDS = (
@@ -85,10 +101,11 @@ _WINDOW_FIELDS = ("planned_start", "planned_end")
 def history_rows(entries: Iterable[AuditEntry]) -> list[HistoryRow]:
     entries = list(entries)
     policies = _policy_names(entries)
+    by_turnstile = _made_by_turnstile(entries)
     return [
         HistoryRow(
             at=entry.at,
-            actor=_actor(entry),
+            actor=_("turnstile") if entry.pk in by_turnstile else _actor(entry),
             action=str(ACTION_LABELS.get(entry.action, entry.action)),
             changes=[
                 Change(
@@ -100,7 +117,46 @@ def history_rows(entries: Iterable[AuditEntry]) -> list[HistoryRow]:
             ],
         )
         for entry in entries
+        if not _merged_note(entry, by_turnstile)
     ]
+
+
+def _made_by_turnstile(entries: list[AuditEntry]) -> dict[int, int]:
+    """The system's check-ins and check-outs a turnstile's passage made: their id -> the id
+    of the passage's note (matched by action and moment)."""
+    notes: dict[tuple[str, datetime], int] = {}
+    for entry in entries:
+        if entry.action in _PASSAGE_NOTES and isinstance(entry.changes, dict):
+            moment = _moment(entry.changes.get("at"))
+            if moment is not None:
+                notes[(_PASSAGE_NOTES[entry.action][0], moment)] = entry.pk
+    found: dict[int, int] = {}
+    for entry in entries:
+        if entry.actor_id is not None or not isinstance(entry.changes, dict):
+            continue
+        field = next((f for a, f in _PASSAGE_NOTES.values() if a == entry.action), None)
+        if field is None:
+            continue
+        moment = _moment(_new_value(entry.changes, field))
+        note = notes.get((entry.action, moment)) if moment is not None else None
+        if note is not None:
+            found[entry.pk] = note
+    return found
+
+
+def _merged_note(entry: AuditEntry, by_turnstile: dict[int, int]) -> bool:
+    return entry.action in _PASSAGE_NOTES and entry.pk in by_turnstile.values()
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _changed_fields(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
@@ -161,6 +217,8 @@ def _actor(entry: AuditEntry) -> str:
         return entry.actor.get_full_name() or entry.actor.get_username()
     if entry.actor_label == "system":
         return _("system")
+    if entry.actor_label == TURNSTILE:
+        return _("turnstile")
     if entry.actor_label.startswith("invitation:"):
         # A visitor who registered through a link (no user name contains a colon).
         return _("the visitor, through the invitation link")

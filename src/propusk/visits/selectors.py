@@ -131,16 +131,21 @@ _PHONE_QUERY = re.compile(r"\+?[\d\s\-().]+")
 _NOT_DIGITS = re.compile(r"\D")
 # Fewer digits than this find too many phones to be a search.
 PHONE_SEARCH_MIN_DIGITS = 4
+# A whole number of the +7 plan (Kazakhstan, Russia) as people say it, "8 701 ..." or
+# "+7 701 ...": the ten digits after the 8 or 7 find it however it was stored.
+_WHOLE_PLUS_SEVEN_NUMBER = re.compile(r"[78](\d{10})")
 
 
 def visitor_search_q(search: str) -> Q:
     """Visits whose visitor matches ``search``: a phone number (its digits, anywhere in the
-    stored number, which keeps only digits and a leading +: "701 234" finds +77012345678), or
-    else names, every word in the family, given or middle name."""
+    stored number, which keeps only digits and a leading +: "701 234" finds +77012345678; a
+    whole +7 number finds it written with 8 or +7), or else names, every word in the family,
+    given or middle name."""
     text = search.strip()
     digits = _NOT_DIGITS.sub("", text)
     if _PHONE_QUERY.fullmatch(text) and len(digits) >= PHONE_SEARCH_MIN_DIGITS:
-        return Q(visitor__phone__contains=digits)
+        whole = _WHOLE_PLUS_SEVEN_NUMBER.fullmatch(digits)
+        return Q(visitor__phone__contains=whole.group(1) if whole else digits)
     condition = Q()
     for word in text.split():
         condition &= (

@@ -30,7 +30,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from propusk.access.selectors import visit_access_card
 from propusk.accounts.roles import Role, roles_of
 from propusk.core.ids import parse_id
-from propusk.invitations.selectors import invitation_of_group
+from propusk.invitations.selectors import (
+    group_invitations_visible_to,
+    invitation_of_group,
+    may_invite,
+)
 from propusk.visitors.forms import StaffVisitorForm, VisitorForm
 from propusk.visitors.models import Visitor
 from propusk.visitors.national_id import FORMAT_KZ_IIN, normalize_national_id
@@ -145,9 +149,22 @@ def _render_reception(
     id_search: IdSearchForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    rows = [(visit, available_actions(user, visit)) for visit in visits]
+    visits = visits.select_related("group")
+    # A group's member links to the group's page (an invitation's page: for those who may
+    # open invitations), where its arrivals are checked in together.
+    group_ids = {visit.group_id for visit in visits if visit.group_id is not None}
+    invitations = group_invitations_visible_to(user, group_ids) if may_invite(user) else {}
+    group_pages = {
+        group_id: reverse("invitations:detail", args=[invitation_id])
+        for group_id, invitation_id in invitations.items()
+    }
+    rows = [
+        (visit, available_actions(user, visit), group_pages.get(visit.group_id or 0))
+        for visit in visits
+    ]
     search = search if search is not None else TodaySearchForm()
-    narrowed = id_search is not None or (search.is_bound and bool(search.data.get("q")))
+    searched_by_id = id_search is not None and not id_search.errors
+    narrowed = searched_by_id or (search.is_bound and bool(search.data.get("q")))
     return render(
         request,
         "visits/reception.html",
@@ -198,18 +215,20 @@ def search_by_id(request: HttpRequest) -> HttpResponse:
             return _render_reception(request, user, found, id_search=form, status=status)
         return _render_list(request, user, VisitFilterForm(), found, id_search=form, status=status)
 
+    # A number that could not be searched for narrows nothing: the page stays whole (a
+    # "today" with nobody inside would be wrong), the error on the field.
     if not form.is_valid():
-        return page(visits.none(), status=400)
+        return page(visits, status=400)
     try:
         visitor = look_up_visitor(
             national_id=form.cleaned_data["national_id"], actor=user, via="visit_search"
         )
     except LookupThrottled as exc:
         form.add_error("national_id", exc.message)
-        return page(visits.none(), status=429)
+        return page(visits, status=429)
     except ValidationError as exc:
         form.add_error("national_id", exc)
-        return page(visits.none(), status=400)
+        return page(visits, status=400)
     if visitor is None:
         messages.info(request, _("No visitor with this ID number."))
         return page(visits.none())
