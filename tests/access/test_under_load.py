@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from hikcentral import HikCentralClient
 from propusk.access import reconciler
 from propusk.access.models import AccessWork, WorkPriority, WorkState
 from propusk.access.reconciler import ReconcileResult, reconcile_due_work
+from propusk.audit.models import AuditEntry
 from propusk.integrations.hikcentral.factory import build_config
 from propusk.visits.models import Visit
 
@@ -293,3 +294,43 @@ def test_hcp_answering_again_during_calls_side_by_side_wakes_the_work_from_the_c
     # The hook made the backed-off revocation due again: a run takes it now.
     reconcile_due_work(client=worker_client)
     assert not AccessWork.objects.filter(priority=WorkPriority.REVOKE).exists()
+
+
+def test_a_batchs_validity_ends_wait_while_another_revocation_is_due(
+    site: SimulatorHandle, register: Register, drain: Drain, desk: Client, hcp_settings: Any
+) -> None:
+    """A visit is cancelled while another's revocation is being reapplied: that batch's
+    validity end is left to a SYNC work of its own, so the waiting revocation is taken at
+    once (its look-up, removal and reapplication come before the first one's update); the
+    validity end follows in the same run, ending the first person's validity in HCP."""
+    first, second = (register(family_name=name) for name in ("Akhmetova", "Seitkali"))
+    drain()
+    site.control.advance_clock(2)
+    drain(now=timezone.now() + timedelta(seconds=3))
+    desk.post(reverse("visits:cancel", args=[first.pk]))
+    paths: list[str] = []
+
+    def observer(path: str, data: object) -> None:
+        paths.append(path)
+        if path == REAPPLY and paths.count(REAPPLY) == 1:  # the desk cancels meanwhile
+            desk.post(reverse("visits:cancel", args=[second.pk]))
+
+    with HikCentralClient(build_config(), response_observer=observer) as client:
+        assert reconcile_due_work(client=client).reconciled == 3
+
+    calls = [path for path in paths if path in (ADD, LOOK_UP, UPDATE, REMOVE, REAPPLY)]
+    assert calls == [
+        *(LOOK_UP, REMOVE, REAPPLY),  # the first revocation: the devices are told
+        *(LOOK_UP, REMOVE, REAPPLY, UPDATE),  # the second, then its validity end
+        *(LOOK_UP, UPDATE, REAPPLY),  # the first one's validity end, deferred
+    ]
+    assert not AccessWork.objects.exists()
+    for visit in (first, second):
+        person = hcp_person(site, visit.visitor.person_code)
+        assert person["accessLevels"] == []
+        assert datetime.fromisoformat(person["endTime"]) <= timezone.now()
+    audited = AuditEntry.objects.filter(actor_label="access-engine", action="hcp.access_revoked")
+    assert {entry.changes["sent"]["person_code"] for entry in audited} == {
+        first.visitor.person_code,
+        second.visitor.person_code,
+    }

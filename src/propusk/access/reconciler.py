@@ -100,6 +100,7 @@ PRIORITY_NAMES = {
 JPEG_MAGIC = b"\xff\xd8\xff"
 MESSAGE_LENGTH = 500  # AccessWork.last_error_message, HcpPerson.apply_error and the like
 RESCHEDULED_REASON = "access window boundary"
+VALIDITY_END_DEFERRED_REASON = "validity end, deferred while revocations waited"
 # A batch of revocations holds at most a quarter of HCP_BATCH_SIZE persons (5 of 20).
 REVOKE_BATCH_DIVISOR = 4
 # A revocation waiting for the devices is asked about again every quarter of
@@ -183,6 +184,8 @@ class PersonRun:
     stale_reapplied: tuple[str, ...] = ()
     # A revocation's validity end, sent after the batch's reapplication (_end_validities).
     end_validity: PersonInput | None = None
+    # ... or left, while other revocations wait, to a work of its own at SYNC priority.
+    end_validity_deferred: bool = False
 
     @property
     def person_code(self) -> str:
@@ -516,6 +519,7 @@ def _reconcile_batch(
     runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
     if not granting:
         _look_if_hinted(hcp, now=fixed_now, into=into)
+        _defer_validity_ends_if_revocations_wait(runs, now=fixed_now or current_time())
     runs = _end_validities(hcp, runs, now=now, into=into)
     for position, run in enumerate(runs):
         if position:  # recording twenty persons takes a while: a revocation may wait meanwhile
@@ -523,6 +527,28 @@ def _reconcile_batch(
         _finish(run, now=now)
         into.reconciled += 1
     return started
+
+
+def _defer_validity_ends_if_revocations_wait(runs: Sequence[PersonRun], *, now: datetime) -> None:
+    """Other revocations wait (the hint says so, the database agrees): the batch's validity
+    ends are left to a work of their own at SYNC priority (``_complete_work``), so this
+    worker takes the waiting revocations now and their calls get HCP's quota first. The
+    memberships are gone and the devices told already: the validity end is the second line
+    (a membership given again by mistake still finds the face refused), and it comes when
+    the revocations and grants are done - the later reconcile ends the validity and
+    reapplies, the path of a revocation whose memberships are already gone."""
+    if not any(run.end_validity is not None for run in runs):
+        return
+    due_at, _ = read_hints()
+    if due_at > now.timestamp():
+        return
+    if not _revocation_due(now=now):
+        _reset_revocation_hint(now=now)
+        return
+    for run in runs:
+        if run.end_validity is not None:
+            run.end_validity = None
+            run.end_validity_deferred = True
 
 
 def _look_if_hinted(hcp: HikCentralClient, *, now: datetime | None, into: ReconcileResult) -> None:
@@ -1330,7 +1356,24 @@ def _complete_work(run: PersonRun, *, now: datetime) -> bool:
         pk=claim.pk, generation=claim.generation, lease_token=claim.token
     )
     next_change = run.desired.next_change_at
-    if next_change is None:
+    if run.end_validity_deferred:
+        # Its validity end waits for the revocations queued meanwhile (SYNC: after them and
+        # the grants); the desired state is read again then.
+        done = mine.update(
+            due_at=now,
+            priority=WorkPriority.SYNC,
+            revoke_due_at=None,
+            reasons=[VALIDITY_END_DEFERRED_REASON],
+            state=WorkState.PENDING,
+            retries_by_itself=False,
+            attempts=0,
+            last_error_code="",
+            last_error_message="",
+            leased_until=None,
+            lease_token="",
+            updated_at=now,
+        )
+    elif next_change is None:
         done = mine.delete()[0]
     else:
         priority = _priority_at(run, next_change)
