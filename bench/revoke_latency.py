@@ -254,9 +254,16 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
         if in_hcp is not None:
             to_hcp.append((in_hcp - end).total_seconds())
             to_confirmed.append((confirmed - in_hcp).total_seconds())
-            if requested is not None and applied is not None and requested >= in_hcp:
+            if (
+                requested is not None
+                and applied is not None
+                and requested >= in_hcp
+                and applied == confirmed
+            ):
                 # The run's start to HCP accepting the reapplication, then to the look that
-                # found it applied (the devices' apply delay included).
+                # found it applied (the devices' apply delay included). Not when the person
+                # was reapplied again since (a validity end deferred while revocations
+                # waited): its moments are then that later reapplication's.
                 to_reapplied.append((requested - in_hcp).total_seconds())
                 looked.append((applied - requested).total_seconds())
 
