@@ -121,7 +121,8 @@ def test_the_card_shows_failed_work_with_its_error_and_the_history(
     assert "Changes in HikCentral" in html
     assert "Access levels added" in html
     assert "access levels: 1 (Guests)" in html
-    assert "access-engine" in html
+    assert "automatically (access engine)" in html  # not the raw "access-engine"
+    assert "access-engine" not in html
 
 
 def test_reception_sees_one_status_line_and_hosts_nothing(

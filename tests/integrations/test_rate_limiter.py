@@ -81,14 +81,15 @@ def test_an_idle_bucket_fills_up_to_the_burst_and_no_more(shared, clock):
 
 
 def test_each_priority_leaves_its_reserve_in_the_bucket(shared, clock):
-    """Burst 8: a sync leaves 4 tokens (half), a grant 2 (a quarter), a revocation none."""
+    """Burst 8: a sync leaves 6 tokens (three quarters), a grant 4 (half), a revocation
+    none."""
     hcp = limiter(shared, rate=10, burst=8, clock=clock, sleep=clock.sleep)
+    for _ in range(2):
+        hcp.acquire(priority="sync")  # 8 -> 6
+    for _ in range(2):
+        hcp.acquire(priority="grant")  # 6 -> 4
     for _ in range(4):
-        hcp.acquire(priority="sync")  # 8 -> 4
-    for _ in range(2):
-        hcp.acquire(priority="grant")  # 4 -> 2
-    for _ in range(2):
-        hcp.acquire(priority="revoke")  # 2 -> 0
+        hcp.acquire(priority="revoke")  # 4 -> 0
     assert clock.sleeps == []
 
     # Empty: each waits until its own threshold is there, revocations the least.
@@ -100,7 +101,7 @@ def test_each_priority_leaves_its_reserve_in_the_bucket(shared, clock):
         clock.advance(10)  # full again
         for _ in range(8):
             hcp.acquire(priority="revoke")  # and empty
-    assert waits == pytest.approx({"revoke": 0.1, "grant": 0.3, "sync": 0.5})
+    assert waits == pytest.approx({"revoke": 0.1, "grant": 0.5, "sync": 0.7})
 
 
 def test_normal_is_a_grant_and_an_unknown_priority_is_the_lowest(shared, clock):
@@ -113,8 +114,8 @@ def test_normal_is_a_grant_and_an_unknown_priority_is_the_lowest(shared, clock):
         clock.sleeps.clear()
         hcp.acquire(priority=priority)
         waits[priority] = sum(clock.sleeps)
-    assert waits["normal"] == pytest.approx(waits["grant"]) == pytest.approx(0.3)
-    assert waits["inventory-export"] == pytest.approx(waits["sync"]) == pytest.approx(0.5)
+    assert waits["normal"] == pytest.approx(waits["grant"]) == pytest.approx(0.5)
+    assert waits["inventory-export"] == pytest.approx(waits["sync"]) == pytest.approx(0.7)
 
 
 def test_a_grant_starved_by_revocations_gives_up_after_the_maximum_wait(shared, clock):

@@ -259,6 +259,13 @@ HISTORY_LABELS = {
 }
 
 
+# Who made a change that no user made, in words (the reconciler records "access-engine",
+# reconciler.AUDIT_ACTOR).
+ACTOR_LABELS = {
+    "access-engine": pgettext_lazy("access history actor", "automatically (access engine)"),
+}
+
+
 @dataclass(frozen=True)
 class AccessHistoryRow:
     at: datetime
@@ -279,7 +286,7 @@ def access_history_rows(
             actor=(
                 (entry.actor.get_full_name() or entry.actor.get_username())
                 if entry.actor is not None
-                else entry.actor_label
+                else str(ACTOR_LABELS.get(entry.actor_label, entry.actor_label))
             ),
             action=str(HISTORY_LABELS.get(entry.action, entry.action)),
             details=_history_details(entry.changes, names),

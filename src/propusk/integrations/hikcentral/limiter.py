@@ -9,8 +9,12 @@ Priorities (``HikCentralClient.with_priority``) are reserves: a call may take a 
 while the bucket keeps, after it, the reserve of its priority:
 
 - ``revoke``: no reserve - any token;
-- ``grant`` (and the client's default, ``normal``): a quarter of the burst;
-- ``sync`` (and any unknown name): half of the burst.
+- ``grant`` (and the client's default, ``normal``): half of the burst;
+- ``sync`` (and any unknown name): three quarters of the burst.
+
+The grants' reserve is what a revocation finds at once under saturation: half of the default
+burst (half a second of calls) is the five calls a batch of revocations makes before the
+devices are told, at 20 calls a second.
 
 Under saturation the bucket hovers just above the grant reserve, so a revocation finds a token
 at once; while revocations keep coming they take every token and grants wait, and grants in
@@ -72,10 +76,10 @@ class Priority(StrEnum):
 # The share of the burst a priority leaves in the bucket.
 RESERVE_FRACTION: Final[dict[Priority, float]] = {
     Priority.REVOKE: 0.0,
-    Priority.GRANT: 0.25,
-    Priority.SYNC: 0.5,
+    Priority.GRANT: 0.5,
+    Priority.SYNC: 0.75,
 }
-MIN_BURST: Final = 2  # below it a sync (half the burst reserved) could never get a token
+MIN_BURST: Final = 2  # below it a sync (three quarters reserved) could never get a token
 # Never sleep less than this between two asks (a rounding error must not make a busy loop).
 MIN_SLEEP_SECONDS: Final = 0.001
 # A caller that slept exactly until its threshold finds it there, whatever the rounding.
