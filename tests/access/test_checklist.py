@@ -1025,7 +1025,7 @@ def test_item_25_every_access_level_change_is_in_the_visits_history(
     assert actions.count("Access levels added") == 2
     assert actions.count("Access levels removed") == 1
     removed = next(row for row in history if row.action == "Access levels removed")
-    assert removed.actor == "access-engine"
+    assert removed.actor == "automatically (access engine)"  # the engine, in words
     # The level by the name of its policy, or by its id once no policy of the visitor gives it.
     assert any(re.search(r"access levels: (VIP guests|2)$", detail) for detail in removed.details)
     assert lets_through(site, guest)
