@@ -405,6 +405,18 @@ def _revocation_due(*, now: datetime) -> bool:
     return AccessWork.objects.filter(_claimable(now), priority=WorkPriority.REVOKE).exists()
 
 
+def _revocation_waiting(*, now: datetime) -> bool:
+    """A revocation's work is due and free: one cache read, and a query only when the hint
+    says so - a hint the database proves stale (another run took it) is set again."""
+    due_at, _ = read_hints()
+    if due_at > now.timestamp():
+        return False
+    if _revocation_due(now=now):
+        return True
+    _reset_revocation_hint(now=now)
+    return False
+
+
 def _revocation_check_due(*, now: datetime) -> bool:
     """A revocation waits for the devices and it is time to ask HCP again."""
     return _checkable(now).filter(_REVOKING).exists()
@@ -496,12 +508,10 @@ def _reconcile_batch(
             # batch of revocations asks the devices after its reapplication instead: a look
             # here would hold that reapplication up.)
             moment = fixed_now or current_time()
-            due_at, check_at = read_hints()
-            if due_at <= moment.timestamp():
-                if _revocation_due(now=moment):
-                    _give_back(claims[position:])
-                    break
-                _reset_revocation_hint(now=moment)
+            if _revocation_waiting(now=moment):
+                _give_back(claims[position:])
+                break
+            _, check_at = read_hints()
             if check_at <= moment.timestamp():
                 check_application(hcp, now=fixed_now, into=into, revocations_only=True)
         started += 1
@@ -537,13 +547,7 @@ def _defer_validity_ends_if_revocations_wait(runs: Sequence[PersonRun], *, now: 
     (a membership given again by mistake still finds the face refused), and it comes when
     the revocations and grants are done - the later reconcile ends the validity and
     reapplies, the path of a revocation whose memberships are already gone."""
-    if not any(run.end_validity is not None for run in runs):
-        return
-    due_at, _ = read_hints()
-    if due_at > now.timestamp():
-        return
-    if not _revocation_due(now=now):
-        _reset_revocation_hint(now=now)
+    if not any(run.end_validity is not None for run in runs) or not _revocation_waiting(now=now):
         return
     for run in runs:
         if run.end_validity is not None:
