@@ -65,15 +65,19 @@ def applied_record(state: SiteState, pair: Pair) -> DeviceRecord | None:
     return state.applied.get(pair[1], {}).get(pair[0])
 
 
-def waiting_pairs(state: SiteState) -> dict[Pair, DeviceRecord | None]:
-    """Pairs whose device lags behind; value is the desired record (None = remove)."""
-    desired = desired_records(state)
+def waiting_pairs(
+    state: SiteState, person_ids: Iterable[str] | None = None
+) -> dict[Pair, DeviceRecord | None]:
+    """Pairs whose device lags behind, of all persons or the given ones; value is the desired
+    record (None = remove)."""
+    wanted = set(person_ids) if person_ids is not None else None
+    desired = desired_records(state, wanted)
     pairs: dict[Pair, DeviceRecord | None] = {}
     for pair, record in desired.items():
         if applied_record(state, pair) != record:
             pairs[pair] = record
     for door, records in state.applied.items():
-        for person_id in records:
+        for person_id in records if wanted is None else wanted & records.keys():
             if (person_id, door) not in desired:
                 pairs[(person_id, door)] = None
     return pairs
@@ -121,7 +125,9 @@ def run_due_applications(state: SiteState, *, now: datetime, offline_doors: set[
 def _apply(
     state: SiteState, job: PendingApplication, *, now: datetime, offline_doors: set[str]
 ) -> None:
-    for pair, record in waiting_pairs(state).items():
+    # A job for some persons looks at theirs only (a burst's jobs each name a few of
+    # thousands); what it applies is the same.
+    for pair, record in waiting_pairs(state, job.person_ids).items():
         if not _selected(job, pair, state):
             continue
         person_id, door = pair

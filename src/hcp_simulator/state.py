@@ -13,6 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 ROOT_ORG = "1"
@@ -61,9 +62,10 @@ class Face:
     jpeg: bytes
     pic_uri: str
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """Stands in for the face template a device matches against."""
+        """Stands in for the face template a device matches against (worked out once: every
+        application compares the records of every person it touches)."""
         return hashlib.sha256(self.jpeg).hexdigest()
 
 
