@@ -48,3 +48,9 @@ FACE_CHECK = False
 # HCP's own faceCheck likewise (a photo is never sent to HCP from a form in the suite): its
 # tests (tests/visitors/test_hcp_face_check.py) turn it on.
 HCP_FACE_CHECK = "off"
+
+# The access engine's revocation lane (a thread beside a run's batches of grants) only starts in
+# a run that lingers on the real clock, which few tests make; its thread opens its own database
+# connection, which cannot see a test's uncommitted rows. Its tests turn it on with
+# transactional_db (tests/access/test_revocation_lane.py); the real workers keep the default.
+PROPUSK_ACCESS_REVOCATION_LANE = False

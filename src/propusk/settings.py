@@ -334,6 +334,9 @@ PROPUSK_ACCESS_APPLY_RETRY_SECONDS = env.get_float("PROPUSK_ACCESS_APPLY_RETRY_S
 PROPUSK_ACCESS_APPLY_PERSON_LOOKS = env.get_int("PROPUSK_ACCESS_APPLY_PERSON_LOOKS", 10)
 if PROPUSK_ACCESS_APPLY_PERSON_LOOKS < 0:
     raise ImproperlyConfigured("PROPUSK_ACCESS_APPLY_PERSON_LOOKS must be 0 or more")
+# A thread beside each worker's batches of grants that takes revocations and confirms them on
+# the devices as soon as they are due (access.reconciler.RevocationLane).
+PROPUSK_ACCESS_REVOCATION_LANE = env.get_bool("PROPUSK_ACCESS_REVOCATION_LANE", True)
 # Persons revoked this long are deleted from HCP with their faces (re-created on a new visit).
 PROPUSK_ACCESS_RETENTION_HOURS = env.get_float("PROPUSK_ACCESS_RETENTION_HOURS", 4.0)
 # Failed work whose error may clear by itself (no organisation yet, HCP full) is retried this often.

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Exists, Min, OuterRef, Q
 
 from hikcentral import (
@@ -237,6 +237,8 @@ def reconcile_due_work(
     taken = 0
     lingering = linger > 0 and now is None
     linger_until = time.monotonic() + linger
+    # Only a run on the real clock that lingers (the task's) has one: see RevocationLane.
+    lane = RevocationLane(hcp) if lingering and settings.PROPUSK_ACCESS_REVOCATION_LANE else None
     queue_retention_cleanup(now=now or current_time(), limit=cap)
     try:
         # The devices first: what was applied while no worker looked (an outage of the
@@ -244,7 +246,8 @@ def reconcile_due_work(
         check_application(hcp, now=now, into=result)
         while taken < cap and not result.paused_for:
             moment = now or current_time()
-            if taken and _revocation_check_due(now=moment):
+            watched = lane is not None and lane.running
+            if taken and not watched and _revocation_check_due(now=moment):
                 check_application(hcp, now=now, into=result)
             claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
             if not claims:
@@ -252,19 +255,143 @@ def reconcile_due_work(
                 if wait is None or time.monotonic() + wait > linger_until:
                     break
                 _linger_sleep(wait)
-                check_application(hcp, now=None, into=result, revocations_only=True)
+                if not (lane is not None and lane.running):
+                    check_application(hcp, now=None, into=result, revocations_only=True)
                 continue
             linger_until = time.monotonic() + linger
-            priority = PRIORITY_NAMES[WorkPriority(min(claim.priority for claim in claims))]
+            first = WorkPriority(min(claim.priority for claim in claims))
+            if lane is not None and first != WorkPriority.REVOKE:
+                lane.ensure_started()
             taken += _reconcile_batch(
-                hcp.with_priority(priority), claims, now=moment, fixed_now=now, org=org, into=result
+                hcp.with_priority(PRIORITY_NAMES[first]),
+                claims,
+                now=moment,
+                fixed_now=now,
+                org=org,
+                into=result,
+                lane=lane,
             )
+        if lane is not None:
+            # Before the last look: the lane's last batch may have reapplied persons.
+            lane.stop(into=result)
         if not result.paused_for:
             check_application(hcp, now=now, into=result)
     except BaseException:
         _release_leases(token)
+        if lane is not None:
+            lane.stop(into=result, raising=False)
         raise
     return result
+
+
+class RevocationLane:
+    """A thread beside a run's batches of grants that takes revocations, and asks the devices
+    about the revocations waiting for them, as soon as either is due.
+
+    Without it, a revocation queued while every worker is inside a batch of grants waits for
+    a give-way between two persons - and a person of a burst can spend most of a second
+    waiting for the grants' share of HCP's quota - and so does the look that confirms a
+    revocation on the devices. The lane does neither wait: its calls go at the revocations'
+    priority, which the rate limiter keeps a reserve for (``HCP_RATE_LIMIT_BURST``).
+
+    Started by the run before its first batch of grants, stopped (after the batch or look it
+    is in) when the run ends. Between steps it sleeps ``LINGER_SLICE`` and reads the two
+    hints (a cache read); the database is asked only when one says something is due, and
+    stays the truth: revocations are claimed like any work (its own lease token), a look
+    claims the persons it asks about, so the lane, the run and other workers never do the
+    same thing twice. Its own database connection is closed when it ends.
+
+    ``PROPUSK_ACCESS_REVOCATION_LANE`` turns it off (the run then gives way and looks between
+    persons, as before)."""
+
+    def __init__(self, hcp: HikCentralClient) -> None:
+        self._hcp = hcp
+        self._token = secrets.token_hex(16)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._result = ReconcileResult()
+        self._error: BaseException | None = None
+        self._looked_at = 0.0  # monotonic
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def ensure_started(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="access-revocation-lane", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, *, into: ReconcileResult, raising: bool = True) -> None:
+        """Wait for the lane to end its step, add what it did to ``into``, and raise the error
+        that ended it, if any (with ``raising``; otherwise it is logged, the caller raising
+        its own)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        done = self._result
+        into.reconciled += done.reconciled
+        into.failed += done.failed
+        into.retried += done.retried
+        into.applied += done.applied
+        into.apply_failed += done.apply_failed
+        into.paused_for = max(into.paused_for, done.paused_for)
+        if done.revocation_retry_in:
+            into.revocation_retry_in = min(
+                value for value in (into.revocation_retry_in, done.revocation_retry_in) if value
+            )
+        error, self._error = self._error, None
+        if error is not None:
+            if raising:
+                raise error
+            logger.error("access: the revocation lane failed", exc_info=error)
+
+    def _run(self) -> None:
+        org = OurOrganisation()
+        try:
+            # The breaker refusing a call ends the lane: nothing reaches HCP until it lets
+            # one through, and the run's follow-up comes then.
+            while not self._stop.is_set() and not self._result.paused_for:
+                if not self._step(org):
+                    self._stop.wait(LINGER_SLICE)
+        except BaseException as exc:  # raised in the run's thread by stop()
+            self._error = exc
+            _release_leases(self._token)
+        finally:
+            connections.close_all()  # this thread's own
+
+    def _step(self, org: OurOrganisation) -> bool:
+        """One batch of revocations, or one look at the devices, when due: whether it did
+        one."""
+        moment = current_time()
+        due_at, check_at = read_hints()
+        if due_at <= moment.timestamp():
+            claims = claim_due_work(
+                now=moment,
+                limit=self._hcp.config.batch_size,
+                token=self._token,
+                revocations_only=True,
+            )
+            if claims:
+                _reconcile_batch(
+                    self._hcp.with_priority(PRIORITY_NAMES[WorkPriority.REVOKE]),
+                    claims,
+                    now=moment,
+                    org=org,
+                    into=self._result,
+                )
+                return True
+            _reset_revocation_hint(now=moment)  # taken by another run meanwhile
+        # Never a busy loop: a look HCP did not answer leaves the revocations due at once.
+        if check_at <= moment.timestamp() and time.monotonic() - self._looked_at >= LINGER_MIN_WAIT:
+            self._looked_at = time.monotonic()
+            check_application(self._hcp, now=None, into=self._result, revocations_only=True)
+            return True
+        return False
 
 
 RETENTION_REASON = "retention over"
@@ -345,15 +472,20 @@ def note_observed_person(
         row.save()
 
 
-def claim_due_work(*, now: datetime, limit: int, token: str) -> list[Claim]:
+def claim_due_work(
+    *, now: datetime, limit: int, token: str, revocations_only: bool = False
+) -> list[Claim]:
     """Lease up to ``limit`` due pending rows (and failed ones retried by themselves, due on
-    their slow schedule), revocations first, then the longest waiting.
+    their slow schedule), revocations first, then the longest waiting (``revocations_only``:
+    revocations alone, for the revocation lane).
 
     Each row is taken by a conditional UPDATE (pending, due, lease free or expired): of two
     workers racing for a row, one updates it and the other finds nothing to update.
     """
     lease_until = now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
     claimable = _claimable(now)
+    if revocations_only:
+        claimable &= Q(priority=WorkPriority.REVOKE)
     ordered = list(
         AccessWork.objects.filter(claimable)
         .order_by("priority", "due_at", "pk")
@@ -486,6 +618,7 @@ def _reconcile_batch(
     fixed_now: datetime | None = None,
     org: OurOrganisation,
     into: ReconcileResult,
+    lane: RevocationLane | None = None,
 ) -> int:
     """Reconcile the claimed persons, then their memberships and reapplication together; how
     many persons were taken on (the others were given back).
@@ -495,9 +628,15 @@ def _reconcile_batch(
     finished with those done, so the run claims the revocation next. In any batch, when a
     revocation waits for the devices and its check is due, the devices are asked between two
     persons. The circuit breaker refusing a call stops the batch: nothing more can reach HCP
-    until it lets one through."""
+    until it lets one through. While the run's revocation ``lane`` runs, the looks are its
+    own (a look here would only hold this batch up)."""
     runs: list[PersonRun] = []
     granting = min(claim.priority for claim in claims) != WorkPriority.REVOKE
+
+    def look_if_hinted() -> None:
+        if lane is None or not lane.running:
+            _look_if_hinted(hcp, now=fixed_now, into=into)
+
     # Every revocation looks its person up: the batch's look-ups go side by side, so the
     # reapplication does not wait for one round trip per person.
     looked_up = {} if granting else _look_up_all(hcp, claims)
@@ -511,9 +650,7 @@ def _reconcile_batch(
             if _revocation_waiting(now=moment):
                 _give_back(claims[position:])
                 break
-            _, check_at = read_hints()
-            if check_at <= moment.timestamp():
-                check_application(hcp, now=fixed_now, into=into, revocations_only=True)
+            look_if_hinted()
         started += 1
         try:
             run = _reconcile_person(hcp, claim, now=now, org=org, looked_up=looked_up)
@@ -528,12 +665,12 @@ def _reconcile_batch(
     runs = _apply_memberships(hcp, runs, now=now, into=into)
     runs = _reapply(hcp, runs, now=now, fixed_now=fixed_now, into=into)
     if not granting:
-        _look_if_hinted(hcp, now=fixed_now, into=into)
+        look_if_hinted()
         _defer_validity_ends_if_revocations_wait(runs, now=fixed_now or current_time())
     runs = _end_validities(hcp, runs, now=now, into=into)
     for position, run in enumerate(runs):
         if position:  # recording twenty persons takes a while: a revocation may wait meanwhile
-            _look_if_hinted(hcp, now=fixed_now, into=into)
+            look_if_hinted()
         _finish(run, now=now)
         into.reconciled += 1
     return started
