@@ -27,7 +27,10 @@ from propusk.visits.models import Visit
 from .conftest import ENTRANCE, start_simulator
 
 # The lane's thread has a database connection of its own: it sees committed rows only.
-pytestmark = [pytest.mark.simulator, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.simulator,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 APPLY_DELAY = 0.5
 SLOW_ADD = 0.6  # seconds each grant's add takes (a burst's wait for the quota)
@@ -94,24 +97,21 @@ def test_a_revocation_is_taken_and_confirmed_while_a_batch_of_grants_works(
     assert result.reconciled == GRANTS + 1
 
     person_id = HcpPerson.objects.get(person_code=code).person_id
-    revoke_calls = [
-        (at, thread) for at, thread, path in events if path.endswith("/deletePersons")
-    ]
+    revoke_calls = [(at, thread) for at, thread, path in events if path.endswith("/deletePersons")]
     confirmed = [
         (at, thread)
         for at, thread, path in events
         if path.endswith(f"/person/{person_id}/elementDownloadDetail")
     ]
-    grants_reapplied = max(
-        at for at, _, path in events if path.endswith("/auth/reapplication")
-    )
+    grants_reapplied = max(at for at, _, path in events if path.endswith("/auth/reapplication"))
     first_add_ended = min(at for at, _, path in events if path.endswith("/single/add")) + SLOW_ADD
     if lane:
         # Taken during the add that was under way when the guest left, by the lane.
         assert [thread for _, thread in revoke_calls] == ["access-revocation-lane"]
         assert revoke_calls[0][0] < first_add_ended
         # And confirmed while the batch of grants still worked (before its reapplication).
-        assert confirmed and confirmed[-1][1] == "access-revocation-lane"
+        assert confirmed
+        assert confirmed[-1][1] == "access-revocation-lane"
         assert confirmed[-1][0] < grants_reapplied
     else:
         # The batch gives way after that person: the revocation is taken then.
@@ -152,6 +152,7 @@ def test_an_error_in_the_lane_is_raised_by_the_run_and_its_leases_are_given_back
     # Nothing is left leased: the revocation is done by the run, or due for the next one.
     assert not AccessWork.objects.exclude(lease_token="").exists()
     leaving.refresh_from_db()
-    assert leaving.access_revoked_at is not None or AccessWork.objects.filter(
-        person_code=leaving.visitor.person_code
-    ).exists()
+    assert (
+        leaving.access_revoked_at is not None
+        or AccessWork.objects.filter(person_code=leaving.visitor.person_code).exists()
+    )
