@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 APPLY_DELAY = 0.5
-SLOW_ADD = 0.6  # seconds each grant's add takes (a burst's wait for the quota)
+SLOW_ADD = 0.8  # seconds each grant's add takes (a burst's wait for the quota)
 GRANTS = 4
 
 Register = Callable[..., Visit]
