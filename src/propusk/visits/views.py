@@ -70,6 +70,7 @@ from propusk.visits.permissions import (
     available_actions,
     can_register_for,
     can_view_face,
+    check_in_opens_later,
 )
 
 VISITOR_PREFIX = "visitor"
@@ -662,6 +663,7 @@ def _render_detail(
             "group_url": group_url,
             "may_add_member": may_add_member,
             "actions": available_actions(user, visit),
+            "check_in_opens": check_in_opens_later(user, visit),
             "history": history_rows(selectors.visit_history(visit).select_related("actor")),
             # Access in HikCentral: the whole card for security and administrators, a status
             # line for reception, a face HCP refused for everyone (access.selectors).
