@@ -104,6 +104,8 @@ def _decode(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         return body
     try:
         decoded = json.loads(body)
+    except RecursionError:  # a few thousand "[": Python's parser recurses per level
+        raise PushFormatError("the body is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise PushFormatError("the body is not JSON") from exc
     if not isinstance(decoded, Mapping):

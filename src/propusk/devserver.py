@@ -152,7 +152,8 @@ def processes(
         f" --seed-demo --state-file {var_dir / 'hcp-simulator.json'}"
         # The organisation the access engine keeps our persons in (HCP_ORG_NAME's default).
         " --org 'Propusk visitors'",
-        "web": f"{manage} runserver {host}:{port} --noreload",
+        # --insecure: runserver serves the static files with DEBUG off (``web_env``).
+        "web": f"{manage} runserver {host}:{port} --noreload --insecure",
         "worker": f"{BIN_DIR / 'celery'} -A propusk worker --loglevel INFO --pool solo"
         " --hostname worker@%h",
         "beat": f"{BIN_DIR / 'celery'} -A propusk beat --loglevel INFO"
@@ -161,6 +162,27 @@ def processes(
     if telegram_poller(env, dev_env):
         commands["telegram"] = f"{manage} telegram_link --loop"
     return commands
+
+
+def process_env(name: str, env: dict[str, str], dev_env: dict[str, str]) -> dict[str, str]:
+    """The environment of one of ``make run``'s processes.
+
+    The web server renders pages with DEBUG off, as in production: an unknown address shows
+    the project's own 404 page (and an error its 500 page, the traceback on the console)
+    rather than Django's technical pages, which list every URL pattern. It still serves the
+    static files (``runserver --insecure``), sends mail to the console and sets cookies
+    without ``Secure`` over plain http, unless var/dev.env or the environment says otherwise.
+    The worker and beat keep var/dev.env's DEBUG (mail to the console)."""
+    if name != "web":
+        return env
+    web = {**env, "DJANGO_DEBUG": "false"}
+    for key, value in (
+        ("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+        ("DJANGO_SECURE_COOKIES", "false"),
+    ):
+        if not _setting(key, env, dev_env):
+            web[key] = value
+    return web
 
 
 def main() -> int:
@@ -207,7 +229,7 @@ def main() -> int:
         simulator_port=simulator_port,
         secret_file=secret_file,
     ).items():
-        manager.add_process(name, command, env=env)
+        manager.add_process(name, command, env=process_env(name, env, dev_env))
     subscribe_when_up(manage, env, f"http://127.0.0.1:{simulator_port}")
     print(f"\n  {telegram_note(env, dev_env)}")
     print(f"  Propusk is starting at http://{host}:{port}/  (Ctrl-C stops everything)")

@@ -119,3 +119,44 @@ def test_a_group_member_on_today_leads_to_the_group_checked_in_together(
     assert {v.status for v in Visit.objects.filter(group=invitation.group)} == {
         VisitStatus.CHECKED_IN
     }
+
+
+def test_a_visit_of_tomorrow_offers_no_check_in_but_says_when_it_opens(
+    login, reception, host, guest_policy
+):
+    """Registered at the desk for tomorrow: its page has no Check in button (the click would
+    be refused), it says when check-in opens; today's visit still has the button."""
+    start = timezone.localtime(timezone.now() + timedelta(days=1)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    tomorrow = services.register_visit(
+        kind=VisitKind.GUEST,
+        visitor=make_visitor(family_name="Сейтказиева", given_name="Айгерим"),
+        host=host,
+        planned_start=start,
+        planned_end=start + timedelta(hours=2),
+        access_policy=guest_policy,
+        actor=reception,
+    )
+    today = services.register_walk_in(
+        kind=VisitKind.GUEST,
+        visitor=make_visitor(family_name="Жумабаев", given_name="Ерлан"),
+        host=host,
+        planned_end=timezone.now() + timedelta(hours=2),
+        access_policy=guest_policy,
+        actor=reception,
+    )
+    page = login(reception)
+    page.goto(f"/visits/{tomorrow.pk}/")
+    expect(page.get_by_role("button", name="Cancel visit")).to_be_visible()
+    expect(page.get_by_role("button", name="Check in", exact=True)).to_have_count(0)
+    opens = (start - timedelta(minutes=guest_policy.early_arrival_minutes)).strftime(
+        "%d.%m.%Y %H:%M"
+    )
+    expect(page.locator(".check-in-opens")).to_have_text(f"Check-in opens at {opens}.")
+
+    page.goto(f"/visits/{today.pk}/")
+    page.get_by_role("button", name="Check in", exact=True).click()
+    expect(page.locator(".msg-success")).to_contain_text("Жумабаев Ерлан")
+    today.refresh_from_db()
+    assert today.status == VisitStatus.CHECKED_IN

@@ -163,6 +163,7 @@ def test_a_body_longer_than_it_declares_is_refused(client: Client, events_settin
         b"[]",
         json.dumps({"method": "OnEventNotify"}).encode(),
         json.dumps({"method": "Other", "params": {"events": []}}).encode(),
+        b'{"method": "OnEventNotify", "params": ' + b"[" * 100_000,  # nested too deeply
     ],
 )
 def test_malformed_json_is_refused(client: Client, events_settings: Any, body: bytes) -> None:

@@ -185,3 +185,52 @@ def test_a_test_notification_once_a_minute(host, telegram_api, settings):
     assert Notification.objects.filter(recipient=host, kind=Kind.TEST).count() == 2
     assert set(Delivery.objects.values_list("channel", flat=True)) == {"email", "telegram"}
     assert signed_in(host).get(url).status_code == 405
+
+
+DEEP = "[" * 100_000  # Python's JSON parser recurses per level: a RecursionError, not JSON
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (DEEP, "JSON parse error - nested too deeply."),
+        ('{"endpoint": ' + DEEP, "JSON parse error - nested too deeply."),
+        ("{not json", "the request is not JSON"),
+        (b"\xff\xfe", "the request is not JSON"),
+        ("[]", "the request is not a JSON object"),
+        ('"https://fcm.googleapis.com/fcm/send/abc"', "the request is not a JSON object"),
+        (
+            {"endpoint": ["https://fcm.googleapis.com/fcm/send/abc"], "keys": {}},
+            "'endpoint' must be a string",
+        ),
+        (
+            {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "keys": "p256dh"},
+            "'keys' must be an object",
+        ),
+        (
+            {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "keys": {"p256dh": 12345}},
+            "'keys.p256dh' must be a string",
+        ),
+        (
+            {
+                "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
+                "keys": {"p256dh": "BNc", "auth": {"nested": [1]}},
+            },
+            "'keys.auth' must be a string",
+        ),
+    ],
+)
+def test_push_subscribe_refuses_malformed_json_with_400_and_stores_nothing(
+    host, vapid, body, error
+):
+    """Deep nesting was a server error (RecursionError), a number where a key goes was stored
+    as its text: each is a clear 400 now, the error named, nothing stored."""
+    raw = json.dumps(body) if isinstance(body, dict) else body
+    client = signed_in(host)
+    for name in ("notifications:push_subscribe", "notifications:push_unsubscribe"):
+        if name.endswith("unsubscribe") and "keys" in error:
+            continue  # unsubscribing reads the endpoint only
+        response = client.post(reverse(name), raw, content_type="application/json")
+        assert response.status_code == 400, name
+        assert response.json() == {"error": error}
+    assert not PushSubscription.objects.exists()

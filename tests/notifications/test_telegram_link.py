@@ -154,3 +154,73 @@ def test_the_loop_outlives_a_refusal_and_links_once_telegram_answers(
     assert "Telegram refused" in stderr.getvalue()
     assert BOT_TOKEN not in stderr.getvalue()
     assert TelegramLink.objects.get(user=host).chat_id == 4242
+
+
+DEEP = "[" * 100_000  # Python's JSON parser recurses per level: a RecursionError, not JSON
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (DEEP, "JSON parse error - nested too deeply."),
+        ('{"update_id": 1, "message": ' + DEEP, "JSON parse error - nested too deeply."),
+        ("{not json", "the request is not JSON"),
+        ("[1, 2]", "the request is not a JSON object"),
+        ({"message": {"chat": {"id": 555}, "text": "/start"}}, "'update_id' must be an integer"),
+        ({"update_id": "7"}, "'update_id' must be an integer"),
+        ({"update_id": 7, "message": ["/start"]}, "'message' must be an object"),
+        ({"update_id": 7, "message": {"text": "/start"}}, "'message.chat' must be an object"),
+        (
+            {"update_id": 7, "message": {"chat": {"id": "555"}, "text": "/start"}},
+            "'message.chat.id' must be an integer",
+        ),
+        (
+            {"update_id": 7, "message": {"chat": {"id": True}, "text": "/start"}},
+            "'message.chat.id' must be an integer",
+        ),
+        (
+            {"update_id": 7, "message": {"chat": {"id": 555}, "text": {"cmd": "/start"}}},
+            "'message.text' must be a string",
+        ),
+    ],
+)
+def test_webhook_refuses_malformed_json_with_400_and_links_nothing(
+    host, telegram_api, settings, body, error
+):
+    settings.PROPUSK_TELEGRAM_WEBHOOK_SECRET = "webhook-secret-1"
+    services.start_telegram_link(host)
+    before = list(TelegramLink.objects.values())
+    raw = json.dumps(body) if isinstance(body, dict) else body
+    response = Client().post(
+        reverse("notifications:telegram_webhook"),
+        raw,
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="webhook-secret-1",
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert list(TelegramLink.objects.values()) == before
+    assert telegram_api.requests == []  # no answer sent to any chat
+
+
+def test_webhook_ignores_other_kinds_of_update(host, telegram_api, settings):
+    """An edited message or a button press is a well-formed update we do not act on: 200."""
+    settings.PROPUSK_TELEGRAM_WEBHOOK_SECRET = "webhook-secret-1"
+    code = services.start_telegram_link(host)
+    response = Client().post(
+        reverse("notifications:telegram_webhook"),
+        json.dumps(
+            {
+                "update_id": 8,
+                "edited_message": {
+                    "chat": {"id": 555, "type": "private"},
+                    "text": f"/start {code}",
+                },
+            }
+        ),
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="webhook-secret-1",
+    )
+    assert response.status_code == 200
+    assert TelegramLink.objects.get(user=host).chat_id is None
+    assert telegram_api.requests == []

@@ -38,12 +38,14 @@ from propusk.access.models import (
     WorkState,
 )
 from propusk.access.reconciler import note_observed_person
+from propusk.access.windows import gives_access_now_or_later
 from propusk.access.work import MAX_REASONS, request_reconcile, wake_reconciler
 from propusk.accounts.roles import Role, roles_of
 from propusk.audit.services import record
 from propusk.core.text import clean_visible_text
 from propusk.core.time import now as current_time
 from propusk.visitors.models import Visitor
+from propusk.visits.models import ACTIVE_STATUSES, Visit
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -218,11 +220,17 @@ def reenrol_face(
     actor: Actor,
     reason: str,
     photo_jpeg: bytes | None = None,
+    visit: Visit | None = None,
     now: datetime | None = None,
 ) -> bool:
     """Send the visitor's face to HCP again: a new photo taken at the desk (``photo_jpeg``,
     already checked and normalised), or the stored face once more (HCP lost it, or refused it
     for a reason that has passed).
+
+    Only for a face that opens doors: refused (``no_access``) on a ``visit`` (the visit page
+    the staff act from) that gives no access any more - cancelled, checked out, no-show or
+    over - and, without ``visit`` (the admin, the command), for a visitor none of whose visits
+    gives access now or later (``access.windows.gives_access_now_or_later``).
 
     The face HCP confirmed is marked stale (``HcpPerson.face_version`` and its rejection
     cleared), so the reconciler sends the stored file when the work runs. Refused while a
@@ -236,6 +244,7 @@ def reenrol_face(
         locked = _lock_visitor(visitor)
         require(actor, Operation.REENROL_FACE, locked)
         text = clean_reason(reason)
+        _require_access_for_face(locked, visit, moment)
         if not locked.photo and photo_jpeg is None:
             raise ValidationError(
                 _("This visitor has no face photo: take one first."), code="no_photo"
@@ -271,6 +280,35 @@ def reenrol_face(
             new_photo=photo_jpeg is not None,
         )
     return True
+
+
+def _require_access_for_face(visitor: Visitor, visit: Visit | None, moment: datetime) -> None:
+    """Re-enrolling is for a face that opens doors: ``visit`` (read again now) or, without
+    one, some visit of the visitor must give access now or later."""
+    if visit is not None:
+        if visit.visitor_id != visitor.pk:
+            raise ValueError("the visit is not this visitor's")
+        current = Visit.objects.select_related("access_policy").get(pk=visit.pk)
+        if not gives_access_now_or_later(current, moment):
+            raise ValidationError(
+                _(
+                    "This visit gives no access any more (cancelled, checked out or over): "
+                    "there is no face to re-enrol for it."
+                ),
+                code="no_access",
+            )
+        return
+    visits = Visit.objects.filter(visitor=visitor, status__in=ACTIVE_STATUSES).select_related(
+        "access_policy"
+    )
+    if not any(gives_access_now_or_later(each, moment) for each in visits):
+        raise ValidationError(
+            _(
+                "None of this visitor's visits gives access now or later: "
+                "there is no face to re-enrol."
+            ),
+            code="no_access",
+        )
 
 
 def resync(*, visitor: Visitor, actor: Actor, reason: str, now: datetime | None = None) -> bool:
@@ -447,7 +485,8 @@ def manual_operations(user: Actor, visit: Any, *, now: datetime | None = None) -
     """The operations ``user`` may do by hand to the access of ``visit``'s visitor now, in the
     order the page shows them: the role allows it (``can_operate``) and the visitor's state
     makes it mean something (restore only under a hold, cancel only work that gives access,
-    retry only work that failed or waits out a backoff, re-enrol only a stored face)."""
+    retry only work that failed or waits out a backoff, re-enrol only a stored face and only
+    on a visit that gives access now or later - as ``reenrol_face`` refuses otherwise)."""
     from propusk.access.selectors import access_work, active_hold
 
     visitor: Visitor = visit.visitor
@@ -457,7 +496,7 @@ def manual_operations(user: Actor, visit: Any, *, now: datetime | None = None) -
     wanted = {
         Operation.REVOKE: not held,
         Operation.RESTORE: held,
-        Operation.REENROL_FACE: bool(visitor.photo),
+        Operation.REENROL_FACE: bool(visitor.photo) and gives_access_now_or_later(visit, moment),
         Operation.RESYNC: True,
         Operation.RETRY: work is not None
         and (work.state == WorkState.FAILED or (work.attempts > 0 and work.due_at > moment)),

@@ -23,7 +23,7 @@ from hikcentral import HikCentralClient
 from propusk.access import inspection, services
 from propusk.access.forms import PersonLookUpForm, ReasonForm, ReenrolForm
 from propusk.access.selectors import access_work, visit_access_card
-from propusk.access.services import OPERATION_LABELS, Operation, manual_operations
+from propusk.access.services import OPERATION_LABELS, Operation
 from propusk.accounts.roles import Role, has_role
 from propusk.integrations.hikcentral.factory import build_client
 from propusk.visits import selectors as visit_selectors
@@ -61,8 +61,10 @@ def operate(request: HttpRequest, visit_id: int, operation: str) -> HttpResponse
         op = Operation(operation)
     except ValueError:
         raise Http404 from None
-    if op not in manual_operations(user, visit):
+    if not services.can_operate(user, op, visit.visitor):
         raise PermissionDenied
+    # What the visitor's state does not allow (a button on a page that is out of date) is
+    # the service's to refuse, with its message - or to do nothing.
     form = (
         ReenrolForm(request.POST, request.FILES)
         if op == Operation.REENROL_FACE
@@ -86,6 +88,7 @@ def operate(request: HttpRequest, visit_id: int, operation: str) -> HttpResponse
                 actor=user,
                 reason=reason,
                 photo_jpeg=form.cleaned_data.get("photo"),
+                visit=visit,
             )
         elif op == Operation.RESYNC:
             changed = services.resync(visitor=visitor, actor=user, reason=reason)

@@ -54,3 +54,11 @@ def visit_access_window(visit: Visit) -> tuple[datetime, datetime] | None:
         early_minutes=policy.early_arrival_minutes,
         late_minutes=policy.late_leave_minutes,
     )
+
+
+def gives_access_now_or_later(visit: Visit, now: datetime) -> bool:
+    """Does the visit give access now or later: expected or checked in, its access window not
+    over? The rule ``access.desired`` applies to each visit (a span counts while it has not
+    ended)."""
+    window = visit_access_window(visit)
+    return window is not None and window[1] > now

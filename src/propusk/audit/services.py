@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
+from django.utils import timezone
 
 from propusk.audit.models import AuditEntry
 
@@ -68,3 +70,42 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, models.Model):
         return str(value.pk)
     return str(value)
+
+
+# A face or camera picture shown as a thumbnail in a list, in the entry's ``changes``.
+SHOWN_IN_A_LIST = "in a list"
+
+
+def record_view(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    target: models.Model,
+    changes: dict[str, Any],
+    listed: bool = False,
+    now: datetime | None = None,
+) -> AuditEntry | None:
+    """Record that ``actor`` saw a face or a camera picture (``target``).
+
+    Opened on its own (the visit page, the picture opened from a list, the API): recorded
+    each time. Shown as a thumbnail in a list (``listed``: the dashboard, a visit's
+    passages), it is recorded once per viewer, picture and site day - the first time, with
+    ``"shown": "in a list"`` - so a dashboard reloaded all day long does not write a row per
+    picture per load, and the log still says who saw whose face or picture, and on which
+    day. None when this view was already recorded so.
+    """
+    if listed:
+        moment = timezone.localtime(now or timezone.now(), timezone.get_default_timezone())
+        day_start = datetime.combine(moment.date(), time.min, tzinfo=moment.tzinfo)
+        user_id = actor.pk if actor is not None and actor.is_authenticated else None
+        if AuditEntry.objects.filter(
+            actor_id=user_id,
+            action=action,
+            target_type=target._meta.label_lower,
+            target_id=str(target.pk),
+            at__gte=day_start,
+            changes__shown=SHOWN_IN_A_LIST,
+        ).exists():
+            return None
+        changes = {**changes, "shown": SHOWN_IN_A_LIST}
+    return record(actor=actor, action=action, target=target, changes=changes)

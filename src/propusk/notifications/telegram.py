@@ -16,12 +16,37 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from propusk.core.jsonbody import BadJSON
 from propusk.notifications import channels
 from propusk.notifications.channels import Retry, Undeliverable
 from propusk.notifications.models import Preference, TelegramCursor
 from propusk.notifications.services import complete_telegram_link, default_language
 
 logger = logging.getLogger(__name__)
+
+
+def check_update(update: dict[str, Any]) -> dict[str, Any]:
+    """The webhook's update as the Bot API sends it, or ``BadJSON`` naming what is wrong: an
+    integer ``update_id``; a ``message``, when there is one, an object with a ``chat`` object
+    whose ``id`` is an integer and a ``text``, when there is one, a string. Other kinds of
+    update (an edited message, a button press) pass and are ignored by ``handle_update``."""
+    update_id = update.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise BadJSON("'update_id' must be an integer")
+    if "message" not in update:
+        return update
+    message = update["message"]
+    if not isinstance(message, dict):
+        raise BadJSON("'message' must be an object")
+    chat = message.get("chat")
+    if not isinstance(chat, dict):
+        raise BadJSON("'message.chat' must be an object")
+    chat_id = chat.get("id")
+    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+        raise BadJSON("'message.chat.id' must be an integer")
+    if not isinstance(message.get("text", ""), str):
+        raise BadJSON("'message.text' must be a string")
+    return update
 
 
 def handle_update(update: Any) -> bool:
@@ -37,7 +62,11 @@ def handle_update(update: Any) -> bool:
     if not isinstance(chat, dict) or not isinstance(text, str):
         return False
     chat_id = chat.get("id")
-    if not isinstance(chat_id, int) or chat.get("type", "private") != "private":
+    if (
+        not isinstance(chat_id, int)
+        or isinstance(chat_id, bool)
+        or chat.get("type", "private") != "private"
+    ):
         return False
     command, _sep, argument = text.strip().partition(" ")
     if command.split("@")[0] != "/start":

@@ -8,7 +8,6 @@ another user's entry is a 404, as if it did not exist.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from propusk.accounts.roles import roles_of
+from propusk.core.jsonbody import BadJSON, parse_object
 from propusk.notifications import channels, rendering, services, telegram
 from propusk.notifications.forms import PreferenceForm
 from propusk.notifications.kinds import Kind
@@ -178,13 +178,20 @@ def telegram_unlink(request: HttpRequest) -> HttpResponse:
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object (``core.jsonbody``: not JSON, nested too deeply or not an
+    object is a ``NotificationError``, answered 400)."""
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise NotificationError("the request is not JSON") from None
-    if not isinstance(body, dict):
-        raise NotificationError("the request is not a JSON object")
-    return body
+        return parse_object(request.body or b"{}")
+    except BadJSON as exc:
+        raise NotificationError(str(exc)) from None
+
+
+def _text_field(data: dict[str, Any], name: str, where: str = "") -> str:
+    """A string member of a JSON object ("" when absent); any other type is refused."""
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise NotificationError(f"'{where}{name}' must be a string")
+    return value
 
 
 @require_POST
@@ -196,14 +203,14 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
         raise Http404
     try:
         body = _json_body(request)
-        keys = body.get("keys")
+        keys = body.get("keys", {})
         if not isinstance(keys, dict):
-            keys = {}
+            raise NotificationError("'keys' must be an object")
         services.save_push_subscription(
             user,
-            endpoint=str(body.get("endpoint", "")),
-            p256dh=str(keys.get("p256dh", "")),
-            auth=str(keys.get("auth", "")),
+            endpoint=_text_field(body, "endpoint"),
+            p256dh=_text_field(keys, "p256dh", "keys."),
+            auth=_text_field(keys, "auth", "keys."),
             user_agent=request.headers.get("User-Agent", ""),
         )
     except NotificationError as exc:
@@ -215,10 +222,10 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
 def push_unsubscribe(request: HttpRequest) -> JsonResponse:
     user = _employee(request)
     try:
-        body = _json_body(request)
+        endpoint = _text_field(_json_body(request), "endpoint")
     except NotificationError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    deleted = services.delete_push_subscription(user, str(body.get("endpoint", "")))
+    deleted = services.delete_push_subscription(user, endpoint)
     return JsonResponse({"ok": True, "deleted": deleted})
 
 
@@ -235,8 +242,9 @@ def telegram_webhook(request: HttpRequest) -> HttpResponse:
     if not hmac.compare_digest(given.encode(), secret.encode()):
         raise PermissionDenied
     try:
-        update = json.loads(request.body)
-    except ValueError:
-        return HttpResponse(status=400)
+        update = telegram.check_update(parse_object(request.body))
+    except BadJSON as exc:
+        # Malformed, nested too deeply, or not an update: Telegram never sends that.
+        return JsonResponse({"error": str(exc)}, status=400)
     telegram.handle_update(update)
     return HttpResponse(status=200)

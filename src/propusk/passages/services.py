@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from propusk.accounts.roles import Role
-from propusk.audit.services import record
+from propusk.audit.services import record, record_view
 from propusk.core.time import now as current_time
 from propusk.events.models import Direction
 from propusk.notifications.kinds import Kind
@@ -686,9 +686,10 @@ def delete_expired_pictures(*, now: datetime | None = None) -> int:
     return deleted
 
 
-def disclose_picture(*, passage: Passage, actor: Actor) -> bytes | None:
+def disclose_picture(*, passage: Passage, actor: Actor, listed: bool = False) -> bytes | None:
     """The stored picture for ``actor`` (the caller checked they may see it), audited as
-    ``passage.picture_viewed``; None if there is none."""
+    ``passage.picture_viewed``; None if there is none. ``listed``: a thumbnail in a list,
+    audited once a day per viewer and picture (``audit.services.record_view``)."""
     if not passage.has_picture:
         return None
     try:
@@ -696,11 +697,12 @@ def disclose_picture(*, passage: Passage, actor: Actor) -> bytes | None:
             data = stored.read()
     except FileNotFoundError:
         return None
-    record(
+    record_view(
         actor=actor,
         action="passage.picture_viewed",
         target=passage,
         changes={"visit": passage.visit_id, "visitor": passage.visitor_id},
+        listed=listed,
     )
     return data
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from propusk.accounts.roles import Role, roles_of
 from propusk.passages import selectors, services
 from propusk.passages.models import Incident, IncidentKind, IncidentState, Passage
-from propusk.visitors.views import face_response
+from propusk.visitors.views import face_response, shown_in_a_list
 from propusk.visits.permissions import can_view_face
 from propusk.visits.selectors import visits_visible_to
 
@@ -46,14 +46,19 @@ def may_view_picture(user: User, passage: Passage) -> bool:
 @require_GET
 def picture(request: HttpRequest, passage_id: int) -> HttpResponse:
     """The camera picture of a passage; 404 for anyone who may not see it, whether or not it
-    exists. Each view is audited (``passage.picture_viewed``)."""
+    exists. Each view is audited (``passage.picture_viewed``); a thumbnail in a list
+    (``?shown=list``) once a day per viewer and picture."""
     if not roles_of(request.user):
         raise PermissionDenied(_("Your account has no role that may open this page."))
     assert isinstance(request.user, User)  # noqa: S101
     passage = Passage.objects.filter(pk=passage_id).first()
     if passage is None or not may_view_picture(request.user, passage):
         raise Http404
-    return face_response(services.disclose_picture(passage=passage, actor=request.user))
+    return face_response(
+        services.disclose_picture(
+            passage=passage, actor=request.user, listed=shown_in_a_list(request)
+        )
+    )
 
 
 @require_GET

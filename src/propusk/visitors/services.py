@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from propusk.audit.models import AuditEntry
-from propusk.audit.services import record
+from propusk.audit.services import record, record_view
 from propusk.core import throttle
 from propusk.core.time import now
 from propusk.visitors.crypto import encrypt_national_id, national_id_lookup_hash
@@ -375,18 +375,23 @@ def _delete_visitor(visitor: Visitor) -> None:
         transaction.on_commit(lambda: storage.delete(photo_name))
 
 
-def disclose_face(*, visitor: Visitor, actor: Actor, visit_id: int | None = None) -> bytes | None:
+def disclose_face(
+    *, visitor: Visitor, actor: Actor, visit_id: int | None = None, listed: bool = False
+) -> bytes | None:
     """The visitor's stored face for ``actor``, audited as ``visitor.photo_viewed`` (who,
     whose, when, through which visit); None if there is no face. The caller has checked that
-    ``actor`` may see it (``visits.permissions.can_view_face``, or a look-up grant)."""
+    ``actor`` may see it (``visits.permissions.can_view_face``, or a look-up grant).
+    ``listed``: a thumbnail in a list, audited once a day per viewer and face
+    (``audit.services.record_view``)."""
     data = face_photo_bytes(visitor)
     if data is None:
         return None
-    record(
+    record_view(
         actor=actor,
         action="visitor.photo_viewed",
         target=visitor,
         changes={"visit": visit_id} if visit_id is not None else {"via": "look-up"},
+        listed=listed,
     )
     return data
 

@@ -26,6 +26,14 @@ def photo(request: HttpRequest, visitor_id: int) -> HttpResponse:
     return face_response(disclose_face(visitor=visitor, actor=request.user))
 
 
+def shown_in_a_list(request: HttpRequest) -> bool:
+    """Is this face or picture fetched as a thumbnail in a list (``?shown=list``: the
+    dashboard, a visit's passages)? Then its view is audited once a day per viewer and
+    picture, not at every page load (``audit.services.record_view``). Anyone may add it to
+    an address: it only groups that viewer's views of that picture by day, never hides one."""
+    return request.GET.get("shown") == "list"
+
+
 def face_response(data: bytes | None) -> HttpResponse:
     if data is None:
         raise Http404

@@ -1,13 +1,17 @@
-"""What can be done with a visit, and from which statuses.
+"""What can be done with a visit, from which statuses and when.
 
-Who may do it is ``permissions``; doing it is ``services``.
+Who may do it is ``permissions``; doing it is ``services``. The buttons (``permissions.
+available_actions``) and the services ask the same questions here, so a button is shown
+only where the service would accept the click.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
-from propusk.visits.models import VisitStatus
+from propusk.access.windows import access_window
+from propusk.visits.models import Visit, VisitStatus
 
 
 class VisitAction(StrEnum):
@@ -33,3 +37,28 @@ ALLOWED_FROM: dict[VisitAction, frozenset[VisitStatus]] = {
 
 def status_allows(action: VisitAction, status: str) -> bool:
     return status in ALLOWED_FROM.get(action, frozenset())
+
+
+def visit_window(visit: Visit) -> tuple[datetime, datetime]:
+    """The visit's access window: planned start - early-arrival grace to planned end +
+    late-leave grace of its policy (``access.windows``) - the window the turnstile honours."""
+    policy = visit.access_policy
+    return access_window(
+        planned_start=visit.planned_start,
+        planned_end=visit.planned_end,
+        early_minutes=policy.early_arrival_minutes,
+        late_minutes=policy.late_leave_minutes,
+    )
+
+
+def check_in_open(visit: Visit, moment: datetime) -> bool:
+    """Is ``moment`` inside the window in which ``services.check_in`` accepts this visit?"""
+    opens, closes = visit_window(visit)
+    return opens <= moment <= closes
+
+
+def moment_allows(action: VisitAction, visit: Visit, moment: datetime) -> bool:
+    """Does the moment allow the action? Only a check-in has a time: its access window."""
+    if action == VisitAction.CHECK_IN:
+        return check_in_open(visit, moment)
+    return True

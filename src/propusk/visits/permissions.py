@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from propusk.accounts.roles import Role, roles_of
 from propusk.core.time import now as current_time
-from propusk.visits.lifecycle import VisitAction, status_allows
+from propusk.visits.lifecycle import VisitAction, moment_allows, status_allows, visit_window
 from propusk.visits.models import Visit, VisitStatus
 from propusk.visits.selectors import site_day_bounds, site_today
 
@@ -94,19 +94,43 @@ def can(
     return bool(roles_reaching(user, visit, now=now) & ACTION_ROLES[action])
 
 
-def allowed_actions(user: AnyUser, visit: Visit) -> frozenset[VisitAction]:
+def allowed_actions(
+    user: AnyUser, visit: Visit, *, now: datetime | None = None
+) -> frozenset[VisitAction]:
     """The actions the user's roles allow on this visit (the status may still refuse)."""
-    moment = current_time()
+    moment = now or current_time()
     return frozenset(action for action in VisitAction if can(user, action, visit, now=moment))
 
 
-def available_actions(user: AnyUser, visit: Visit) -> frozenset[VisitAction]:
-    """The changes this user may make to this visit in its current status (for buttons)."""
+def available_actions(
+    user: AnyUser, visit: Visit, *, now: datetime | None = None
+) -> frozenset[VisitAction]:
+    """The changes this user may make to this visit in its current status and at this
+    moment (for buttons): what the services would accept - a check-in only inside the
+    visit's access window (``lifecycle.moment_allows``)."""
+    moment = now or current_time()
     return frozenset(
         action
-        for action in allowed_actions(user, visit)
-        if action != VisitAction.VIEW and status_allows(action, visit.status)
+        for action in allowed_actions(user, visit, now=moment)
+        if action != VisitAction.VIEW
+        and status_allows(action, visit.status)
+        and moment_allows(action, visit, moment)
     )
+
+
+def check_in_opens_later(
+    user: AnyUser, visit: Visit, *, now: datetime | None = None
+) -> datetime | None:
+    """When check-in opens for a visit this user could check in, but not yet (a hint where
+    the button would be); ``None`` if it is open, over, or not theirs to check in."""
+    moment = now or current_time()
+    if not (
+        can(user, VisitAction.CHECK_IN, visit, now=moment)
+        and status_allows(VisitAction.CHECK_IN, visit.status)
+    ):
+        return None
+    opens = visit_window(visit)[0]
+    return opens if moment < opens else None
 
 
 def require(user: AnyUser | None, action: VisitAction, visit: Visit) -> None:

@@ -200,9 +200,9 @@ def group_is_over(group: VisitGroup, *, now: datetime | None = None) -> bool:
 
 def group_members(group: VisitGroup) -> QuerySet[Visit]:
     """Every visit of the group (link and desk registrations, any status), oldest first."""
-    return group.visits.select_related("visitor", "created_by", "invitation").order_by(
-        "created_at", "pk"
-    )
+    return group.visits.select_related(
+        "visitor", "created_by", "invitation", "access_policy"
+    ).order_by("created_at", "pk")
 
 
 def is_group_member(group: VisitGroup, visitor_id: int) -> bool:

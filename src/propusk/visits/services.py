@@ -40,7 +40,6 @@ from django.utils.translation import ngettext_lazy
 
 from propusk.access.models import AccessLevelPolicy
 from propusk.access.selectors import can_choose_policy
-from propusk.access.windows import access_window
 from propusk.access.work import request_reconcile
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
@@ -57,7 +56,7 @@ from propusk.visitors.services import (
     register_visitor,
     reject_identity_match,
 )
-from propusk.visits.lifecycle import VisitAction, status_allows
+from propusk.visits.lifecycle import VisitAction, check_in_open, status_allows, visit_window
 from propusk.visits.models import (
     ACTIVE_STATUSES,
     Visit,
@@ -700,14 +699,15 @@ def check_in(*, visit: Visit, actor: Actor, at: datetime | None = None) -> Visit
         locked = _lock(visit)
         require(actor, VisitAction.CHECK_IN, locked)
         _require_status(VisitAction.CHECK_IN, locked)
-        opens, closes = _access_window_of(locked)
-        if moment < opens:
-            raise VisitTransitionError(
-                _("Too early: check-in for this visit opens at %(time)s."),
-                code="too_early",
-                params={"time": _local(opens)},
-            )
-        if moment > closes:
+        if not check_in_open(locked, moment):
+            # The same rule as the check-in button (``permissions.available_actions``).
+            opens = visit_window(locked)[0]
+            if moment < opens:
+                raise VisitTransitionError(
+                    _("Too early: check-in for this visit opens at %(time)s."),
+                    code="too_early",
+                    params={"time": _local(opens)},
+                )
             raise VisitTransitionError(
                 _("Too late: this visit ended at %(time)s."),
                 code="too_late",
@@ -923,7 +923,7 @@ def close_expired_visits(*, now: datetime | None = None) -> ClosedCounts:
             ):
                 no_show += 1
             continue
-        access_end = _access_window_of(visit)[1]
+        access_end = visit_window(visit)[1]
         if access_end > moment:
             continue
         if visit.status == VisitStatus.CHECKED_IN:
@@ -959,7 +959,7 @@ def _claim(
     """Move one visit from the status it was read with; False if someone else got there."""
     had_access = visit.status in ACTIVE_STATUSES
     if had_access:
-        fields = {**fields, "access_should_end_at": _access_window_of(visit)[1]}
+        fields = {**fields, "access_should_end_at": visit_window(visit)[1]}
     with transaction.atomic():
         claimed = Visit.objects.filter(
             pk=visit.pk, status=visit.status, planned_end=visit.planned_end
@@ -1025,16 +1025,6 @@ def _refreshed(visit: Visit, locked: Visit) -> Visit:
     return visit
 
 
-def _access_window_of(visit: Visit) -> tuple[datetime, datetime]:
-    policy = visit.access_policy
-    return access_window(
-        planned_start=visit.planned_start,
-        planned_end=visit.planned_end,
-        early_minutes=policy.early_arrival_minutes,
-        late_minutes=policy.late_leave_minutes,
-    )
-
-
 def _aware(value: datetime) -> datetime:
     if timezone.is_naive(value):
         raise ValueError("`at` must be timezone-aware")
@@ -1088,11 +1078,11 @@ def correct_check_in_time(*, visit: Visit, at: datetime, actor: Actor) -> Visit:
             )
         if locked.checked_in_at is not None and moment >= locked.checked_in_at:
             return _refreshed(visit, locked)
-        if moment < _access_window_of(locked)[0]:
+        if moment < visit_window(locked)[0]:
             raise VisitTransitionError(
                 _("Too early: check-in for this visit opens at %(time)s."),
                 code="too_early",
-                params={"time": _local(_access_window_of(locked)[0])},
+                params={"time": _local(visit_window(locked)[0])},
             )
         _save_change(
             locked,

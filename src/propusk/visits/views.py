@@ -46,7 +46,7 @@ from propusk.visitors.services import (
     look_up_identity_match,
     look_up_visitor,
 )
-from propusk.visitors.views import face_response
+from propusk.visitors.views import face_response, shown_in_a_list
 from propusk.visits import selectors, services
 from propusk.visits.forms import (
     CancelForm,
@@ -70,6 +70,7 @@ from propusk.visits.permissions import (
     available_actions,
     can_register_for,
     can_view_face,
+    check_in_opens_later,
 )
 
 VISITOR_PREFIX = "visitor"
@@ -662,6 +663,7 @@ def _render_detail(
             "group_url": group_url,
             "may_add_member": may_add_member,
             "actions": available_actions(user, visit),
+            "check_in_opens": check_in_opens_later(user, visit),
             "history": history_rows(selectors.visit_history(visit).select_related("actor")),
             # Access in HikCentral: the whole card for security and administrators, a status
             # line for reception, a face HCP refused for everyone (access.selectors).
@@ -704,13 +706,21 @@ def _group_links(user: User, group: VisitGroup | None) -> tuple[str | None, bool
 
 @require_GET
 def photo(request: HttpRequest, visit_id: int) -> HttpResponse:
-    """The face of a visit's visitor, for those who may see it (``can_view_face``); audited.
-    404 otherwise, so nothing leaks."""
+    """The face of a visit's visitor, for those who may see it (``can_view_face``); audited
+    (a thumbnail in a list, ``?shown=list``, once a day per viewer and face). 404 otherwise,
+    so nothing leaks."""
     user = _staff(request)
     visit = selectors.get_visit_for(user, visit_id)
     if not can_view_face(user, visit):
         raise Http404
-    return face_response(disclose_face(visitor=visit.visitor, actor=user, visit_id=visit.pk))
+    return face_response(
+        disclose_face(
+            visitor=visit.visitor,
+            actor=user,
+            visit_id=visit.pk,
+            listed=shown_in_a_list(request),
+        )
+    )
 
 
 @require_http_methods(["GET", "POST"])
