@@ -54,3 +54,6 @@ HCP_FACE_CHECK = "off"
 # connection, which cannot see a test's uncommitted rows. Its tests turn it on with
 # transactional_db (tests/access/test_revocation_lane.py); the real workers keep the default.
 PROPUSK_ACCESS_REVOCATION_LANE = False
+# Likewise the lease keeper (a thread renewing a lingering run's short leases): off, the runs
+# of the suite take the long lease; its tests turn it on.
+PROPUSK_ACCESS_LEASE_RENEWED_SECONDS = 0.0

@@ -322,6 +322,9 @@ HCP_RATE_LIMIT_URL = throttle_state_url(
 # --- Access engine (see docs/access-engine.md) ----------------------------------------
 PROPUSK_ACCESS_SWEEP_SECONDS = env.get_float("PROPUSK_ACCESS_SWEEP_SECONDS", 10.0)
 PROPUSK_ACCESS_LEASE_SECONDS = env.get_float("PROPUSK_ACCESS_LEASE_SECONDS", 300.0)
+# The lease of a worker's run that renews it from a thread every third of it (the task's runs:
+# access.reconciler.LeaseKeeper): a killed worker's persons are taken over this soon. 0: off.
+PROPUSK_ACCESS_LEASE_RENEWED_SECONDS = env.get_float("PROPUSK_ACCESS_LEASE_RENEWED_SECONDS", 15.0)
 PROPUSK_ACCESS_RETRY_MIN_SECONDS = env.get_float("PROPUSK_ACCESS_RETRY_MIN_SECONDS", 5.0)
 PROPUSK_ACCESS_RETRY_MAX_SECONDS = env.get_float("PROPUSK_ACCESS_RETRY_MAX_SECONDS", 300.0)
 PROPUSK_ACCESS_MAX_PER_RUN = env.get_int("PROPUSK_ACCESS_MAX_PER_RUN", 500)
@@ -364,6 +367,14 @@ for _name, _number in (
 ):
     if not (math.isfinite(_number) and _number > 0):  # NaN and infinity too
         raise ImproperlyConfigured(f"{_name}={_number:g} must be more than 0 (and finite)")
+if not (
+    math.isfinite(PROPUSK_ACCESS_LEASE_RENEWED_SECONDS)
+    and (PROPUSK_ACCESS_LEASE_RENEWED_SECONDS == 0 or PROPUSK_ACCESS_LEASE_RENEWED_SECONDS >= 3)
+):
+    raise ImproperlyConfigured(
+        f"PROPUSK_ACCESS_LEASE_RENEWED_SECONDS={PROPUSK_ACCESS_LEASE_RENEWED_SECONDS:g} must be "
+        "0 (off) or at least 3 (renewed every third of it)"
+    )
 if PROPUSK_ACCESS_RETRY_MAX_SECONDS < PROPUSK_ACCESS_RETRY_MIN_SECONDS:
     raise ImproperlyConfigured(
         "PROPUSK_ACCESS_RETRY_MAX_SECONDS must not be below PROPUSK_ACCESS_RETRY_MIN_SECONDS"

@@ -157,6 +157,8 @@ class Claim:
     token: str
     # The code the work had failed with, when it was failed work retried by itself.
     failed_code: str = ""
+    # How long the lease holds from each renewal (claim_due_work).
+    lease_seconds: float = 0.0
 
 
 @dataclass
@@ -237,9 +239,10 @@ def reconcile_due_work(
     taken = 0
     lingering = linger > 0 and now is None
     linger_until = time.monotonic() + linger
-    # Only a run on the real clock that lingers (the task's) has one: see RevocationLane.
-    lane = RevocationLane(hcp) if lingering and settings.PROPUSK_ACCESS_REVOCATION_LANE else None
+    lane, keeper, lease = _threads_beside(hcp, token=token, lingering=lingering)
     queue_retention_cleanup(now=now or current_time(), limit=cap)
+    if keeper is not None:
+        keeper.start()
     try:
         # The devices first: what was applied while no worker looked (an outage of the
         # workers) is judged before this run's own reapplications keep HCP busy.
@@ -249,7 +252,9 @@ def reconcile_due_work(
             watched = lane is not None and lane.running
             if taken and not watched and _revocation_check_due(now=moment):
                 check_application(hcp, now=now, into=result)
-            claims = claim_due_work(now=moment, limit=min(batch_size, cap - taken), token=token)
+            claims = claim_due_work(
+                now=moment, limit=min(batch_size, cap - taken), token=token, lease_seconds=lease
+            )
             if not claims:
                 wait = _linger_wait(now=moment) if lingering else None
                 if wait is None or time.monotonic() + wait > linger_until:
@@ -281,7 +286,74 @@ def reconcile_due_work(
         if lane is not None:
             lane.stop(into=result, raising=False)
         raise
+    finally:
+        if keeper is not None:
+            keeper.stop()
     return result
+
+
+def _threads_beside(
+    hcp: HikCentralClient, *, token: str, lingering: bool
+) -> tuple[RevocationLane | None, LeaseKeeper | None, float | None]:
+    """The threads beside a run, which only a run on the real clock that lingers (the task's)
+    has: its revocation lane (started before its first batch of grants), its lease keeper
+    (not started yet), and the lease its claims take (None: the long one)."""
+    if not lingering:
+        return None, None, None
+    renewed = settings.PROPUSK_ACCESS_LEASE_RENEWED_SECONDS or None
+    lane = (
+        RevocationLane(hcp, lease_seconds=renewed)
+        if settings.PROPUSK_ACCESS_REVOCATION_LANE
+        else None
+    )
+    tokens = [token, *([lane.token] if lane is not None else [])]
+    keeper = LeaseKeeper(tokens, renewed) if renewed else None
+    return lane, keeper, renewed
+
+
+class LeaseKeeper:
+    """Renews a run's leases from a thread of its own, every third of
+    ``PROPUSK_ACCESS_LEASE_RENEWED_SECONDS``, so that they can be that short: a worker killed
+    in the middle of a batch (its process gone, nothing to give the leases back) holds its
+    persons that long, not ``PROPUSK_ACCESS_LEASE_SECONDS`` - another worker takes a
+    revocation it was making within seconds. The run's own thread cannot renew them on time:
+    one call may wait for HCP's quota or its answer longer than that.
+
+    Only the task's run has one (lingering on the real clock, like the revocation lane); a run
+    without it takes the long lease. A renewal the database refuses is logged and tried again
+    at the next tick (the leases may lapse meanwhile: another worker then takes a person over,
+    which the reconcile's idempotent steps and the generation check make safe). Its database
+    connection is closed when it ends."""
+
+    def __init__(self, tokens: Sequence[str], seconds: float) -> None:
+        self._tokens = list(tokens)
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="access-lease-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self._seconds / 3):
+                try:
+                    AccessWork.objects.filter(lease_token__in=self._tokens).update(
+                        leased_until=current_time() + timedelta(seconds=self._seconds)
+                    )
+                except DatabaseError as exc:
+                    logger.warning(
+                        "access: could not renew the run's leases (%s: %s); trying again in %.0f s",
+                        type(exc).__name__,
+                        exc,
+                        self._seconds / 3,
+                    )
+        finally:
+            connections.close_all()  # this thread's own
 
 
 class RevocationLane:
@@ -304,9 +376,10 @@ class RevocationLane:
     ``PROPUSK_ACCESS_REVOCATION_LANE`` turns it off (the run then gives way and looks between
     persons, as before)."""
 
-    def __init__(self, hcp: HikCentralClient) -> None:
+    def __init__(self, hcp: HikCentralClient, *, lease_seconds: float | None = None) -> None:
         self._hcp = hcp
-        self._token = secrets.token_hex(16)
+        self._lease_seconds = lease_seconds
+        self.token = secrets.token_hex(16)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._result = ReconcileResult()
@@ -360,7 +433,7 @@ class RevocationLane:
                     self._stop.wait(LINGER_SLICE)
         except BaseException as exc:  # raised in the run's thread by stop()
             self._error = exc
-            _release_leases(self._token)
+            _release_leases(self.token)
         finally:
             connections.close_all()  # this thread's own
 
@@ -373,8 +446,9 @@ class RevocationLane:
             claims = claim_due_work(
                 now=moment,
                 limit=self._hcp.config.batch_size,
-                token=self._token,
+                token=self.token,
                 revocations_only=True,
+                lease_seconds=self._lease_seconds,
             )
             if claims:
                 _reconcile_batch(
@@ -473,7 +547,12 @@ def note_observed_person(
 
 
 def claim_due_work(
-    *, now: datetime, limit: int, token: str, revocations_only: bool = False
+    *,
+    now: datetime,
+    limit: int,
+    token: str,
+    revocations_only: bool = False,
+    lease_seconds: float | None = None,
 ) -> list[Claim]:
     """Lease up to ``limit`` due pending rows (and failed ones retried by themselves, due on
     their slow schedule), revocations first, then the longest waiting (``revocations_only``:
@@ -482,7 +561,8 @@ def claim_due_work(
     Each row is taken by a conditional UPDATE (pending, due, lease free or expired): of two
     workers racing for a row, one updates it and the other finds nothing to update.
     """
-    lease_until = now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
+    lease = lease_seconds or settings.PROPUSK_ACCESS_LEASE_SECONDS
+    lease_until = now + timedelta(seconds=lease)
     claimable = _claimable(now)
     if revocations_only:
         claimable &= Q(priority=WorkPriority.REVOKE)
@@ -518,6 +598,7 @@ def claim_due_work(
             attempts=row.attempts,
             token=token,
             failed_code=row.last_error_code if row.state == WorkState.FAILED else "",
+            lease_seconds=lease,
         )
         for row in rows
     ]
@@ -1720,9 +1801,10 @@ def _fail(
 
 
 def _renew_lease(claim: Claim, *, now: datetime) -> bool:
+    seconds = claim.lease_seconds or settings.PROPUSK_ACCESS_LEASE_SECONDS
     return bool(
         AccessWork.objects.filter(pk=claim.pk, lease_token=claim.token).update(
-            leased_until=now + timedelta(seconds=settings.PROPUSK_ACCESS_LEASE_SECONDS)
+            leased_until=now + timedelta(seconds=seconds)
         )
     )
 
