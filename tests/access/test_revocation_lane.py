@@ -20,7 +20,7 @@ from hcp_simulator.testing import SimulatorHandle
 from hikcentral import HikCentralClient
 from propusk.access import reconciler
 from propusk.access.models import AccessWork, HcpPerson
-from propusk.access.reconciler import reconcile_due_work
+from propusk.access.reconciler import RevocationLane, reconcile_due_work
 from propusk.integrations.hikcentral.factory import build_config
 from propusk.visits.models import Visit
 
@@ -107,16 +107,17 @@ def test_a_revocation_is_taken_and_confirmed_while_a_batch_of_grants_works(
     first_add_ended = min(at for at, _, path in events if path.endswith("/single/add")) + SLOW_ADD
     if lane:
         # Taken during the add that was under way when the guest left, by the lane.
-        assert [thread for _, thread in revoke_calls] == ["access-revocation-lane"]
+        assert [thread for _, thread in revoke_calls] == [RevocationLane.TAKER]
         assert revoke_calls[0][0] < first_add_ended
         # And confirmed while the batch of grants still worked (before its reapplication).
         assert confirmed
-        assert confirmed[-1][1] == "access-revocation-lane"
+        assert confirmed[-1][1] == RevocationLane.LOOKER
         assert confirmed[-1][0] < grants_reapplied
     else:
         # The batch gives way after that person: the revocation is taken then.
         assert revoke_calls[0][0] > first_add_ended
-        assert all(thread != "access-revocation-lane" for _, thread in revoke_calls + confirmed)
+        lanes = {RevocationLane.TAKER, RevocationLane.LOOKER}
+        assert all(thread not in lanes for _, thread in revoke_calls + confirmed)
     assert leaving.access_revoked_at is not None
 
 
@@ -133,7 +134,7 @@ def test_an_error_in_the_lane_is_raised_by_the_run_and_its_leases_are_given_back
     real_batch = reconciler._reconcile_batch
 
     def batch(hcp: HikCentralClient, claims: Any, **kwargs: Any) -> int:
-        if threading.current_thread().name == "access-revocation-lane":
+        if threading.current_thread().name == RevocationLane.TAKER:
             raise DatabaseError("the database went away")
         return real_batch(hcp, claims, **kwargs)
 

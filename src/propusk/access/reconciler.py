@@ -249,7 +249,7 @@ def reconcile_due_work(
         check_application(hcp, now=now, into=result)
         while taken < cap and not result.paused_for:
             moment = now or current_time()
-            watched = lane is not None and lane.running
+            watched = lane is not None and lane.looking
             if taken and not watched and _revocation_check_due(now=moment):
                 check_application(hcp, now=now, into=result)
             claims = claim_due_work(
@@ -260,7 +260,7 @@ def reconcile_due_work(
                 if wait is None or time.monotonic() + wait > linger_until:
                     break
                 _linger_sleep(wait)
-                if not (lane is not None and lane.running):
+                if not (lane is not None and lane.looking):
                     check_application(hcp, now=None, into=result, revocations_only=True)
                 continue
             linger_until = time.monotonic() + linger
@@ -357,115 +357,134 @@ class LeaseKeeper:
 
 
 class RevocationLane:
-    """A thread beside a run's batches of grants that takes revocations, and asks the devices
-    about the revocations waiting for them, as soon as either is due.
+    """Two threads beside a run's batches of grants: one takes revocations as soon as they
+    are due, the other asks the devices about the revocations waiting for them as soon as a
+    look is due.
 
-    Without it, a revocation queued while every worker is inside a batch of grants waits for
-    a give-way between two persons - and a person of a burst can spend most of a second
+    Without them, a revocation queued while every worker is inside a batch of grants waits
+    for a give-way between two persons - and a person of a burst can spend most of a second
     waiting for the grants' share of HCP's quota - and so does the look that confirms a
-    revocation on the devices. The lane does neither wait: its calls go at the revocations'
+    revocation on the devices. Neither waits here, nor for the other: a look is not held up
+    by a batch of revocations, nor a batch by a look. Their calls go at the revocations'
     priority, which the rate limiter keeps a reserve for (``HCP_RATE_LIMIT_BURST``).
 
-    Started by the run before its first batch of grants, stopped (after the batch or look it
-    is in) when the run ends. Between steps it sleeps ``LINGER_SLICE`` and reads the two
-    hints (a cache read); the database is asked only when one says something is due, and
-    stays the truth: revocations are claimed like any work (its own lease token), a look
-    claims the persons it asks about, so the lane, the run and other workers never do the
-    same thing twice. Its own database connection is closed when it ends.
+    Started by the run before its first batch of grants, stopped (after the batch or look
+    each is in) when the run ends. Between steps each sleeps ``LINGER_SLICE`` and reads the
+    two hints (a cache read); the database is asked only when one says something is due, and
+    stays the truth: revocations are claimed like any work (the lane's own lease token), a
+    look claims the persons it asks about, so the lane, the run and other workers never do
+    the same thing twice. Each thread's database connection is closed when it ends.
 
     ``PROPUSK_ACCESS_REVOCATION_LANE`` turns it off (the run then gives way and looks between
     persons, as before)."""
+
+    TAKER = "access-revocation-lane"
+    LOOKER = "access-revocation-looks"
 
     def __init__(self, hcp: HikCentralClient, *, lease_seconds: float | None = None) -> None:
         self._hcp = hcp
         self._lease_seconds = lease_seconds
         self.token = secrets.token_hex(16)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._result = ReconcileResult()
-        self._error: BaseException | None = None
+        self._threads: dict[str, threading.Thread] = {}
+        self._results = {self.TAKER: ReconcileResult(), self.LOOKER: ReconcileResult()}
+        self._errors: list[BaseException] = []
         self._looked_at = 0.0  # monotonic
 
     @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def looking(self) -> bool:
+        """Its looks go on: the run's batches leave them to it."""
+        looker = self._threads.get(self.LOOKER)
+        return looker is not None and looker.is_alive()
 
     def ensure_started(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="access-revocation-lane", daemon=True
-            )
-            self._thread.start()
+        if self._threads:
+            return
+        for name, step in ((self.TAKER, self._take), (self.LOOKER, self._look)):
+            thread = threading.Thread(target=self._run, args=(name, step), name=name, daemon=True)
+            self._threads[name] = thread
+            thread.start()
 
     def stop(self, *, into: ReconcileResult, raising: bool = True) -> None:
-        """Wait for the lane to end its step, add what it did to ``into``, and raise the error
-        that ended it, if any (with ``raising``; otherwise it is logged, the caller raising
-        its own)."""
-        if self._thread is None:
+        """Wait for both threads to end their step, add what they did to ``into``, and raise
+        the error that ended one, if any (with ``raising``; otherwise it is logged, the caller
+        raising its own)."""
+        if not self._threads:
             return
         self._stop.set()
-        self._thread.join()
-        self._thread = None
-        done = self._result
-        into.reconciled += done.reconciled
-        into.failed += done.failed
-        into.retried += done.retried
-        into.applied += done.applied
-        into.apply_failed += done.apply_failed
-        into.paused_for = max(into.paused_for, done.paused_for)
-        if done.revocation_retry_in:
-            into.revocation_retry_in = min(
-                value for value in (into.revocation_retry_in, done.revocation_retry_in) if value
-            )
-        error, self._error = self._error, None
-        if error is not None:
-            if raising:
-                raise error
+        for thread in self._threads.values():
+            thread.join()
+        self._threads = {}
+        for done in self._results.values():
+            into.reconciled += done.reconciled
+            into.failed += done.failed
+            into.retried += done.retried
+            into.applied += done.applied
+            into.apply_failed += done.apply_failed
+            into.paused_for = max(into.paused_for, done.paused_for)
+            if done.revocation_retry_in:
+                into.revocation_retry_in = min(
+                    value for value in (into.revocation_retry_in, done.revocation_retry_in) if value
+                )
+        errors, self._errors = self._errors, []
+        for error in errors[1:]:
             logger.error("access: the revocation lane failed", exc_info=error)
+        if errors:
+            if raising:
+                raise errors[0]
+            logger.error("access: the revocation lane failed", exc_info=errors[0])
 
-    def _run(self) -> None:
+    def _run(self, name: str, step: Callable[[OurOrganisation, ReconcileResult], bool]) -> None:
         org = OurOrganisation()
+        result = self._results[name]
         try:
-            # The breaker refusing a call ends the lane: nothing reaches HCP until it lets
+            # The breaker refusing a call ends the thread: nothing reaches HCP until it lets
             # one through, and the run's follow-up comes then.
-            while not self._stop.is_set() and not self._result.paused_for:
-                if not self._step(org):
+            while not self._stop.is_set() and not result.paused_for:
+                if not step(org, result):
                     self._stop.wait(LINGER_SLICE)
         except BaseException as exc:  # raised in the run's thread by stop()
-            self._error = exc
-            _release_leases(self.token)
+            self._errors.append(exc)
+            if name == self.TAKER:
+                _release_leases(self.token)
         finally:
             connections.close_all()  # this thread's own
 
-    def _step(self, org: OurOrganisation) -> bool:
-        """One batch of revocations, or one look at the devices, when due: whether it did
-        one."""
+    def _take(self, org: OurOrganisation, result: ReconcileResult) -> bool:
+        """One batch of revocations, when one is due: whether it took one."""
         moment = current_time()
-        due_at, check_at = read_hints()
-        if due_at <= moment.timestamp():
-            claims = claim_due_work(
-                now=moment,
-                limit=self._hcp.config.batch_size,
-                token=self.token,
-                revocations_only=True,
-                lease_seconds=self._lease_seconds,
-            )
-            if claims:
-                _reconcile_batch(
-                    self._hcp.with_priority(PRIORITY_NAMES[WorkPriority.REVOKE]),
-                    claims,
-                    now=moment,
-                    org=org,
-                    into=self._result,
-                )
-                return True
+        due_at, _ = read_hints()
+        if due_at > moment.timestamp():
+            return False
+        claims = claim_due_work(
+            now=moment,
+            limit=self._hcp.config.batch_size,
+            token=self.token,
+            revocations_only=True,
+            lease_seconds=self._lease_seconds,
+        )
+        if not claims:
             _reset_revocation_hint(now=moment)  # taken by another run meanwhile
+            return False
+        _reconcile_batch(
+            self._hcp.with_priority(PRIORITY_NAMES[WorkPriority.REVOKE]),
+            claims,
+            now=moment,
+            org=org,
+            into=result,
+            lane=self,
+        )
+        return True
+
+    def _look(self, org: OurOrganisation, result: ReconcileResult) -> bool:
+        """One look at the devices, when one is due: whether it looked."""
+        _, check_at = read_hints()
         # Never a busy loop: a look HCP did not answer leaves the revocations due at once.
-        if check_at <= moment.timestamp() and time.monotonic() - self._looked_at >= LINGER_MIN_WAIT:
-            self._looked_at = time.monotonic()
-            check_application(self._hcp, now=None, into=self._result, revocations_only=True)
-            return True
-        return False
+        if check_at > time.time() or time.monotonic() - self._looked_at < LINGER_MIN_WAIT:
+            return False
+        self._looked_at = time.monotonic()
+        check_application(self._hcp, now=None, into=result, revocations_only=True)
+        return True
 
 
 RETENTION_REASON = "retention over"
@@ -715,7 +734,7 @@ def _reconcile_batch(
     granting = min(claim.priority for claim in claims) != WorkPriority.REVOKE
 
     def look_if_hinted() -> None:
-        if lane is None or not lane.running:
+        if lane is None or not lane.looking:
             _look_if_hinted(hcp, now=fixed_now, into=into)
 
     # Every revocation looks its person up: the batch's look-ups go side by side, so the
