@@ -266,6 +266,12 @@ def _revocation_figures(visit_ids: list[int], off_at: dict[str, datetime]) -> di
                 # waited): its moments are then that later reapplication's.
                 to_reapplied.append((requested - in_hcp).total_seconds())
                 looked.append((applied - requested).total_seconds())
+                if to_reapplied[-1] > total[-1]:
+                    # Reapplied after its confirmation?
+                    print(
+                        f"  odd: {visit.visitor.person_code} to reapplied {to_reapplied[-1]:.2f} s,"
+                        f" total {total[-1]:.2f} s: {slowest[-1][2]}"
+                    )
 
     # For a diagnosis with --keep-logs: the slowest, with their moments (local time, as the
     # logs): the end, the run that revoked it began, HCP accepted the reapplication, confirmed.

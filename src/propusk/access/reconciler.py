@@ -737,9 +737,15 @@ def _reconcile_batch(
         if lane is None or not lane.looking:
             _look_if_hinted(hcp, now=fixed_now, into=into)
 
-    # Every revocation looks its person up: the batch's look-ups go side by side, so the
+    # A revocation whose record is clean is revoked from it (_revoke_from_record); every
+    # other one looks its person up: the batch's look-ups go side by side, so the
     # reapplication does not wait for one round trip per person.
-    looked_up = {} if granting else _look_up_all(hcp, claims)
+    from_record = set() if granting else _revocable_from_record(claims)
+    looked_up = (
+        {}
+        if granting
+        else _look_up_all(hcp, [claim for claim in claims if claim.pk not in from_record])
+    )
     started = 0
     for position, claim in enumerate(claims):
         if position and granting:
@@ -753,7 +759,14 @@ def _reconcile_batch(
             look_if_hinted()
         started += 1
         try:
-            run = _reconcile_person(hcp, claim, now=now, org=org, looked_up=looked_up)
+            run = _reconcile_person(
+                hcp,
+                claim,
+                now=now,
+                org=org,
+                looked_up=looked_up,
+                from_record=claim.pk in from_record,
+            )
         except CircuitOpenError as exc:
             _pause(claims[position:], exc, now=now, into=into)
             break
@@ -810,6 +823,7 @@ def _reconcile_person(
     now: datetime,
     org: OurOrganisation,
     looked_up: dict[str, Outcome[PersonInfo | None]] | None = None,
+    from_record: bool = False,
 ) -> PersonRun | None:
     if not _renew_lease(claim, now=now):
         logger.warning("access work for %s: lease lost, left to its new holder", claim.person_code)
@@ -823,6 +837,9 @@ def _reconcile_person(
     desired = desired_state(claim.person_code, now=now)
     confirmed = HcpPerson.objects.filter(person_code=claim.person_code).first()
     run = PersonRun(claim=claim, desired=desired, confirmed=confirmed)
+    if from_record and desired.person is None and _clean_record(claim, confirmed):
+        _revoke_from_record(run)
+        return run
     if looked_up is not None and claim.person_code in looked_up:
         info = looked_up.pop(claim.person_code).get()  # looked up with the batch's others
     elif desired.person is not None and _never_added(confirmed):
@@ -855,6 +872,55 @@ def _reconcile_person(
     _enrol_face_if_needed(hcp, run, desired.person, now=now)
     run.wanted = desired.person.grant.access_level_ids
     return run
+
+
+def _revocable_from_record(claims: Sequence[Claim]) -> set[int]:
+    """The claims (by pk) of a batch of revocations whose persons may be revoked from the
+    record, without a look-up first (``_revoke_from_record``); checked again, with the
+    desired state, when each is reconciled."""
+    records = {
+        row.person_code: row
+        for row in HcpPerson.objects.filter(person_code__in=[claim.person_code for claim in claims])
+    }
+    return {claim.pk for claim in claims if _clean_record(claim, records.get(claim.person_code))}
+
+
+def _clean_record(claim: Claim, confirmed: HcpPerson | None) -> bool:
+    """A first try at a revocation (no retry, no failure), of a person whose record says what
+    HCP holds: ours, memberships to remove, nothing left half-done or failed on the devices,
+    no former person of the code to drop."""
+    return (
+        claim.priority == WorkPriority.REVOKE
+        and claim.attempts == 0
+        and not claim.failed_code
+        and confirmed is not None
+        and bool(confirmed.person_id)
+        and bool(confirmed.access_level_ids)
+        and not confirmed.needs_reapply
+        and not confirmed.stale_person_ids
+        and confirmed.deleted_at is None
+        and confirmed.apply_state != ApplyState.FAILED
+    )
+
+
+def _revoke_from_record(run: PersonRun) -> None:
+    """Revoke from the record, the look-up after: the memberships recorded go with the batch
+    and are reapplied at once - the devices are told a round trip sooner, with two calls
+    fewer out of HCP's quota in front of them -, and the validity end is left to a work of
+    its own at SYNC priority (``_complete_work``), which looks the person up first and so
+    repairs what the record did not know (a person deleted or made again by hand, a
+    membership added by hand; a removal HCP answers "not found" means the person is gone).
+    The record is what HCP holds *or may hold*, so no membership of ours is missed."""
+    confirmed = run.confirmed
+    assert confirmed is not None  # noqa: S101 - _clean_record
+    run.person_id = confirmed.person_id
+    run.begin_time, run.end_time = confirmed.begin_time, confirmed.end_time
+    run.held = frozenset(confirmed.access_level_ids)
+    run.face_version = confirmed.face_version
+    run.face_rejected_reason = confirmed.face_rejected_reason
+    run.revoked = True
+    run.wanted = frozenset()
+    run.end_validity_deferred = True
 
 
 def _look_up_all(
@@ -1239,11 +1305,34 @@ def _revoke(hcp: HikCentralClient, run: PersonRun, info: PersonInfo, *, now: dat
         # call less before the devices are told.
         run.end_validity = data
         return
+    if _removal_reapplied(run):
+        # The validity end left by a revocation whose memberships went and were reapplied:
+        # no device holds the person, so it is HCP's record alone. No reapplication, which
+        # would also make the devices' confirmation of the revocation wait for it.
+        _send_validity_end(hcp, run, data)
+        return
     # Nothing recorded to remove (a retry after the memberships went, or none were ever
     # recorded): the validity ends now and is reapplied with the batch.
     _note_changing(run, now=now)
     _send_validity_end(hcp, run, data)
     run.changed = True
+
+
+def _removal_reapplied(run: PersonRun) -> bool:
+    """This very person's memberships were all removed by a revocation and the devices told
+    (reapplied after it, applied or waiting, nothing left half-done)."""
+    confirmed = run.confirmed
+    return (
+        confirmed is not None
+        and confirmed.person_id == run.person_id
+        and not confirmed.access_level_ids
+        and not confirmed.needs_reapply
+        and not confirmed.stale_person_ids
+        and confirmed.revoked_at is not None
+        and confirmed.apply_requested_at is not None
+        and confirmed.apply_requested_at >= confirmed.revoked_at
+        and confirmed.apply_state in (ApplyState.WAITING, ApplyState.APPLIED)
+    )
 
 
 def _send_validity_end(hcp: HikCentralClient, run: PersonRun, data: PersonInput) -> None:
