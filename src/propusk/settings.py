@@ -340,6 +340,10 @@ if PROPUSK_ACCESS_APPLY_PERSON_LOOKS < 0:
 # A thread beside each worker's batches of grants that takes revocations and confirms them on
 # the devices as soon as they are due (access.reconciler.RevocationLane).
 PROPUSK_ACCESS_REVOCATION_LANE = env.get_bool("PROPUSK_ACCESS_REVOCATION_LANE", True)
+# A first try at a revocation of a person whose record is clean removes the recorded
+# memberships and reapplies before looking the person up (the look-up and the validity end
+# follow at SYNC priority): access.reconciler._revoke_from_record. Off: look up first.
+PROPUSK_ACCESS_REVOKE_FROM_RECORD = env.get_bool("PROPUSK_ACCESS_REVOKE_FROM_RECORD", True)
 # Persons revoked this long are deleted from HCP with their faces (re-created on a new visit).
 PROPUSK_ACCESS_RETENTION_HOURS = env.get_float("PROPUSK_ACCESS_RETENTION_HOURS", 4.0)
 # Failed work whose error may clear by itself (no organisation yet, HCP full) is retried this often.

@@ -262,7 +262,8 @@ def test_a_lingering_run_confirms_its_revocation_itself(
 
     result = reconcile_due_work(client=hcp, linger=10 * APPLY_DELAY)
 
-    assert (result.reconciled, result.applied, result.waiting) == (1, 1, 0)
+    # Reconciled twice: the revocation, then its validity end.
+    assert (result.reconciled, result.applied, result.waiting) == (2, 1, 0)
     visit.refresh_from_db()
     assert visit.access_revoked_at is not None
     assert not site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
@@ -442,18 +443,18 @@ def test_a_lingering_run_takes_a_revocation_queued_during_its_wait_at_once(
         real_sleep(seconds)
 
     def observer(path: str, data: object) -> None:
-        if path.endswith("/personInfo"):
-            events.append(("look-up", 0.0))
+        if path.endswith("/deletePersons"):  # the revocation's first call
+            events.append(("removal", 0.0))
 
     monkeypatch.setattr(reconciler.time, "sleep", sleep)
     with HikCentralClient(build_config(), response_observer=observer) as client:
         result = reconcile_due_work(client=client, linger=0.5)
 
-    assert result.reconciled == 1
+    assert result.reconciled == 2  # the revocation, then its validity end
     second.refresh_from_db()
     assert HcpPerson.objects.get(person_code=second.visitor.person_code).revoked_at is not None
     cancelled = events.index(("cancel", 0.0))
-    taken = events.index(("look-up", 0.0))
+    taken = events.index(("removal", 0.0))
     slept = [seconds for kind, seconds in events[cancelled:taken] if kind == "sleep"]
     assert sum(slept) <= LINGER_SLICE
     assert all(seconds <= LINGER_SLICE for kind, seconds in events if kind == "sleep")

@@ -49,7 +49,7 @@ def test_revoke_now_makes_the_turnstile_refuse_the_face_and_restore_lets_it_thro
     revocation = drain()
     confirm()
 
-    assert revocation.reconciled == 1
+    assert revocation.reconciled == 2  # the revocation, then its validity end
     passage = site.control.passage(ENTRANCE, person_code=code)
     assert not passage.granted
     person = hcp_person(site, code)

@@ -214,10 +214,12 @@ def test_memberships_and_reapplication_are_batched_across_persons(
         for visit in visits[:5]:
             desk.post(reverse("visits:cancel", args=[visit.pk]))
         limiter.priorities.clear()
-        assert reconcile_due_work(client=client).reconciled == 5
-    # Per person a look-up (a revocation always asks HCP) and an update; together a
-    # deletePersons and a reapplication - all asked as revocations.
-    assert limiter.priorities == ["revoke"] * (5 + 5 + 1 + 1)
+        # Each person twice: the revocation, then its validity end.
+        assert reconcile_due_work(client=client).reconciled == 10
+    # Revoked from the record: one deletePersons and one reapplication for the five, as
+    # revocations - the devices are told after two calls. Then, at SYNC priority, per person
+    # the look-up and the validity end (no reapplication: no device holds them).
+    assert limiter.priorities == ["revoke"] * (1 + 1) + ["sync"] * (5 + 5)
     codes = sorted(p["personCode"] for p in site.control.state()["persons"])
     assert codes == sorted(visit.visitor.person_code for visit in visits + more)  # one each
 
@@ -327,7 +329,7 @@ def test_expiry_revokes_on_time_through_the_work_due_at_the_window_end(
     # The turnstile itself refuses after the validity HCP holds, before anything of ours runs.
     assert site.control.passage(ENTRANCE, person_code=code).reason == "outside_validity"
 
-    assert drain(now=later).reconciled == 1
+    assert drain(now=later).reconciled == 2  # the revocation, then its validity end
 
     assert hcp_person(site, code)["accessLevels"] == []
     assert not site.control.passage(ENTRANCE, person_code=code).granted

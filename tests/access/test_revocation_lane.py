@@ -94,7 +94,7 @@ def test_a_revocation_is_taken_and_confirmed_while_a_batch_of_grants_works(
     site.control.advance_clock(APPLY_DELAY + 1)  # the grants' devices catch up
     for visit in arriving:  # the grants were not held up or lost
         assert site.control.passage(ENTRANCE, person_code=visit.visitor.person_code).granted
-    assert result.reconciled == GRANTS + 1
+    assert result.reconciled == GRANTS + 2  # the revocation, then its validity end
 
     person_id = HcpPerson.objects.get(person_code=code).person_id
     revoke_calls = [(at, thread) for at, thread, path in events if path.endswith("/deletePersons")]

@@ -54,12 +54,13 @@ def test_a_revocation_has_a_batch_of_its_own(
     observer = lambda path, data: paths.append(path)  # noqa: E731 - a one-line recorder
 
     with HikCentralClient(build_config(), response_observer=observer) as client:
-        assert reconcile_due_work(client=client).reconciled == 4
+        # The revocation, the grants, then the revocation's validity end.
+        assert reconcile_due_work(client=client).reconciled == 5
 
     calls = [path for path in paths if path in (ADD, LOOK_UP, UPDATE, REMOVE, REAPPLY)]
-    # The revocation (look-up, membership removed, reapplied: the devices drop the face; then
-    # the validity ended), then the grants.
-    assert calls == [LOOK_UP, REMOVE, REAPPLY, UPDATE, ADD, ADD, ADD, REAPPLY]
+    # The revocation (from the record: membership removed, reapplied - the devices drop the
+    # face), then a batch of the grants and (SYNC, last) the look-up and the validity end.
+    assert calls == [REMOVE, REAPPLY, ADD, ADD, ADD, LOOK_UP, UPDATE, REAPPLY]
     assert not site.control.passage(ENTRANCE, person_code=leaving.visitor.person_code).granted
     for visit in newcomers:
         assert hcp_person(site, visit.visitor.person_code)["accessLevels"] == [GUEST_LEVEL]
@@ -84,13 +85,14 @@ def test_a_revocation_that_comes_due_during_a_batch_of_grants_goes_next(
     with HikCentralClient(build_config(), response_observer=observer) as client:
         result = reconcile_due_work(client=client)
 
-    assert result.reconciled == 9
+    assert result.reconciled == 10  # the revocation's validity end too
     calls = [path for path in paths if path in (ADD, LOOK_UP, UPDATE, REMOVE, REAPPLY)]
     assert calls == [
         *[ADD] * 3,
         REAPPLY,  # the three done: their memberships, then the devices
-        *[LOOK_UP, REMOVE, REAPPLY, UPDATE],  # the revocation
+        *[REMOVE, REAPPLY],  # the revocation, from the record
         *[ADD] * 5,
+        *[LOOK_UP, UPDATE],  # in the same batch, last (SYNC): the revocation's validity end
         REAPPLY,
     ]
     assert not AccessWork.objects.filter(attempts__gt=0).exists()
@@ -215,6 +217,8 @@ def test_a_batch_of_revocations_looks_up_and_ends_validities_side_by_side(
     the circuit breaker's probe), the other three are in flight together (each would wait in
     vain for the others at the barrier if they went one after another); then the memberships
     go and the devices are told; then the validity ends go the same way."""
+    # The path of a revocation that looks its person up first (a retry, an unclean record).
+    hcp_settings.PROPUSK_ACCESS_REVOKE_FROM_RECORD = False
     hcp_settings.HCP_PARALLEL_CALLS = 4
     leaving = _granted_then_cancelled(
         site, register, drain, desk, ["Akhmetova", "Seitkali", "Nurlanova", "Omarova"]
@@ -242,6 +246,8 @@ def test_one_look_up_failing_holds_up_none_of_the_batchs_other_revocations(
 ) -> None:
     """Side by side, an error stays with its person: HCP failing one look-up (5xx) puts that
     person's work back with a retry, the other three are revoked and reapplied."""
+    # The path of a revocation that looks its person up first (a retry, an unclean record).
+    hcp_settings.PROPUSK_ACCESS_REVOKE_FROM_RECORD = False
     leaving = _granted_then_cancelled(
         site, register, drain, desk, ["Akhmetova", "Seitkali", "Nurlanova", "Omarova"]
     )
@@ -303,6 +309,8 @@ def test_a_batchs_validity_ends_wait_while_another_revocation_is_due(
     validity end is left to a SYNC work of its own, so the waiting revocation is taken at
     once (its look-up, removal and reapplication come before the first one's update); the
     validity end follows in the same run, ending the first person's validity in HCP."""
+    # The path of a revocation that looks its person up first (a retry, an unclean record).
+    hcp_settings.PROPUSK_ACCESS_REVOKE_FROM_RECORD = False
     first, second = (register(family_name=name) for name in ("Akhmetova", "Seitkali"))
     drain()
     site.control.advance_clock(2)
@@ -322,7 +330,8 @@ def test_a_batchs_validity_ends_wait_while_another_revocation_is_due(
     assert calls == [
         *(LOOK_UP, REMOVE, REAPPLY),  # the first revocation: the devices are told
         *(LOOK_UP, REMOVE, REAPPLY, UPDATE),  # the second, then its validity end
-        *(LOOK_UP, UPDATE, REAPPLY),  # the first one's validity end, deferred
+        # The first one's validity end, deferred (no reapplication: no device holds it).
+        *(LOOK_UP, UPDATE),
     ]
     assert not AccessWork.objects.exists()
     for visit in (first, second):

@@ -877,7 +877,9 @@ def _reconcile_person(
 def _revocable_from_record(claims: Sequence[Claim]) -> set[int]:
     """The claims (by pk) of a batch of revocations whose persons may be revoked from the
     record, without a look-up first (``_revoke_from_record``); checked again, with the
-    desired state, when each is reconciled."""
+    desired state, when each is reconciled. ``PROPUSK_ACCESS_REVOKE_FROM_RECORD`` off: none."""
+    if not settings.PROPUSK_ACCESS_REVOKE_FROM_RECORD:
+        return set()
     records = {
         row.person_code: row
         for row in HcpPerson.objects.filter(person_code__in=[claim.person_code for claim in claims])
