@@ -101,6 +101,7 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 MESSAGE_LENGTH = 500  # AccessWork.last_error_message, HcpPerson.apply_error and the like
 RESCHEDULED_REASON = "access window boundary"
 VALIDITY_END_DEFERRED_REASON = "validity end, deferred while revocations waited"
+VALIDITY_END_AFTER_REMOVAL_REASON = "look-up and validity end, after a revocation from the record"
 # A batch of revocations holds at most a quarter of HCP_BATCH_SIZE persons (5 of 20).
 REVOKE_BATCH_DIVISOR = 4
 # A revocation waiting for the devices is asked about again every quarter of
@@ -188,6 +189,8 @@ class PersonRun:
     end_validity: PersonInput | None = None
     # ... or left, while other revocations wait, to a work of its own at SYNC priority.
     end_validity_deferred: bool = False
+    # ... and why (the work's reason, shown to operators).
+    deferred_reason: str = VALIDITY_END_DEFERRED_REASON
 
     @property
     def person_code(self) -> str:
@@ -923,6 +926,7 @@ def _revoke_from_record(run: PersonRun) -> None:
     run.revoked = True
     run.wanted = frozenset()
     run.end_validity_deferred = True
+    run.deferred_reason = VALIDITY_END_AFTER_REMOVAL_REASON
 
 
 def _look_up_all(
@@ -1695,7 +1699,7 @@ def _complete_work(run: PersonRun, *, now: datetime) -> bool:
             due_at=now,
             priority=WorkPriority.SYNC,
             revoke_due_at=None,
-            reasons=[VALIDITY_END_DEFERRED_REASON],
+            reasons=[run.deferred_reason],
             state=WorkState.PENDING,
             retries_by_itself=False,
             attempts=0,
