@@ -227,6 +227,36 @@ def test_memberships_and_reapplication_are_batched_across_persons(
 # --- revoking ----------------------------------------------------------------------------
 
 
+def test_a_revocation_from_the_record_of_a_person_deleted_by_hand_ends_clean(
+    site: SimulatorHandle,
+    register: Register,
+    drain: Drain,
+    confirm: Drain,
+    desk: Client,
+    hcp: HikCentralClient,
+) -> None:
+    """The record says HCP holds the person with its level; someone deleted it by hand in
+    HCP's client. The revocation from the record removes a membership of a person HCP no
+    longer has ("not found": gone with it), tells the devices, and the look-up after it finds
+    no person: no failure, no work left, the face refused."""
+    visit = register()
+    code = visit.visitor.person_code
+    drain()
+    confirm()
+    hcp.delete_person(person_code=code)
+
+    desk.post(reverse("visits:cancel", args=[visit.pk]))
+    result = drain()
+    confirm()
+
+    assert (result.failed, result.retried) == (0, 0)
+    assert not AccessWork.objects.filter(person_code=code).exists()
+    assert not [p for p in site.control.state()["persons"] if p.get("personCode") == code]
+    assert not site.control.passage(ENTRANCE, person_code=code).granted
+    visit.refresh_from_db()
+    assert visit.access_revoked_at is not None
+
+
 def _check_in(desk: Client, visit: Visit) -> None:
     desk.post(reverse("visits:check_in", args=[visit.pk]))
     visit.refresh_from_db()
