@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from hikcentral.push import CARD_EXPIRED, FACE_RECOGNITION_FAILED, INVALID_TIME_PERIOD
 from propusk.access.models import AccessLevelPolicy
+from propusk.access.windows import visit_window
 from propusk.notifications.kinds import Kind
 from propusk.notifications.models import Notification
 from propusk.passages import selectors, services
@@ -161,7 +162,7 @@ def test_a_visitor_still_inside_after_the_window_is_an_overstay_told_once(
 ) -> None:
     visit = enrolled(start=timezone.now() - timedelta(minutes=50), minutes=60)
     turnstile.pass_(ENTRANCE, visit=visit, at=timezone.now() - timedelta(minutes=40))
-    closes = selectors.window_of(visit)[1]
+    closes = visit_window(visit)[1]
 
     assert services.flag_overstays(now=closes + timedelta(minutes=5)) == 0  # within the grace
     later = closes + timedelta(minutes=16)
@@ -182,7 +183,7 @@ def test_a_visitor_who_left_is_no_overstay(
     turnstile.pass_(
         EXIT_DOOR, visit=visit, direction="out", at=timezone.now() - timedelta(minutes=30)
     )
-    closes = selectors.window_of(visit)[1]
+    closes = visit_window(visit)[1]
     assert services.flag_overstays(now=closes + timedelta(minutes=30)) == 0
 
 

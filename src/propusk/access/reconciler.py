@@ -134,6 +134,18 @@ class ReconcileResult:
     # again then, not at the sweep). 0: none was.
     revocation_retry_in: float = 0.0
 
+    def add(self, other: ReconcileResult) -> None:
+        """Count in what another thread of the run did (``RevocationLane``); what waits for
+        the devices is the run's own last look's to say."""
+        self.reconciled += other.reconciled
+        self.failed += other.failed
+        self.retried += other.retried
+        self.applied += other.applied
+        self.apply_failed += other.apply_failed
+        self.paused_for = max(self.paused_for, other.paused_for)
+        sooner = [value for value in (self.revocation_retry_in, other.revocation_retry_in) if value]
+        self.revocation_retry_in = min(sooner, default=0.0)
+
 
 class WorkFailed(Exception):
     """The work cannot succeed as things stand (not our person, no organisation...): it is
@@ -419,16 +431,7 @@ class RevocationLane:
             thread.join()
         self._threads = {}
         for done in self._results.values():
-            into.reconciled += done.reconciled
-            into.failed += done.failed
-            into.retried += done.retried
-            into.applied += done.applied
-            into.apply_failed += done.apply_failed
-            into.paused_for = max(into.paused_for, done.paused_for)
-            if done.revocation_retry_in:
-                into.revocation_retry_in = min(
-                    value for value in (into.revocation_retry_in, done.revocation_retry_in) if value
-                )
+            into.add(done)
         errors, self._errors = self._errors, []
         for error in errors[1:]:
             logger.error("access: the revocation lane failed", exc_info=error)
@@ -483,7 +486,10 @@ class RevocationLane:
         """One look at the devices, when one is due: whether it looked."""
         _, check_at = read_hints()
         # Never a busy loop: a look HCP did not answer leaves the revocations due at once.
-        if check_at > time.time() or time.monotonic() - self._looked_at < LINGER_MIN_WAIT:
+        if (
+            check_at > current_time().timestamp()
+            or time.monotonic() - self._looked_at < LINGER_MIN_WAIT
+        ):
             return False
         self._looked_at = time.monotonic()
         check_application(self._hcp, now=None, into=result, revocations_only=True)

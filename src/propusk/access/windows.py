@@ -38,6 +38,18 @@ def access_window(
     )
 
 
+def visit_window(visit: Visit) -> tuple[datetime, datetime]:
+    """The visit's access window whatever its status: planned start - early-arrival grace to
+    planned end + late-leave grace of its policy - the window the turnstile honours."""
+    policy = visit.access_policy
+    return access_window(
+        planned_start=visit.planned_start,
+        planned_end=visit.planned_end,
+        early_minutes=policy.early_arrival_minutes,
+        late_minutes=policy.late_leave_minutes,
+    )
+
+
 def visit_access_window(visit: Visit) -> tuple[datetime, datetime] | None:
     """The access window of a visit that gives access now or later, else ``None``.
 
@@ -47,13 +59,7 @@ def visit_access_window(visit: Visit) -> tuple[datetime, datetime] | None:
     """
     if visit.status not in ACTIVE_STATUSES:
         return None
-    policy = visit.access_policy
-    return access_window(
-        planned_start=visit.planned_start,
-        planned_end=visit.planned_end,
-        early_minutes=policy.early_arrival_minutes,
-        late_minutes=policy.late_leave_minutes,
-    )
+    return visit_window(visit)
 
 
 def gives_access_now_or_later(visit: Visit, now: datetime) -> bool:

@@ -37,11 +37,12 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from propusk.access.models import AccessLevelPolicy, AccessWork, HcpPerson, WorkPriority, WorkState
+from propusk.access.windows import visit_window
 from propusk.accounts.roles import Role, roles_of
 from propusk.core.time import now as current_time
 from propusk.events.models import Direction, HcpEvent
 from propusk.passages.models import Incident, IncidentKind, IncidentState, Passage
-from propusk.passages.selectors import incidents_for, may_see_incidents, window_of
+from propusk.passages.selectors import incidents_for, may_see_incidents
 from propusk.visits.models import Visit, VisitStatus
 from propusk.visits.permissions import can_view_face
 from propusk.visits.selectors import site_day_bounds, site_today
@@ -146,7 +147,7 @@ def _rows(visits: Iterable[Visit], user: AnyUser | None) -> list[InsideRow]:
                 visit=visit,
                 since=getattr(visit, "since", None) or visit.planned_start,
                 door=door if last_at is not None else "",
-                window_end=window_of(visit)[1],
+                window_end=visit_window(visit)[1],
                 face_visible=(
                     user is not None and bool(visit.visitor.photo) and can_view_face(user, visit)
                 ),
@@ -342,7 +343,7 @@ def _expected_around_each(moments: Sequence[datetime]) -> dict[datetime, list[Vi
         .select_related("visitor", "access_policy", "host")
         .order_by("planned_start", "pk")
     )
-    windows = [(visit, window_of(visit)) for visit in candidates]
+    windows = [(visit, visit_window(visit)) for visit in candidates]
     return {
         at: [
             visit for visit, (opens, closes) in windows if opens - margin <= at <= closes + margin

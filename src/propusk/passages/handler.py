@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hikcentral.push import ACCESS_EVENT_TYPES, GRANTED_BY_FACE
+from propusk.access.windows import visit_window
 from propusk.events.models import EventState, HcpEvent
 from propusk.passages import pictures, selectors, services
 from propusk.passages.models import DenialReason, Passage, PictureState
@@ -170,7 +171,7 @@ def denial_reason(visit: Visit | None, event: HcpEvent) -> DenialReason:
         and at >= visit.checked_out_at
     ):
         return DenialReason.VISIT_ENDED
-    opens, closes = selectors.window_of(visit)
+    opens, closes = visit_window(visit)
     if at < opens:
         return DenialReason.TOO_EARLY
     if at > closes:

@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from propusk.access.models import HcpPerson
-from propusk.access.windows import access_window
+from propusk.access.windows import visit_window
 from propusk.accounts.roles import Role, roles_of
 from propusk.events.models import Direction, HcpEvent
 from propusk.passages.models import Incident, IncidentState, Passage
@@ -77,17 +77,6 @@ def visitors_of_events(events: Sequence[HcpEvent]) -> dict[int, Visitor | None]:
     return found
 
 
-def window_of(visit: Visit) -> tuple[datetime, datetime]:
-    """The visit's access window, whatever its status (planned window + the policy's grace)."""
-    policy = visit.access_policy
-    return access_window(
-        planned_start=visit.planned_start,
-        planned_end=visit.planned_end,
-        early_minutes=policy.early_arrival_minutes,
-        late_minutes=policy.late_leave_minutes,
-    )
-
-
 def visit_for_moment(visitor: Visitor, at: datetime) -> Visit | None:
     """The visit of ``visitor`` an event at ``at`` belongs to: one whose access window holds
     ``at``, checked in before expected before the ones that are over; among equals, the one
@@ -95,7 +84,7 @@ def visit_for_moment(visitor: Visitor, at: datetime) -> Visit | None:
     candidates = [
         visit
         for visit in _visits_around(visitor, at)
-        if window_of(visit)[0] <= at <= window_of(visit)[1]
+        if visit_window(visit)[0] <= at <= visit_window(visit)[1]
     ]
     if not candidates:
         return None
@@ -113,7 +102,7 @@ def nearest_visit(visitor: Visitor, at: datetime) -> Visit | None:
         return None
 
     def distance(visit: Visit) -> tuple[int, float]:
-        opens, closes = window_of(visit)
+        opens, closes = visit_window(visit)
         gap = (opens - at) if at < opens else (at - closes)
         return (1 if visit.status == VisitStatus.CANCELLED else 0, gap.total_seconds())
 
@@ -185,7 +174,7 @@ def expected_around(at: datetime) -> QuerySet[Visit]:
     ).select_related("visitor", "access_policy", "host")
     ids = []
     for visit in candidates:
-        opens, closes = window_of(visit)
+        opens, closes = visit_window(visit)
         if opens - margin <= at <= closes + margin:
             ids.append(visit.pk)
     return (

@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
+from propusk.access.windows import visit_window
 from propusk.accounts.roles import Role
 from propusk.audit.services import record, record_view
 from propusk.core.time import now as current_time
@@ -436,7 +437,7 @@ def flag_overstays(*, now: datetime | None = None) -> int:
     )
     flagged = 0
     for visit in candidates:
-        closes = selectors.window_of(visit)[1]
+        closes = visit_window(visit)[1]
         if closes + grace > moment or closes < horizon:
             continue
         last = selectors.last_granted(visit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from propusk.access.windows import access_window
+from propusk.access.windows import visit_window
 from propusk.visits.models import Visit, VisitStatus
 
 
@@ -37,18 +37,6 @@ ALLOWED_FROM: dict[VisitAction, frozenset[VisitStatus]] = {
 
 def status_allows(action: VisitAction, status: str) -> bool:
     return status in ALLOWED_FROM.get(action, frozenset())
-
-
-def visit_window(visit: Visit) -> tuple[datetime, datetime]:
-    """The visit's access window: planned start - early-arrival grace to planned end +
-    late-leave grace of its policy (``access.windows``) - the window the turnstile honours."""
-    policy = visit.access_policy
-    return access_window(
-        planned_start=visit.planned_start,
-        planned_end=visit.planned_end,
-        early_minutes=policy.early_arrival_minutes,
-        late_minutes=policy.late_leave_minutes,
-    )
 
 
 def check_in_open(visit: Visit, moment: datetime) -> bool:

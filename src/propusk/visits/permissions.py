@@ -22,9 +22,10 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
+from propusk.access.windows import visit_window
 from propusk.accounts.roles import Role, roles_of
 from propusk.core.time import now as current_time
-from propusk.visits.lifecycle import VisitAction, moment_allows, status_allows, visit_window
+from propusk.visits.lifecycle import VisitAction, moment_allows, status_allows
 from propusk.visits.models import Visit, VisitStatus
 from propusk.visits.selectors import site_day_bounds, site_today
 

@@ -40,6 +40,7 @@ from django.utils.translation import ngettext_lazy
 
 from propusk.access.models import AccessLevelPolicy
 from propusk.access.selectors import can_choose_policy
+from propusk.access.windows import visit_window
 from propusk.access.work import request_reconcile
 from propusk.accounts.models import Department, EmployeeProfile
 from propusk.audit.services import record
@@ -56,7 +57,7 @@ from propusk.visitors.services import (
     register_visitor,
     reject_identity_match,
 )
-from propusk.visits.lifecycle import VisitAction, check_in_open, status_allows, visit_window
+from propusk.visits.lifecycle import VisitAction, check_in_open, status_allows
 from propusk.visits.models import (
     ACTIVE_STATUSES,
     Visit,
